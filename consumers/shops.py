@@ -1,0 +1,68 @@
+"""``upsell.shops`` (compacted): shop settings, consumed by a Faust agent into Redis.
+
+Idempotent (last write wins, in log order), so a replay after a crash is harmless. A tombstone
+deletes the shop's settings; anything else invalid is dead-lettered.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import faust
+from schemas.decode import decode
+from stream.clock import Clock
+
+from schemas.models import Kind, Rejected, ShopSettings
+from stream.ingest import DeadLetter, DeadLetterSink
+from stream.shop_directory import ShopDirectory
+from stream.store_health import StoreHealth
+
+KIND = Kind.SHOP
+
+
+def register(
+    app: faust.App,
+    topic: str,
+    *,
+    directory: ShopDirectory,
+    dead_letters: DeadLetterSink,
+    health: StoreHealth,
+    clock: Clock,
+) -> Any:
+    channel = app.topic(
+        topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        compacting=True,
+    )
+
+    @app.agent(channel, name="shop-settings")
+    async def shop_settings(stream: Any) -> None:
+        async for ev in stream.events():
+            msg = ev.message
+            result = decode(KIND, msg.key, msg.value, clock())
+            if isinstance(result, ShopSettings):
+                settings = result
+                await health.retry(partial(directory.apply, settings), "settings")
+            elif isinstance(result, Rejected) and result.reason == "tombstone" and msg.key:
+                shop_id = msg.key.decode(errors="replace")
+                await health.retry(partial(directory.remove, shop_id), "settings")
+            elif isinstance(result, Rejected):
+                await dead_letters.send(
+                    [
+                        DeadLetter(
+                            msg.topic,
+                            msg.partition,
+                            msg.offset,
+                            msg.key,
+                            msg.value,
+                            result.reason,
+                            result.detail,
+                        )
+                    ]
+                )
+
+    return shop_settings

@@ -1,0 +1,92 @@
+"""Validated events, one frozen dataclass per input topic, plus the dead-letter record.
+
+Produced only by :func:`schemas.decode.decode`; everything downstream may trust their fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """What a topic carries; the decoder is told the kind, not the topic name."""
+
+    VIEW = "view"
+    CLICK = "click"
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+    SHOP = "shop"
+    SUBSCRIBERS = "subscribers"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    product_ids: tuple[str, ...]
+    selling_plan_id: str
+    mrr_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class BannerView:
+    event_id: str
+    shop_id: str
+    occurred_at: datetime  # timezone-aware
+    group_id: str
+    variation_id: str
+    subscriber_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BannerClick:
+    event_id: str
+    shop_id: str
+    occurred_at: datetime
+    group_id: str
+    variation_id: str
+    subscriber_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChange:
+    """An upgrade (``kind`` UPGRADE, ``order_id`` set) or a downgrade (``order_id`` optional)."""
+
+    kind: Kind
+    event_id: str
+    shop_id: str
+    occurred_at: datetime
+    group_id: str | None  # None = unattributed; then variation_id is None too
+    variation_id: str | None
+    subscriber_id: str
+    order_id: str | None
+    from_plan: Plan
+    to_plan: Plan
+    revenue_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShopSettings:
+    shop_id: str
+    timezone: str  # a valid IANA name
+    week_start: str  # "monday" | "sunday"
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberSnapshot:
+    shop_id: str
+    date: date  # shop-local
+    active_subscribers: int
+
+
+Event = BannerView | BannerClick | PlanChange | ShopSettings | SubscriberSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Why a message cannot be used: ``reason`` is a contract code such as ``missing_field:shop_id``."""
+
+    reason: str
+    detail: str = ""

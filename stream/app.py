@@ -1,0 +1,195 @@
+"""The app factory: builds every client and component explicitly and wires them into Faust.
+
+Faust owns the worker lifecycle (start, stop, signals), hosts our services (the batch engine,
+the start-up bootstrapper, the Kafka producer) and the web server; the low-volume topics run as
+Faust agents. Nothing below reaches for globals or the environment: it all comes from
+``settings`` and the arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from mode import Service
+from prometheus_client.process_collector import ProcessCollector
+
+from consumers import shops as shops_consumer
+from consumers import subscriber_counts as subscribers_consumer
+from stream import __version__
+from stream.api import build_api
+from stream.api.auth import TokenStore
+from stream.api_server import ApiServer
+from stream.batch_engine import BatchEngine
+from stream.clock import Clock, system_clock
+from stream.dashboard import install_dashboard
+from stream.dead_letters import KafkaDeadLetterSink
+from stream.ingest import Ingestor
+from stream.kafka_clients import make_producer
+from stream.readiness import WorkerReadiness
+from stream.settings import Settings
+from stream.shop_directory import ShopDirectory
+from stream.startup import Bootstrapper
+from stream.state.redis import AnyRedis, RedisStore, connect
+from stream.store_health import StoreHealth
+from stream.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+class ClientsService(Service):  # type: ignore[misc]
+    """Starts the dead-letter producer (waiting for the broker) and closes clients on stop."""
+
+    def __init__(self, producer: AIOKafkaProducer, redis: AnyRedis) -> None:
+        super().__init__()
+        self.producer = producer
+        self.redis = redis
+
+    async def on_start(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.producer.start()
+                return
+            except (KafkaError, OSError) as exc:
+                log.warning("producer cannot reach the broker yet (%s)", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def on_stop(self) -> None:
+        await self.producer.stop()
+        await self.redis.aclose()
+
+
+@dataclass
+class Worker:
+    """Everything one worker process runs, for the CLI and for tests."""
+
+    app: faust.App
+    settings: Settings
+    telemetry: Telemetry
+    store: RedisStore
+    ingestor: Ingestor
+    bootstrapper: Bootstrapper
+    partitions_assigned: Callable[[], bool]
+
+
+def faust_app(settings: Settings) -> faust.App:
+    s = settings
+    return faust.App(
+        s.consumer_group,
+        broker=[f"kafka://{server}" for server in s.kafka_bootstrap.split(",")],
+        store="memory://",
+        autodiscover=False,
+        datadir=str(s.data_dir),
+        topic_partitions=s.partitions,
+        topic_replication_factor=s.replication_factor,
+        broker_session_timeout=s.session_timeout_s,
+        broker_heartbeat_interval=s.heartbeat_interval_s,
+        broker_request_timeout=max(40.0, s.session_timeout_s + 5),
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        stream_wait_empty=False,
+        producer_acks=1,
+    )
+
+
+def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
+    s = settings
+    telemetry = Telemetry()
+    ProcessCollector(registry=telemetry.registry)
+    telemetry.worker_info.info(
+        {
+            "version": __version__,
+            "engine": s.engine,
+            "partitions": str(s.partitions),
+            "batch_max_events": str(s.batch_max_events),
+            "redis_cluster": str(s.redis_cluster).lower(),
+        }
+    )
+    redis = connect(s.redis_url, s.redis_cluster)
+    store = RedisStore(redis, cluster=s.redis_cluster)
+    health = StoreHealth(telemetry)
+    directory = ShopDirectory(store)
+    producer = make_producer(s.kafka_bootstrap)
+    dead_letters = KafkaDeadLetterSink(producer, s.topics.dead_letters, telemetry, clock)
+    ingestor = Ingestor(
+        topics=s.topics,
+        store=store,
+        shops=directory,
+        dead_letters=dead_letters,
+        telemetry=telemetry,
+        clock=clock,
+        retention_days=s.retention_days,
+    )
+    app = faust_app(s)
+    boot = Bootstrapper(settings=s, directory=directory, health=health, clock=clock)
+    app.service(ClientsService(producer, redis))
+    app.service(boot)
+    partitions_assigned: Callable[[], bool]
+    if s.engine == "batch":
+        engine = BatchEngine(
+            settings=s,
+            ingestor=ingestor,
+            telemetry=telemetry,
+            health=health,
+            ready_to_count=boot.ready_to_count,
+        )
+        app.service(engine)
+
+        def partitions_assigned() -> bool:
+            return engine.joined
+
+    else:
+        from stream.faust_engine import register_counting_agents
+
+        partitions_assigned = register_counting_agents(
+            app,
+            settings=s,
+            ingestor=ingestor,
+            telemetry=telemetry,
+            health=health,
+            ready_to_count=boot.ready_to_count,
+        )
+    shops_consumer.register(
+        app,
+        s.topics.shops,
+        directory=directory,
+        dead_letters=dead_letters,
+        health=health,
+        clock=clock,
+    )
+    subscribers_consumer.register(
+        app,
+        s.topics.subscriber_counts,
+        store=store,
+        dead_letters=dead_letters,
+        health=health,
+        clock=clock,
+        retention_days=s.retention_days,
+    )
+    readiness = WorkerReadiness(
+        bootstrap=s.kafka_bootstrap,
+        store=store,
+        settings_loaded=boot.ready_to_count.is_set,
+        partitions_assigned=partitions_assigned,
+    )
+    tokens = (
+        TokenStore.from_file(s.api_tokens_path) if s.auth_enabled and s.api_tokens_path else None
+    )
+    api = build_api(
+        redis=redis,
+        settings=s,
+        telemetry=telemetry,
+        readiness=readiness,
+        clock=clock,
+        tokens=tokens,
+    )
+    install_dashboard(api)
+    app.web_server(ApiServer(api, s.api_host, s.api_port))
+    return Worker(app, s, telemetry, store, ingestor, boot, partitions_assigned)

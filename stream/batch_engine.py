@@ -1,0 +1,203 @@
+"""The default engine for the high-volume topics: aiokafka ``getmany`` batches into the Ingestor.
+
+A :class:`mode.Service`, so the Faust app starts and stops it with the worker. Kafka's committed
+offsets are written for lag visibility only: on assignment each partition resumes from the
+checkpoint stored in Redis, whatever Kafka says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from mode import Service
+
+from stream.ingest import Ingestor, PartitionFenced
+from stream.settings import Settings
+from stream.state.store import StoreUnavailable
+from stream.store_health import StoreHealth
+from stream.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, engine: BatchEngine) -> None:
+        self.engine = engine
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.engine.revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self.engine.assigned(list(assigned))
+
+
+class BatchEngine(Service):  # type: ignore[misc]
+    """Consumes the counted topics in large batches; one atomic apply per partition batch."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        ingestor: Ingestor,
+        telemetry: Telemetry,
+        health: StoreHealth,
+        ready_to_count: asyncio.Event,
+        consumer_factory: Callable[[], AIOKafkaConsumer] | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.ingestor = ingestor
+        self.telemetry = telemetry
+        self.health = health
+        self.ready_to_count = ready_to_count
+        self._consumer_factory = consumer_factory or self._default_consumer
+        self.consumer: AIOKafkaConsumer | None = None
+        self.assignment: set[TopicPartition] = set()
+        self._fenced: set[TopicPartition] = set()
+        self.joined = False  # the group gave this worker its (possibly empty) share once
+
+    def _default_consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        return AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=f"{s.consumer_group}.counters",
+            client_id=f"{s.worker_id}-counters",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=32 * 1024 * 1024,
+            session_timeout_ms=int(s.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
+            max_poll_interval_ms=600_000,
+        )
+
+    async def on_start(self) -> None:
+        self.add_future(self._run())
+
+    async def on_stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+
+    # -- rebalance -----------------------------------------------------------------------------
+    async def assigned(self, tps: list[TopicPartition]) -> None:
+        assert self.consumer is not None
+        for tp in sorted(tps):
+            offset = await self.health.retry(
+                lambda tp=tp: self.ingestor.assign(tp.topic, tp.partition)
+            )
+            self.consumer.seek(tp, offset)
+            self.consumer.resume(tp)
+            self.assignment.add(tp)
+            self._fenced.discard(tp)
+        self.joined = True
+        self._publish_assignment()
+        log.info("assigned %d partitions: %s", len(tps), _fmt(tps))
+
+    async def revoked(self, tps: list[TopicPartition]) -> None:
+        for tp in tps:
+            self.ingestor.revoke(tp.topic, tp.partition)
+            self.assignment.discard(tp)
+            self._fenced.discard(tp)
+        self._publish_assignment()
+        if tps:
+            log.info("revoked %d partitions: %s", len(tps), _fmt(tps))
+
+    def _publish_assignment(self) -> None:
+        for topic in self.settings.topics.counted:
+            n = sum(1 for tp in self.assignment if tp.topic == topic)
+            self.telemetry.assigned_partitions.labels(topic).set(n)
+
+    # -- the loop ------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        await self.ready_to_count.wait()
+        self.consumer = self._consumer_factory()
+        self.consumer.subscribe(list(self.settings.topics.counted), listener=_Rebalance(self))
+        await self.consumer.start()
+        log.info("batch engine consuming %s", ", ".join(self.settings.topics.counted))
+        while not self.should_stop:
+            try:
+                got = await self.consumer.getmany(
+                    timeout_ms=self.settings.batch_linger_ms or 1,
+                    max_records=self.settings.batch_max_events,
+                )
+            except KafkaError as exc:
+                log.warning("kafka fetch failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if got:
+                await self._process(got)
+
+    async def _process(self, got: dict[TopicPartition, list]) -> None:  # type: ignore[type-arg]
+        assert self.consumer is not None
+        commits: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, records in got.items():
+            if not records or tp in self._fenced or tp not in self.assignment:
+                continue
+            started = time.perf_counter()
+            try:
+                outcome = await self.ingestor.process(tp.topic, tp.partition, records)
+            except PartitionFenced as exc:
+                log.warning("%s; pausing it until the group rebalances", exc)
+                self._fenced.add(tp)
+                self.consumer.pause(tp)
+                continue
+            except StoreUnavailable as exc:
+                self.health.failed("apply", exc)
+                await self._resync_after_outage()
+                return
+            self._observe(tp, records, outcome, time.perf_counter() - started)
+            commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+        if commits:
+            try:
+                await self.consumer.commit(commits)
+            except (CommitFailedError, KafkaError) as exc:
+                log.debug("commit for lag visibility failed: %s", exc)
+
+    async def _resync_after_outage(self) -> None:
+        """Redis went away mid-batch: wait for it, then resume every partition from Redis's
+        checkpoints (Redis may have lost its last writes; its checkpoint says what it holds)."""
+        assert self.consumer is not None
+
+        async def reclaim() -> None:
+            assert self.consumer is not None
+            for tp in sorted(self.assignment):
+                offset = await self.ingestor.assign(tp.topic, tp.partition)
+                self.consumer.seek(tp, offset)
+
+        await self.health.retry(reclaim)
+
+    def _observe(self, tp: TopicPartition, records: list, outcome, seconds: float) -> None:  # type: ignore[no-untyped-def,type-arg]
+        t = self.telemetry
+        t.batch_apply_seconds.observe(seconds)
+        t.batch_events.observe(len(records))
+        events = t.events
+        if outcome.counted:
+            events.labels(tp.topic, "counted").inc(outcome.counted)
+        if outcome.duplicates:
+            events.labels(tp.topic, "duplicate").inc(outcome.duplicates)
+        if outcome.dead_letters:
+            events.labels(tp.topic, "dead_letter").inc(outcome.dead_letters)
+        if outcome.skipped:
+            events.labels(tp.topic, "skipped").inc(outcome.skipped)
+        now_ms = time.time() * 1000
+        for r in (records[0], records[-1]):
+            if r.timestamp and r.timestamp > 0:
+                t.freshness_seconds.observe(max(0.0, (now_ms - r.timestamp) / 1000))
+        assert self.consumer is not None
+        high = self.consumer.highwater(tp)
+        if high is not None:
+            t.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, high - records[-1].offset - 1)
+            )
+
+
+def _fmt(tps: Iterable[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(tps))

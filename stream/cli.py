@@ -1,0 +1,136 @@
+"""``upsell-stream``: the console entry point. The only place that reads the environment."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from stream.settings import Settings, SettingsError
+
+DESCRIPTION = """\
+upsell-stream counts subscription-upsell events from Kafka into Redis, exactly once, and serves
+live metric snapshots over HTTP. Configuration comes from UPSELL_* environment variables
+(see README.md, "Configuration")."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="upsell-stream", description=DESCRIPTION)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser(
+        "worker",
+        help="run one worker (counting + API) against UPSELL_KAFKA_BOOTSTRAP and UPSELL_REDIS_URL",
+        description="Run one worker: consumes the event topics, counts into Redis exactly once, "
+        "serves the API on UPSELL_API_PORT. Start several with the same configuration to share "
+        "the partitions.",
+    )
+
+    dev = sub.add_parser(
+        "dev",
+        help="everything on this machine: embedded broker, Redis, a worker, optional demo traffic",
+        description="Start an embedded Kafka-compatible broker (Tansu) and a redis-server on free "
+        "ports, then a worker on UPSELL_API_PORT (default 6066). Prints where everything listens "
+        "and a dashboard token. Ctrl-C stops it all.",
+    )
+    dev.add_argument("--demo", action="store_true", help="also produce seeded demo traffic")
+    dev.add_argument("--rate", type=float, default=200.0, help="demo events per second")
+    dev.add_argument("--workers", type=int, default=1, help="how many workers to run")
+    dev.add_argument("--dir", type=Path, default=Path(".upsell-dev"), help="state directory")
+
+    demo = sub.add_parser(
+        "produce-demo",
+        help="produce seeded demo traffic to UPSELL_KAFKA_BOOTSTRAP",
+        description="Produce realistic demo events (shop settings first) to any broker.",
+    )
+    demo.add_argument("--rate", type=float, default=0.0, help="events per second (0 = max)")
+    demo.add_argument("--count", type=int, default=10_000, help="how many events")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (same seed, same events)")
+    demo.add_argument("--shops", type=int, default=5, help="how many shops")
+    demo.add_argument("--days", type=int, default=14, help="spread events over this many days")
+
+    token = sub.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    add = token_sub.add_parser(
+        "add",
+        help="print a fresh token and append its SHA-256 to the tokens file",
+        description="Prints a new random bearer token once; only its SHA-256 is stored.",
+    )
+    add.add_argument("--shop", action="append", required=True, help="shop id, or * for all")
+    add.add_argument("--file", type=Path, help="tokens file (default: UPSELL_API_TOKENS)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "worker":
+            _worker(Settings.from_env())
+        elif args.command == "dev":
+            from stream.dev import run_dev
+
+            sys.exit(run_dev(dict(os.environ), args.demo, args.rate, args.workers, args.dir))
+        elif args.command == "produce-demo":
+            _produce_demo(args)
+        elif args.command == "token":
+            _token_add(args)
+    except SettingsError as exc:
+        print(f"upsell-stream: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _worker(settings: Settings) -> None:
+    import faust
+
+    from stream.app import build_worker
+    from stream.logging_setup import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    if not settings.auth_enabled:
+        import logging
+
+        logging.getLogger("stream").warning("UPSELL_AUTH=off: the API answers without a token")
+    worker = build_worker(settings)
+    faust.Worker(
+        worker.app,
+        loglevel=settings.log_level,
+        quiet=True,
+        override_logging=False,
+        redirect_stdouts=False,
+    ).execute_from_commandline()
+
+
+def _produce_demo(args: argparse.Namespace) -> None:
+    from stream.demo import produce_demo
+
+    settings = Settings.from_env({**os.environ, "UPSELL_AUTH": "off"})
+    sent = asyncio.run(
+        produce_demo(
+            settings.kafka_bootstrap,
+            settings.topics,
+            rate=args.rate or None,
+            count=args.count,
+            seed=args.seed,
+            shops=args.shops,
+            days=args.days,
+        )
+    )
+    print(f"produced {sent} messages to {settings.kafka_bootstrap}")
+
+
+def _token_add(args: argparse.Namespace) -> None:
+    from stream.api.tokens_cli import add_token
+
+    path = args.file or (
+        Path(os.environ["UPSELL_API_TOKENS"]) if os.environ.get("UPSELL_API_TOKENS") else None
+    )
+    if path is None:
+        raise SettingsError("UPSELL_API_TOKENS", "give --file or set UPSELL_API_TOKENS")
+    print(add_token(path, args.shop))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""From raw Kafka records of one partition to one exactly-once apply, for either engine.
+
+The :class:`Ingestor` owns, per assigned partition, the fencing generation and the last offset
+applied for each shop (learnt from conflicts after a takeover). It decodes a batch, sends bad
+messages to the dead-letter sink, pre-aggregates the rest and applies it atomically; a conflict
+means another (stale) writer got further for some shops, so those messages are dropped and the
+batch rebuilt. No Kafka client and no Redis client in here: both arrive as small interfaces.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from schemas.decode import decode
+
+from consumers import clicks, downgrades, upgrades, views
+from schemas.models import Kind, Rejected
+from stream.clock import Clock
+from stream.days import DayResolver
+from stream.settings import Topics
+from stream.shop_directory import ShopDirectory
+from stream.state.batch import PartitionBatch, ShopSection
+from stream.state.store import ApplyResult, CounterStore
+from stream.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+Counter = Callable[[ShopSection, Any, str], None]
+
+
+class RawRecord(Protocol):
+    """What both aiokafka's ConsumerRecord and Faust's Message offer."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    detail: str
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+class PartitionFenced(Exception):
+    """Another worker owns this partition now; this one must stop writing for it."""
+
+    retriable = False
+
+
+@dataclass(slots=True)
+class PartitionState:
+    generation: int
+    resume_offset: int
+    shop_offsets: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    counted: int
+    duplicates: int
+    dead_letters: int
+    skipped: int
+    result: ApplyResult
+
+
+class Ingestor:
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        store: CounterStore,
+        shops: ShopDirectory,
+        dead_letters: DeadLetterSink,
+        telemetry: Telemetry,
+        clock: Clock,
+        retention_days: int,
+        days: DayResolver | None = None,
+    ) -> None:
+        self._store = store
+        self._shops = shops
+        self._dead_letters = dead_letters
+        self._telemetry = telemetry
+        self._clock = clock
+        self._retention_days = retention_days
+        self._days = days or DayResolver()
+        self._routes: dict[str, tuple[Kind, Counter]] = {
+            topics.views: (views.KIND, views.count),
+            topics.clicks: (clicks.KIND, clicks.count),
+            topics.upgrades: (upgrades.KIND, upgrades.count),
+            topics.downgrades: (downgrades.KIND, downgrades.count),
+        }
+        self.partitions: dict[tuple[str, int], PartitionState] = {}
+
+    async def assign(self, topic: str, partition: int) -> int:
+        """Claim the partition (a new fencing generation); returns the offset to resume from."""
+        claim = await self._store.claim(topic, partition)
+        self.partitions[(topic, partition)] = PartitionState(claim.generation, claim.resume_offset)
+        return claim.resume_offset
+
+    def revoke(self, topic: str, partition: int) -> None:
+        self.partitions.pop((topic, partition), None)
+
+    async def process(
+        self, topic: str, partition: int, records: Sequence[RawRecord]
+    ) -> BatchOutcome:
+        """Count ``records`` (consecutive, one partition) exactly once. Raises PartitionFenced,
+        or StoreUnavailable (retriable: nothing was applied, or all of it was)."""
+        state = self.partitions.get((topic, partition))
+        if state is None:
+            raise PartitionFenced(f"{topic}[{partition}] is not assigned to this worker")
+        kind, counter = self._routes[topic]
+        now = self._clock()
+        valid: list[tuple[int, Any]] = []
+        letters: list[DeadLetter] = []
+        for r in records:
+            event = decode(kind, r.key, r.value, now, self._retention_days)
+            if isinstance(event, Rejected):
+                letters.append(
+                    DeadLetter(
+                        topic, partition, r.offset, r.key, r.value, event.reason, event.detail
+                    )
+                )
+            else:
+                valid.append((r.offset, event))
+        if letters:
+            await self._dead_letters.send(letters)
+        last = records[-1].offset
+        while True:
+            batch, skipped = self._build(state, topic, partition, last, valid, counter)
+            result = await self._store.apply(batch)
+            if result.status == "ok":
+                break
+            if result.status == "fenced":
+                self.revoke(topic, partition)
+                raise PartitionFenced(f"{topic}[{partition}] generation {state.generation} fenced")
+            log.info(
+                "%s[%d]: progress conflict for %d shops, rebuilding",
+                topic,
+                partition,
+                len(result.conflicts),
+            )
+            state.shop_offsets.update(result.conflicts)
+        for shop, section in batch.sections.items():
+            state.shop_offsets[shop] = section.last_offset
+        money = result.money_counted + result.money_duplicates
+        counted = batch.events - money + result.money_counted
+        return BatchOutcome(counted, result.money_duplicates, len(letters), skipped, result)
+
+    def _build(
+        self,
+        state: PartitionState,
+        topic: str,
+        partition: int,
+        last: int,
+        valid: list[tuple[int, Any]],
+        counter: Counter,
+    ) -> tuple[PartitionBatch, int]:
+        batch = PartitionBatch(topic, partition, state.generation, last, self._retention_days)
+        done = state.shop_offsets
+        timezone = self._shops.timezone
+        day_of = self._days.day_of
+        sections = batch.sections
+        skipped = 0
+        for offset, event in valid:
+            shop = event.shop_id
+            if offset <= done.get(shop, -1):
+                skipped += 1
+                continue
+            section = sections.get(shop)
+            if section is None:
+                section = batch.section(shop, offset)
+            day = day_of(timezone(shop), event.occurred_at)
+            counter(section, event, day)
+            section.saw(offset, int(event.occurred_at.timestamp() * 1000))
+        return batch, skipped

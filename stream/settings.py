@@ -1,0 +1,265 @@
+"""The one typed, immutable configuration object, built from the environment at the entry point.
+
+Nothing else in the code base reads ``os.environ``: the CLI calls :func:`Settings.from_env`
+and hands the result to the app factory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+Engine = Literal["batch", "faust"]
+LogFormat = Literal["text", "json"]
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
+
+
+class SettingsError(ValueError):
+    """A configuration value is wrong; ``variable`` names the environment variable."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names, all derived from one prefix."""
+
+    prefix: str = "upsell."
+
+    @property
+    def views(self) -> str:
+        return f"{self.prefix}banner-views"
+
+    @property
+    def clicks(self) -> str:
+        return f"{self.prefix}banner-clicks"
+
+    @property
+    def upgrades(self) -> str:
+        return f"{self.prefix}upgrades"
+
+    @property
+    def downgrades(self) -> str:
+        return f"{self.prefix}downgrades"
+
+    @property
+    def shops(self) -> str:
+        return f"{self.prefix}shops"
+
+    @property
+    def subscriber_counts(self) -> str:
+        return f"{self.prefix}subscriber-counts"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}dead-letters"
+
+    @property
+    def counted(self) -> tuple[str, str, str, str]:
+        """The high-volume topics whose events are counted through the batch applier."""
+        return (self.views, self.clicks, self.upgrades, self.downgrades)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.counted, self.shops, self.subscriber_counts, self.dead_letters)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False
+    api_host: str = "0.0.0.0"
+    api_port: int = 6066
+    topic_prefix: str = "upsell."
+    api_tokens_path: Path | None = None
+    auth_enabled: bool = True
+    engine: Engine = "batch"
+    cors_origins: tuple[str, ...] = ()
+    log_format: LogFormat = "text"
+    log_level: str = "INFO"
+    partitions: int = 8
+    replication_factor: int = 1
+    retention_days: int = 800
+    batch_max_events: int = 20_000
+    batch_linger_ms: int = 50
+    fetch_max_wait_ms: int = 100
+    consumer_group: str = "upsell-stream"
+    session_timeout_s: float = 6.0
+    heartbeat_interval_s: float = 1.5
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    data_dir: Path = Path(".upsell-data")
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (the process environment by default).
+
+        Raises :class:`SettingsError` naming the first bad variable.
+        """
+        e = dict(os.environ if env is None else env)
+        d = cls()
+        auth_enabled = _auth(e)
+        tokens = _tokens_path(e, required=auth_enabled)
+        return cls(
+            kafka_bootstrap=_bootstrap(e, d.kafka_bootstrap),
+            redis_url=_redis_url(e, d.redis_url),
+            redis_cluster=_bool(e, "UPSELL_REDIS_CLUSTER", d.redis_cluster),
+            api_host=e.get("UPSELL_API_HOST", d.api_host) or d.api_host,
+            api_port=_int(e, "UPSELL_API_PORT", d.api_port, lo=1, hi=65535),
+            topic_prefix=_prefix(e, d.topic_prefix),
+            api_tokens_path=tokens,
+            auth_enabled=auth_enabled,
+            engine=_choice(e, "UPSELL_ENGINE", d.engine, ("batch", "faust")),  # type: ignore[arg-type]
+            cors_origins=_origins(e),
+            log_format=_choice(e, "UPSELL_LOG_FORMAT", d.log_format, ("text", "json")),  # type: ignore[arg-type]
+            log_level=_choice(e, "UPSELL_LOG_LEVEL", d.log_level, _LOG_LEVELS, upper=True),
+            partitions=_int(e, "UPSELL_PARTITIONS", d.partitions, lo=1, hi=1024),
+            replication_factor=_int(e, "UPSELL_REPLICATION_FACTOR", 1, lo=1, hi=16),
+            retention_days=_int(e, "UPSELL_RETENTION_DAYS", d.retention_days, lo=1, hi=36500),
+            batch_max_events=_int(e, "UPSELL_BATCH_MAX_EVENTS", d.batch_max_events, 1, 1_000_000),
+            batch_linger_ms=_int(e, "UPSELL_BATCH_LINGER_MS", d.batch_linger_ms, lo=0, hi=60_000),
+            fetch_max_wait_ms=_int(e, "UPSELL_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms, 1, 10_000),
+            consumer_group=e.get("UPSELL_GROUP_ID", d.consumer_group) or d.consumer_group,
+            session_timeout_s=_float(e, "UPSELL_SESSION_TIMEOUT_S", d.session_timeout_s, 1, 600),
+            heartbeat_interval_s=_float(e, "UPSELL_HEARTBEAT_S", d.heartbeat_interval_s, 0.1, 60),
+            worker_id=e.get("UPSELL_WORKER_ID") or d.worker_id,
+            data_dir=Path(e.get("UPSELL_DATA_DIR") or d.data_dir),
+        )
+
+
+def _int(e: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = e.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"expected an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float(e: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = e.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, f"expected a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(e: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = e.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, f"expected on/off, got {raw!r}")
+
+
+def _choice(
+    e: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...], upper: bool = False
+) -> str:
+    raw = e.get(name, "").strip()
+    if not raw:
+        return default
+    value = raw.upper() if upper else raw.lower()
+    if value not in allowed:
+        raise SettingsError(name, f"expected one of {', '.join(allowed)}, got {raw!r}")
+    return value
+
+
+def _auth(e: Mapping[str, str]) -> bool:
+    raw = e.get("UPSELL_AUTH", "").strip().lower()
+    if not raw or raw == "on":
+        return True
+    if raw == "off":
+        return False
+    raise SettingsError("UPSELL_AUTH", f"expected 'on' or 'off', got {raw!r}")
+
+
+def _tokens_path(e: Mapping[str, str], required: bool) -> Path | None:
+    raw = e.get("UPSELL_API_TOKENS", "").strip()
+    if not raw:
+        if required:
+            raise SettingsError(
+                "UPSELL_API_TOKENS", "a tokens file is required unless UPSELL_AUTH=off"
+            )
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise SettingsError("UPSELL_API_TOKENS", f"no such file: {raw}")
+    return path
+
+
+def _bootstrap(e: Mapping[str, str], default: str) -> str:
+    raw = e.get("UPSELL_KAFKA_BOOTSTRAP", "").strip()
+    if not raw:
+        return default
+    servers = [s.strip().removeprefix("kafka://") for s in raw.split(",")]
+    for server in servers:
+        if not _HOST_PORT.match(server):
+            raise SettingsError(
+                "UPSELL_KAFKA_BOOTSTRAP", f"expected host:port[,host:port], got {raw!r}"
+            )
+    return ",".join(servers)
+
+
+def _redis_url(e: Mapping[str, str], default: str) -> str:
+    raw = e.get("UPSELL_REDIS_URL", "").strip()
+    if not raw:
+        return default
+    parsed = urlparse(raw)
+    try:
+        port_ok = parsed.port is None or 0 < parsed.port < 65536
+    except ValueError:
+        port_ok = False
+    if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
+        raise SettingsError("UPSELL_REDIS_URL", f"expected redis://host:port/db, got {raw!r}")
+    if not port_ok:
+        raise SettingsError("UPSELL_REDIS_URL", f"bad port in {raw!r}")
+    return raw
+
+
+def _prefix(e: Mapping[str, str], default: str) -> str:
+    raw = e.get("UPSELL_TOPIC_PREFIX")
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[A-Za-z0-9._\-]{0,100}", raw):
+        raise SettingsError("UPSELL_TOPIC_PREFIX", f"only [A-Za-z0-9._-] allowed, got {raw!r}")
+    return raw
+
+
+def _origins(e: Mapping[str, str]) -> tuple[str, ...]:
+    raw = e.get("UPSELL_CORS_ORIGINS", "").strip()
+    if not raw:
+        return ()
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and urlparse(origin).scheme not in ("http", "https"):
+            raise SettingsError("UPSELL_CORS_ORIGINS", f"expected http(s) origins, got {origin!r}")
+    return origins

@@ -1,0 +1,67 @@
+"""Start-up order, as a Faust-hosted service: topics exist, settings are loaded, then counting.
+
+Until :attr:`Bootstrapper.ready_to_count` is set no counted event is consumed, which is what
+makes "settings first" hold. Afterwards it refreshes the settings cache from Redis every second,
+so a setting consumed by any worker reaches all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.errors import KafkaError
+from mode import Service
+
+from stream.clock import Clock
+from stream.settings import Settings
+from stream.settings_bootstrap import bootstrap_settings
+from stream.shop_directory import ShopDirectory
+from stream.state.store import StoreUnavailable
+from stream.store_health import StoreHealth
+from stream.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+REFRESH_INTERVAL_S = 1.0
+
+
+class Bootstrapper(Service):  # type: ignore[misc]
+    def __init__(
+        self, *, settings: Settings, directory: ShopDirectory, health: StoreHealth, clock: Clock
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.directory = directory
+        self.health = health
+        self.clock = clock
+        self.ready_to_count = asyncio.Event()
+
+    async def on_start(self) -> None:
+        self.add_future(self._bootstrap())
+
+    async def _bootstrap(self) -> None:
+        s = self.settings
+        delay = 0.5
+        while not self.should_stop:
+            try:
+                await ensure_topics(s.kafka_bootstrap, s.topics, s.partitions, s.replication_factor)
+                await self.health.retry(
+                    lambda: bootstrap_settings(
+                        s.kafka_bootstrap, s.topics.shops, self.directory, self.clock()
+                    ),
+                    "settings",
+                )
+                break
+            except (KafkaError, OSError) as exc:
+                log.warning("broker not reachable yet (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.ready_to_count.set()
+        log.info("settings loaded for %d shops; counting starts", len(self.directory))
+        while not self.should_stop:
+            await asyncio.sleep(REFRESH_INTERVAL_S)
+            try:
+                await self.directory.refresh()
+            except StoreUnavailable as exc:
+                self.health.failed("settings", exc)

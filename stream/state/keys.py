@@ -1,0 +1,106 @@
+"""Redis key layout (documented in docs/state.md). Every per-shop key carries the ``{shop_id}``
+hash tag, so all keys of one shop live in one Redis Cluster slot.
+
+The writer (the batch applier) and the reader (the query API) both build names here and only here.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+PREFIX = "us"
+SEP = "\x1f"  # between a metric code and the id(s) in a hash field
+
+# Metric codes used as (the first part of) hash fields.
+VIEWS = "v"
+CLICKS = "c"
+CONVERSIONS = "u"
+DOWNGRADES = "d"
+REVENUE = "r"  # r:<CUR>  revenue_minor of upgrades
+EXPANSION = "e"  # e:<CUR>  sum(to.mrr - from.mrr) over upgrades
+CONTRACTION = "x"  # x:<CUR> sum(from.mrr - to.mrr) over downgrades
+NET_MRR = "n"  # n:<CUR>  transitions only: sum(to.mrr - from.mrr) over upgrades and downgrades
+
+UNATTRIBUTED_GROUP = "(unattributed)"
+UNATTRIBUTED_VARIATION = "(none)"
+
+
+def money(code: str, currency: str) -> str:
+    return f"{code}:{currency}"
+
+
+def day(shop: str, date: str) -> str:
+    """Shop-day rollup: fields are bare metric codes (``v``, ``r:USD`` ...)."""
+    return f"{PREFIX}:{{{shop}}}:day:{date}"
+
+
+def groups(shop: str, date: str) -> str:
+    """Per-group rollup of a shop-day: fields ``<metric>\\x1f<group_id>``."""
+    return f"{PREFIX}:{{{shop}}}:grp:{date}"
+
+
+def variations(shop: str, date: str, group: str) -> str:
+    """Per-variation counters of one group on a shop-day: fields ``<metric>\\x1f<variation_id>``."""
+    return f"{PREFIX}:{{{shop}}}:var:{date}:{group}"
+
+
+def transitions(shop: str, date: str, group: str) -> str:
+    """Plan transitions of one group on a shop-day.
+
+    Fields ``<metric>\\x1f<json [variation_id, from_plan, to_plan]>``, metrics u, d, r:CUR, n:CUR.
+    """
+    return f"{PREFIX}:{{{shop}}}:trn:{date}:{group}"
+
+
+def upgraders(shop: str, date: str) -> str:
+    """HyperLogLog of the subscriber ids that upgraded on a shop-day."""
+    return f"{PREFIX}:{{{shop}}}:hll:{date}"
+
+
+def ledger(shop: str) -> str:
+    """Conversions ledger: sorted set, score = occurred_at in epoch ms, member = JSON item."""
+    return f"{PREFIX}:{{{shop}}}:ledger"
+
+
+def seen(shop: str, kind: str, event_id: str) -> str:
+    """Money dedupe marker for an upgrade (kind ``u``) or downgrade (``d``) event id."""
+    return f"{PREFIX}:{{{shop}}}:seen:{kind}:{event_id}"
+
+
+def subscribers(shop: str) -> str:
+    """Active-subscriber snapshots: hash ``YYYY-MM-DD`` -> count."""
+    return f"{PREFIX}:{{{shop}}}:subs"
+
+
+def meta(shop: str) -> str:
+    """Per-shop facts: ``last_event_at`` (epoch ms of the newest counted event)."""
+    return f"{PREFIX}:{{{shop}}}:meta"
+
+
+def progress(shop: str) -> str:
+    """Per-shop exactly-once progress: ``o:<topic>:<p>`` last applied offset, ``f:<topic>:<p>``
+    the fencing generation of the worker that wrote it."""
+    return f"{PREFIX}:{{{shop}}}:prog"
+
+
+def partition(topic: str, part: int) -> str:
+    """Partition checkpoint: hash ``offset`` (last applied), ``gen`` (owner generation)."""
+    return f"{PREFIX}:part:{{{topic}:{part}}}"
+
+
+SHOPS = f"{PREFIX}:shops"  # hash shop_id -> JSON settings
+SHOPS_SEEN = f"{PREFIX}:shops:seen"  # set of shop ids that have counted events
+
+
+def field(metric: str, ident: str) -> str:
+    return f"{metric}{SEP}{ident}"
+
+
+def transition_field(metric: str, variation: str, from_plan: str, to_plan: str) -> str:
+    return f"{metric}{SEP}{orjson.dumps([variation, from_plan, to_plan]).decode()}"
+
+
+def split_field(raw: str) -> tuple[str, str]:
+    """``'v\\x1fgroup-a'`` -> ``('v', 'group-a')``."""
+    metric, _, ident = raw.partition(SEP)
+    return metric, ident

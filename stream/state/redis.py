@@ -1,0 +1,171 @@
+"""Redis-backed state: the atomic batch apply (Lua), partition claims, shop settings.
+
+On a single Redis a batch is one script call: every shop section plus the partition checkpoint.
+On Redis Cluster the sections are grouped by hash slot (one call per slot, all keys of a shop
+share its ``{shop_id}`` tag) and the checkpoint follows in its own call; per-shop progress and
+fences inside each call keep that exact (see docs/state.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import date
+from importlib.resources import files
+from typing import Any
+
+import orjson
+from redis import exceptions as rx
+from redis.asyncio import Redis, RedisCluster
+from redis.crc import key_slot
+
+from schemas.models import ShopSettings
+from stream.state import keys
+from stream.state.batch import PartitionBatch
+from stream.state.store import ApplyResult, Claim, StoreUnavailable
+
+AnyRedis = Redis | RedisCluster
+
+_APPLY_LUA = files("stream.state").joinpath("apply.lua").read_text()
+
+# Errors after which waiting and retrying can help.
+RETRIABLE = (
+    rx.ConnectionError,
+    rx.TimeoutError,
+    rx.BusyLoadingError,
+    rx.TryAgainError,
+    rx.ClusterDownError,
+    rx.MasterDownError,
+    ConnectionError,
+    OSError,
+)
+
+
+def connect(url: str, cluster: bool) -> AnyRedis:
+    """A client with timeouts that fail fast enough for the worker to notice Redis is gone."""
+    opts: dict[str, Any] = {
+        "socket_timeout": 5.0,
+        "socket_connect_timeout": 2.0,
+        "health_check_interval": 10,
+    }
+    if cluster:
+        return RedisCluster.from_url(url, **opts)
+    return Redis.from_url(url, **opts)
+
+
+@contextlib.asynccontextmanager
+async def unavailable_on_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except RETRIABLE as exc:
+        raise StoreUnavailable(f"redis unavailable: {exc}") from exc
+
+
+class RedisStore:
+    """Counter and settings store over one Redis or a Redis Cluster."""
+
+    def __init__(self, client: AnyRedis, cluster: bool = False) -> None:
+        self.client = client
+        self.cluster = cluster
+        self._apply = client.register_script(_APPLY_LUA)
+
+    # -- counters ---------------------------------------------------------------------------
+    async def claim(self, topic: str, partition: int) -> Claim:
+        key = keys.partition(topic, partition)
+        async with unavailable_on_errors(), self.client.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "gen", 1)
+            pipe.hget(key, "offset")
+            gen, offset = await pipe.execute()
+        return Claim(int(gen), int(offset) + 1 if offset is not None else 0)
+
+    async def apply(self, batch: PartitionBatch) -> ApplyResult:
+        async with unavailable_on_errors():
+            if not self.cluster:
+                return await self._call(batch.payload(), [*self._progress_keys(batch, None)])
+            by_slot: dict[int, list[str]] = defaultdict(list)
+            for shop in batch.sections:
+                by_slot[key_slot(keys.progress(shop).encode())].append(shop)
+            total = ApplyResult("ok")
+            for shops in by_slot.values():
+                result = await self._call(
+                    batch.payload(shops, checkpoint=False),
+                    [keys.progress(s) for s in shops],
+                )
+                if result.status != "ok":
+                    return result
+                total = _add(total, result)
+            checkpoint = batch.payload([], checkpoint=True)
+            result = await self._call(checkpoint, [keys.partition(batch.topic, batch.partition)])
+            return total if result.status == "ok" else result
+
+    def _progress_keys(self, batch: PartitionBatch, shops: list[str] | None) -> list[str]:
+        names = list(batch.sections) if shops is None else shops
+        return [*(keys.progress(s) for s in names), keys.partition(batch.topic, batch.partition)]
+
+    async def _call(self, payload: dict[str, Any], key_names: list[str]) -> ApplyResult:
+        reply = await self._apply(keys=key_names, args=[orjson.dumps(payload)])
+        return _parse(reply)
+
+    # -- settings and snapshots -------------------------------------------------------------
+    async def put_shop(self, settings: ShopSettings) -> None:
+        doc = orjson.dumps(
+            {
+                "shop_id": settings.shop_id,
+                "timezone": settings.timezone,
+                "week_start": settings.week_start,
+                "currency": settings.currency,
+            }
+        )
+        async with unavailable_on_errors():
+            await self.client.hset(keys.SHOPS, settings.shop_id, doc)
+
+    async def delete_shop(self, shop_id: str) -> None:
+        async with unavailable_on_errors():
+            await self.client.hdel(keys.SHOPS, shop_id)
+
+    async def all_shops(self) -> dict[str, ShopSettings]:
+        async with unavailable_on_errors():
+            raw = await self.client.hgetall(keys.SHOPS)
+        out: dict[str, ShopSettings] = {}
+        for shop_id, doc in raw.items():
+            d = orjson.loads(doc)
+            sid = shop_id.decode() if isinstance(shop_id, bytes) else str(shop_id)
+            out[sid] = ShopSettings(sid, d["timezone"], d["week_start"], d["currency"])
+        return out
+
+    async def mark_shops_seen(self, shop_ids: list[str]) -> None:
+        if shop_ids:
+            async with unavailable_on_errors():
+                await self.client.sadd(keys.SHOPS_SEEN, *shop_ids)
+
+    async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None:
+        key = keys.subscribers(shop_id)
+        async with unavailable_on_errors(), self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, day.isoformat(), count)
+            pipe.expire(key, ttl_s)
+            await pipe.execute()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except RETRIABLE:
+            return False
+
+
+def _parse(reply: list[Any]) -> ApplyResult:
+    status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+    if status == "ok":
+        return ApplyResult("ok", int(reply[1]), int(reply[2]))
+    if status == "conflict":
+        items = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]]
+        return ApplyResult(
+            "conflict", conflicts={items[i]: int(items[i + 1]) for i in range(0, len(items), 2)}
+        )
+    return ApplyResult("fenced")
+
+
+def _add(a: ApplyResult, b: ApplyResult) -> ApplyResult:
+    return ApplyResult(
+        "ok", a.money_counted + b.money_counted, a.money_duplicates + b.money_duplicates
+    )

@@ -1,0 +1,63 @@
+"""What the ingestion side needs from state, independent of the backend.
+
+:class:`stream.state.redis.RedisStore` is the real one; :class:`stream.state.memory.MemoryStore`
+executes the same payloads in plain Python for fast unit tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+from schemas.models import ShopSettings
+from stream.state.batch import PartitionBatch
+
+
+class StoreError(Exception):
+    """Base of state errors; ``retriable`` tells callers whether waiting and retrying can help."""
+
+    retriable: bool = False
+
+
+class StoreUnavailable(StoreError):
+    """The backend cannot be reached (Redis down, timeout). Retry with backoff."""
+
+    retriable = True
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Ownership of a partition: the fencing generation and where consumption resumes."""
+
+    generation: int
+    resume_offset: int  # next offset to read: stored checkpoint + 1, or 0
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """``status`` is ``ok``, ``fenced`` (another worker owns the partition now) or ``conflict``
+    (some shops already have later progress: ``conflicts`` maps shop -> stored offset)."""
+
+    status: str
+    money_counted: int = 0
+    money_duplicates: int = 0
+    conflicts: dict[str, int] = field(default_factory=dict)
+
+
+class CounterStore(Protocol):
+    async def claim(self, topic: str, partition: int) -> Claim: ...
+
+    async def apply(self, batch: PartitionBatch) -> ApplyResult: ...
+
+
+class SettingsStore(Protocol):
+    async def put_shop(self, settings: ShopSettings) -> None: ...
+
+    async def delete_shop(self, shop_id: str) -> None: ...
+
+    async def all_shops(self) -> dict[str, ShopSettings]: ...
+
+    async def mark_shops_seen(self, shop_ids: list[str]) -> None: ...
+
+    async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None: ...

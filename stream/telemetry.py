@@ -1,0 +1,88 @@
+"""Prometheus metrics of a worker, in one registry handed to whoever records them.
+
+Labels are bounded: topics, partitions, outcomes, reason codes (the part before ':'), routes as
+templates. Never a shop id or any other unbounded value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_FRESHNESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass(slots=True)
+class Telemetry:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    events: Counter = field(init=False)
+    dead_letters: Counter = field(init=False)
+    consumer_lag: Gauge = field(init=False)
+    assigned_partitions: Gauge = field(init=False)
+    batch_apply_seconds: Histogram = field(init=False)
+    batch_events: Histogram = field(init=False)
+    freshness_seconds: Histogram = field(init=False)
+    redis_errors: Counter = field(init=False)
+    redis_reconnects: Counter = field(init=False)
+    redis_up: Gauge = field(init=False)
+    api_request_seconds: Histogram = field(init=False)
+    worker_info: Info = field(init=False)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events = Counter(
+            "upsell_events",
+            "Messages consumed, by topic and outcome (counted, duplicate, dead_letter, skipped).",
+            ["topic", "outcome"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "upsell_dead_letters",
+            "Messages sent to the dead-letter topic, by reason code.",
+            ["reason"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "upsell_consumer_lag",
+            "Messages between the last applied offset and the partition's end.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "upsell_assigned_partitions", "Partitions this worker owns.", ["topic"], registry=r
+        )
+        self.batch_apply_seconds = Histogram(
+            "upsell_batch_apply_seconds",
+            "Time of one atomic Redis apply of a batch.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_events = Histogram(
+            "upsell_batch_events",
+            "Messages per applied batch.",
+            buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000, 20000, 50000),
+            registry=r,
+        )
+        self.freshness_seconds = Histogram(
+            "upsell_freshness_seconds",
+            "Kafka message timestamp to applied in Redis.",
+            buckets=_FRESHNESS_BUCKETS,
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "upsell_redis_errors", "Failed Redis calls, by operation.", ["operation"], registry=r
+        )
+        self.redis_reconnects = Counter(
+            "upsell_redis_reconnects", "Times Redis came back after being unreachable.", registry=r
+        )
+        self.redis_up = Gauge("upsell_redis_up", "1 while Redis answers, else 0.", registry=r)
+        self.api_request_seconds = Histogram(
+            "upsell_api_request_seconds",
+            "HTTP API request duration, by route template, method and status.",
+            ["route", "method", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.worker_info = Info("upsell_worker", "Version and settings that matter.", registry=r)
