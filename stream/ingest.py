@@ -29,6 +29,7 @@ from stream.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 Counter = Callable[[ShopSection, Any, str], None]
+MAX_EXPIRY_MEMO = 500_000
 
 
 class RawRecord(Protocol):
@@ -108,10 +109,13 @@ class Ingestor:
             topics.downgrades: (downgrades.KIND, downgrades.count),
         }
         self.partitions: dict[tuple[str, int], PartitionState] = {}
+        # Counter keys whose EXPIREAT this worker has applied: later batches leave it out.
+        self._expiry_memo: set[str] = set()
 
     async def assign(self, topic: str, partition: int) -> int:
         """Claim the partition (a new fencing generation); returns the offset to resume from."""
         claim = await self._store.claim(topic, partition)
+        self._expiry_memo.clear()  # Redis may have lost keys (this may follow an outage)
         self.partitions[(topic, partition)] = PartitionState(claim.generation, claim.resume_offset)
         return claim.resume_offset
 
@@ -160,6 +164,9 @@ class Ingestor:
             state.shop_offsets.update(result.conflicts)
         for shop, section in batch.sections.items():
             state.shop_offsets[shop] = section.last_offset
+        if len(self._expiry_memo) > MAX_EXPIRY_MEMO:
+            self._expiry_memo.clear()
+        self._expiry_memo.update(batch.expiry_sent)
         money = result.money_counted + result.money_duplicates
         counted = batch.events - money + result.money_counted
         return BatchOutcome(counted, result.money_duplicates, len(letters), skipped, result)
@@ -173,7 +180,14 @@ class Ingestor:
         valid: list[tuple[int, Any]],
         counter: Counter,
     ) -> tuple[PartitionBatch, int]:
-        batch = PartitionBatch(topic, partition, state.generation, last, self._retention_days)
+        batch = PartitionBatch(
+            topic,
+            partition,
+            state.generation,
+            last,
+            self._retention_days,
+            known_expiry=self._expiry_memo,
+        )
         done = state.shop_offsets
         timezone = self._shops.timezone
         day_of = self._days.day_of

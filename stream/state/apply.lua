@@ -46,7 +46,9 @@ local function apply_hashes(ops)
     for i = 1, #fields, 2 do
       redis.call('HINCRBY', key, fields[i], num(fields[i + 1]))
     end
-    redis.call('EXPIREAT', key, num(op[2]))
+    if op[2] ~= 0 then
+      redis.call('EXPIREAT', key, num(op[2]))
+    end
   end
 end
 

@@ -8,6 +8,7 @@ in-memory store) executes. The payload format is documented in docs/state.md.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -69,6 +70,10 @@ class PartitionBatch:
     last_offset: int  # the partition checkpoint after this batch
     retention_days: int
     sections: dict[str, ShopSection] = field(default_factory=dict)
+    # Counter keys whose expiry is already set in Redis (the Ingestor's memo); the payload
+    # leaves their EXPIREAT out. ``expiry_sent`` lists the keys it did include.
+    known_expiry: Container[str] = frozenset()
+    expiry_sent: list[str] = field(default_factory=list)
 
     def section(self, shop: str, offset: int) -> ShopSection:
         s = self.sections.get(shop)
@@ -91,11 +96,16 @@ class PartitionBatch:
             "ck": keys.partition(self.topic, self.partition) if checkpoint else None,
             "co": self.last_offset,
             "ttl": retention_s,
-            "s": [_section_doc(self.sections[n], self.retention_days) for n in names],
+            "s": [self._section_doc(self.sections[n]) for n in names],
         }
 
+    def _section_doc(self, s: ShopSection) -> dict[str, Any]:
+        return _section_doc(s, self.retention_days, self.known_expiry, self.expiry_sent)
 
-def _section_doc(s: ShopSection, retention_days: int) -> dict[str, Any]:
+
+def _section_doc(
+    s: ShopSection, retention_days: int, known: Container[str], sent: list[str]
+) -> dict[str, Any]:
     expire: dict[str, int] = {}
 
     def exp(day: str) -> int:
@@ -106,18 +116,33 @@ def _section_doc(s: ShopSection, retention_days: int) -> dict[str, Any]:
 
     counters: Counters = {}
     expire_of: dict[str, int] = {}
+    day_hashes: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+    variation_hashes: dict[tuple[str, str], dict[str, int]] = {}
+
+    def new_hash(key: str, day: str) -> dict[str, int]:
+        fields = counters[key] = {}
+        expire_of[key] = exp(day)
+        return fields
+
+    sep = keys.SEP
     for (metric, day, group, variation), delta in s.cells.items():
-        at = exp(day)
-        for key, fld in (
-            (keys.day(s.shop, day), metric),
-            (keys.groups(s.shop, day), keys.field(metric, group)),
-            (keys.variations(s.shop, day, group), keys.field(metric, variation)),
-        ):
-            fields = counters.get(key)
-            if fields is None:
-                fields = counters[key] = {}
-                expire_of[key] = at
-            fields[fld] = fields.get(fld, 0) + delta
+        pair = day_hashes.get(day)
+        if pair is None:
+            pair = day_hashes[day] = (
+                new_hash(keys.day(s.shop, day), day),
+                new_hash(keys.groups(s.shop, day), day),
+            )
+        per_var = variation_hashes.get((day, group))
+        if per_var is None:
+            per_var = variation_hashes[(day, group)] = new_hash(
+                keys.variations(s.shop, day, group), day
+            )
+        rollup, per_group = pair
+        rollup[metric] = rollup.get(metric, 0) + delta
+        gf = metric + sep + group
+        per_group[gf] = per_group.get(gf, 0) + delta
+        vf = metric + sep + variation
+        per_var[vf] = per_var.get(vf, 0) + delta
     money = []
     for m in s.money:
         at = exp(m.day)
@@ -136,9 +161,16 @@ def _section_doc(s: ShopSection, retention_days: int) -> dict[str, Any]:
         "f": s.first_offset,
         "l": s.last_offset,
         "le": s.last_event_ms,
-        "h": [[k, expire_of[k], _flat(v)] for k, v in counters.items()],
+        "h": [[k, _expiry(k, expire_of[k], known, sent), _flat(v)] for k, v in counters.items()],
         "$": money,
     }
+
+
+def _expiry(key: str, at: int, known: Container[str], sent: list[str]) -> int:
+    if key in known:
+        return 0
+    sent.append(key)
+    return at
 
 
 def _hash_ops(counters: Counters, expire_at: int) -> list[list[Any]]:

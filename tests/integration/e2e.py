@@ -1,0 +1,112 @@
+"""Shared helpers of the end-to-end tests: worker environments, producing, waiting for counts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from stream.kafka_clients import make_producer
+from stream.settings import Topics
+from tests.workers import WorkerProcess
+
+T = TypeVar("T")
+
+
+def worker_env(bootstrap: str, redis_url: str, topics: Topics, engine: str, **extra: str) -> dict[str, str]:
+    return {
+        "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
+        "UPSELL_REDIS_URL": redis_url,
+        "UPSELL_TOPIC_PREFIX": topics.prefix,
+        "UPSELL_AUTH": "off",
+        "UPSELL_ENGINE": engine,
+        "UPSELL_PARTITIONS": "4",
+        "UPSELL_GROUP_ID": f"grp-{topics.prefix.rstrip('.')}",
+        "UPSELL_SESSION_TIMEOUT_S": "6",
+        "UPSELL_HEARTBEAT_S": "1",
+        "UPSELL_BATCH_MAX_EVENTS": "5000",
+        "UPSELL_LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+def workers(env: dict[str, str], log_dir: Path, n: int) -> list[WorkerProcess]:
+    return [WorkerProcess(env, log_dir, name=f"w{i + 1}") for i in range(n)]
+
+
+TOPIC_OF_KIND = {
+    "view": "views",
+    "click": "clicks",
+    "upgrade": "upgrades",
+    "downgrade": "downgrades",
+    "shop": "shops",
+    "subscribers": "subscriber_counts",
+}
+
+
+async def produce(
+    bootstrap: str, topics: Topics, items: Iterable[tuple[str, bytes | None, bytes | None]],
+    partition: int | None = None,
+) -> int:
+    """Send (kind, key, value) items; returns how many. Waits for every acknowledgement."""
+    producer = make_producer(bootstrap)
+    await producer.start()
+    sent = 0
+    try:
+        futures = []
+        for kind, key, value in items:
+            topic = getattr(topics, TOPIC_OF_KIND[kind])
+            futures.append(await producer.send(topic, key=key, value=value, partition=partition))
+            sent += 1
+            if len(futures) >= 5000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
+    """Every record of ``topic`` currently in the log."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=100)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            got = await consumer.getmany(timeout_ms=200)
+            for records in got.values():
+                out.extend(records)
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            if all(positions[tp] >= ends[tp] for tp in tps):
+                break
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout_s: float,
+    interval_s: float = 0.25,
+) -> T:
+    """Poll ``probe`` until ``done`` holds for its result; returns the last result either way."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,48 @@
+"""Read the counters a worker wrote into plain dicts, to compare with the reference aggregator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+COUNTER_KINDS = (b"day", b"grp", b"var", b"trn")
+
+
+async def counters(redis: Redis) -> dict[str, dict[str, int]]:
+    """Every counter hash (day, group, variation, transition keys) -> {field: value}, zeros dropped."""
+    out: dict[str, dict[str, int]] = {}
+    async for raw in redis.scan_iter(match=b"us:{*}:*", count=1000):
+        kind = raw.split(b"}:", 1)[1].split(b":", 1)[0]
+        if kind not in COUNTER_KINDS:
+            continue
+        fields = await redis.hgetall(raw)
+        values = {f.decode(): int(v) for f, v in fields.items() if int(v) != 0}
+        if values:
+            out[raw.decode()] = values
+    return out
+
+
+async def upgraders(redis: Redis) -> dict[str, int]:
+    out: dict[str, int] = {}
+    async for raw in redis.scan_iter(match=b"us:{*}:hll:*", count=1000):
+        out[raw.decode()] = int(await redis.pfcount(raw))
+    return out
+
+
+async def ledger_sizes(redis: Redis) -> dict[str, int]:
+    out: dict[str, int] = {}
+    async for raw in redis.scan_iter(match=b"us:{*}:ledger", count=1000):
+        out[raw.decode()] = int(await redis.zcard(raw))
+    return out
+
+
+def diff(expected: dict[str, Any], actual: dict[str, Any], limit: int = 10) -> list[str]:
+    """Human-readable differences, at most ``limit`` of them."""
+    lines = []
+    for key in sorted(set(expected) | set(actual)):
+        if expected.get(key) != actual.get(key):
+            lines.append(f"{key}: expected {expected.get(key)!r}, got {actual.get(key)!r}")
+            if len(lines) >= limit:
+                break
+    return lines
