@@ -10,10 +10,10 @@ from functools import partial
 from typing import Any
 
 import faust
-from schemas.decode import decode
-from stream.clock import Clock
 
+from schemas.decode import decode
 from schemas.models import Kind, Rejected, SubscriberSnapshot
+from stream.clock import Clock
 from stream.ingest import DeadLetter, DeadLetterSink
 from stream.state.store import SettingsStore
 from stream.store_health import StoreHealth

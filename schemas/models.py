@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What a topic carries; the decoder is told the kind, not the topic name."""
 
     VIEW = "view"
@@ -86,7 +86,7 @@ Event = BannerView | BannerClick | PlanChange | ShopSettings | SubscriberSnapsho
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """Why a message cannot be used: ``reason`` is a contract code such as ``missing_field:shop_id``."""
+    """Why a message cannot be used: ``reason`` is a contract code (``missing_field:shop_id``)."""
 
     reason: str
     detail: str = ""

@@ -10,7 +10,7 @@ from mode import Service
 log = logging.getLogger(__name__)
 
 
-class ApiServer(Service):  # type: ignore[misc]
+class ApiServer(Service):
     def __init__(self, app: web.Application, host: str, port: int) -> None:
         super().__init__()
         self.web_app = app

@@ -42,7 +42,7 @@ from stream.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 
-class ClientsService(Service):  # type: ignore[misc]
+class ClientsService(Service):
     """Starts the dead-letter producer (waiting for the broker) and closes clients on stop."""
 
     def __init__(self, producer: AIOKafkaProducer, redis: AnyRedis) -> None:
@@ -77,6 +77,11 @@ class Worker:
     ingestor: Ingestor
     bootstrapper: Bootstrapper
     partitions_assigned: Callable[[], bool]
+
+
+def _host(app: faust.App, service: Service) -> None:
+    """Have Faust start ``service`` with the app (typed for classes; takes instances too)."""
+    app.service(service)  # type: ignore[arg-type]
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -129,8 +134,8 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     )
     app = faust_app(s)
     boot = Bootstrapper(settings=s, directory=directory, health=health, clock=clock)
-    app.service(ClientsService(producer, redis))
-    app.service(boot)
+    _host(app, ClientsService(producer, redis))
+    _host(app, boot)
     partitions_assigned: Callable[[], bool]
     if s.engine == "batch":
         engine = BatchEngine(
@@ -140,7 +145,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
             health=health,
             ready_to_count=boot.ready_to_count,
         )
-        app.service(engine)
+        _host(app, engine)
 
         def partitions_assigned() -> bool:
             return engine.joined

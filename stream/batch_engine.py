@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -37,7 +38,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.engine.assigned(list(assigned))
 
 
-class BatchEngine(Service):  # type: ignore[misc]
+class BatchEngine(Service):
     """Consumes the counted topics in large batches; one atomic apply per partition batch."""
 
     def __init__(
@@ -90,9 +91,7 @@ class BatchEngine(Service):  # type: ignore[misc]
     async def assigned(self, tps: list[TopicPartition]) -> None:
         assert self.consumer is not None
         for tp in sorted(tps):
-            offset = await self.health.retry(
-                lambda tp=tp: self.ingestor.assign(tp.topic, tp.partition)
-            )
+            offset = await self.health.retry(partial(self.ingestor.assign, tp.topic, tp.partition))
             self.consumer.seek(tp, offset)
             self.consumer.resume(tp)
             self.assignment.add(tp)

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
-from schemas.dead_letter import dead_letter_headers, dead_letter_value, reason_code
 
+from schemas.dead_letter import dead_letter_headers, dead_letter_value, reason_code
 from stream.clock import Clock
 from stream.ingest import DeadLetter
 from stream.telemetry import Telemetry

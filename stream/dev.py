@@ -50,15 +50,27 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
         try:
             for i in range(workers):
                 wport = port + i
-                children.append(_spawn(["worker"], {**child_env, "UPSELL_API_PORT": str(wport),
-                                                    "UPSELL_WORKER_ID": f"dev-{i + 1}"},
-                                       state_dir / f"worker-{i + 1}.log"))
+                children.append(
+                    _spawn(
+                        ["worker"],
+                        {
+                            **child_env,
+                            "UPSELL_API_PORT": str(wport),
+                            "UPSELL_WORKER_ID": f"dev-{i + 1}",
+                        },
+                        state_dir / f"worker-{i + 1}.log",
+                    )
+                )
                 print(f"worker   http://127.0.0.1:{wport}/   (dashboard, /v1 API, /metrics)")
             print(f"token    {token}   (paste it into the dashboard; admin: all shops)")
             if demo:
-                children.append(_spawn(
-                    ["produce-demo", "--rate", str(rate), "--count", "100000000"],
-                    child_env, state_dir / "demo.log"))
+                children.append(
+                    _spawn(
+                        ["produce-demo", "--rate", str(rate), "--count", "100000000"],
+                        child_env,
+                        state_dir / "demo.log",
+                    )
+                )
                 print(f"demo     producing ~{rate:g} events/s (log: {state_dir}/demo.log)")
             print("Ctrl-C to stop.", flush=True)
             while not stopping:

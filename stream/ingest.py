@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from schemas.decode import decode
-
 from consumers import clicks, downgrades, upgrades, views
+from schemas.decode import decode
 from schemas.models import Kind, Rejected
 from stream.clock import Clock
 from stream.days import DayResolver

@@ -10,8 +10,8 @@ import logging
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from schemas.decode import decode
 
+from schemas.decode import decode
 from schemas.models import Kind, ShopSettings
 from stream.shop_directory import ShopDirectory
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 REFRESH_INTERVAL_S = 1.0
 
 
-class Bootstrapper(Service):  # type: ignore[misc]
+class Bootstrapper(Service):
     def __init__(
         self, *, settings: Settings, directory: ShopDirectory, health: StoreHealth, clock: Clock
     ) -> None:

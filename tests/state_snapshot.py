@@ -10,7 +10,7 @@ COUNTER_KINDS = (b"day", b"grp", b"var", b"trn")
 
 
 async def counters(redis: Redis) -> dict[str, dict[str, int]]:
-    """Every counter hash (day, group, variation, transition keys) -> {field: value}, zeros dropped."""
+    """Every counter hash (day, group, variation, transition) -> {field: value}, no zeros."""
     out: dict[str, dict[str, int]] = {}
     async for raw in redis.scan_iter(match=b"us:{*}:*", count=1000):
         kind = raw.split(b"}:", 1)[1].split(b":", 1)[0]

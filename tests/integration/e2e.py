@@ -17,7 +17,9 @@ from tests.workers import WorkerProcess
 T = TypeVar("T")
 
 
-def worker_env(bootstrap: str, redis_url: str, topics: Topics, engine: str, **extra: str) -> dict[str, str]:
+def worker_env(
+    bootstrap: str, redis_url: str, topics: Topics, engine: str, **extra: str
+) -> dict[str, str]:
     return {
         "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
         "UPSELL_REDIS_URL": redis_url,
@@ -49,7 +51,9 @@ TOPIC_OF_KIND = {
 
 
 async def produce(
-    bootstrap: str, topics: Topics, items: Iterable[tuple[str, bytes | None, bytes | None]],
+    bootstrap: str,
+    topics: Topics,
+    items: Iterable[tuple[str, bytes | None, bytes | None]],
     partition: int | None = None,
 ) -> int:
     """Send (kind, key, value) items; returns how many. Waits for every acknowledgement."""
@@ -73,8 +77,9 @@ async def produce(
 
 async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
     """Every record of ``topic`` currently in the log."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
+    )
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic) or set()
@@ -100,7 +105,9 @@ async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> lis
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout_s: float,
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    timeout_s: float,
     interval_s: float = 0.25,
 ) -> T:
     """Poll ``probe`` until ``done`` holds for its result; returns the last result either way."""
