@@ -8,29 +8,22 @@ Faust agents. Nothing below reaches for globals or the environment: it all comes
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import faust
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from mode import Service
 from prometheus_client.process_collector import ProcessCollector
 
 from consumers import shops as shops_consumer
 from consumers import subscriber_counts as subscribers_consumer
 from stream import __version__
-from stream.api import build_api
-from stream.api.auth import TokenStore
 from stream.api_server import ApiServer
 from stream.batch_engine import BatchEngine
 from stream.clock import Clock, system_clock
-from stream.dashboard import install_dashboard
 from stream.dead_letters import KafkaDeadLetterSink
 from stream.ingest import Ingestor
-from stream.kafka_clients import make_producer
 from stream.readiness import WorkerReadiness
 from stream.settings import Settings
 from stream.shop_directory import ShopDirectory
@@ -38,31 +31,19 @@ from stream.startup import Bootstrapper
 from stream.state.redis import AnyRedis, RedisStore, connect
 from stream.store_health import StoreHealth
 from stream.telemetry import Telemetry
+from stream.web import build_web
 
 log = logging.getLogger(__name__)
 
 
-class ClientsService(Service):
-    """Starts the dead-letter producer (waiting for the broker) and closes clients on stop."""
+class RedisCloser(Service):
+    """Closes the Redis client when the worker stops."""
 
-    def __init__(self, producer: AIOKafkaProducer, redis: AnyRedis) -> None:
+    def __init__(self, redis: AnyRedis) -> None:
         super().__init__()
-        self.producer = producer
         self.redis = redis
 
-    async def on_start(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await self.producer.start()
-                return
-            except (KafkaError, OSError) as exc:
-                log.warning("producer cannot reach the broker yet (%s)", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
     async def on_stop(self) -> None:
-        await self.producer.stop()
         await self.redis.aclose()
 
 
@@ -121,8 +102,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     store = RedisStore(redis, cluster=s.redis_cluster)
     health = StoreHealth(telemetry)
     directory = ShopDirectory(store)
-    producer = make_producer(s.kafka_bootstrap)
-    dead_letters = KafkaDeadLetterSink(producer, s.topics.dead_letters, telemetry, clock)
+    dead_letters = KafkaDeadLetterSink(s.kafka_bootstrap, s.topics.dead_letters, telemetry, clock)
     ingestor = Ingestor(
         topics=s.topics,
         store=store,
@@ -134,7 +114,8 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     )
     app = faust_app(s)
     boot = Bootstrapper(settings=s, directory=directory, health=health, clock=clock)
-    _host(app, ClientsService(producer, redis))
+    _host(app, RedisCloser(redis))
+    _host(app, dead_letters)
     _host(app, boot)
     partitions_assigned: Callable[[], bool]
     if s.engine == "batch":
@@ -184,17 +165,8 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         settings_loaded=boot.ready_to_count.is_set,
         partitions_assigned=partitions_assigned,
     )
-    tokens = (
-        TokenStore.from_file(s.api_tokens_path) if s.auth_enabled and s.api_tokens_path else None
+    web_app = build_web(
+        redis=redis, settings=s, telemetry=telemetry, readiness=readiness, clock=clock
     )
-    api = build_api(
-        redis=redis,
-        settings=s,
-        telemetry=telemetry,
-        readiness=readiness,
-        clock=clock,
-        tokens=tokens,
-    )
-    install_dashboard(api)
-    app.web_server(ApiServer(api, s.api_host, s.api_port))
+    app.web_server(ApiServer(web_app, s.api_host, s.api_port))
     return Worker(app, s, telemetry, store, ingestor, boot, partitions_assigned)

@@ -1,0 +1,24 @@
+"""The worker's one HTTP application: operator endpoints, the /v1 query API, the dashboard."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from stream.clock import Clock
+from stream.ops_routes import Readiness, install_ops_routes
+from stream.settings import Settings
+from stream.state.redis import AnyRedis
+from stream.telemetry import Telemetry
+
+
+def build_web(
+    *,
+    redis: AnyRedis,
+    settings: Settings,
+    telemetry: Telemetry,
+    readiness: Readiness,
+    clock: Clock,
+) -> web.Application:
+    app = web.Application()
+    install_ops_routes(app, readiness, telemetry)
+    return app

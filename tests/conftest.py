@@ -1,0 +1,64 @@
+"""Shared fixtures: a real embedded broker and a real redis-server on free ports, never 6379."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.settings import Topics
+from stream.topics import ensure_topics
+
+_prefixes = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def broker(stack_dir: Path) -> Iterator[EmbeddedBroker]:
+    b = EmbeddedBroker(stack_dir).start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(stack_dir: Path) -> Iterator[EmbeddedRedis]:
+    r = EmbeddedRedis(stack_dir, appendonly=True).start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    """A clean database on OUR redis-server (restarted if a test left it stopped)."""
+    if not redis_server._answers():
+        redis_server.start()
+    client = redis.Redis(port=redis_server.port)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def topics() -> Topics:
+    """Topic names with a prefix of their own, so tests never see each other's messages."""
+    return Topics(f"t{next(_prefixes)}-{id(object()) % 100000}.")
+
+
+@pytest.fixture
+async def created_topics(broker: EmbeddedBroker, topics: Topics) -> AsyncIterator[Topics]:
+    await ensure_topics(broker.bootstrap, topics, partitions=4)
+    yield topics
