@@ -26,8 +26,11 @@ def _gone(pid: int | None) -> bool:
 
 
 async def test_broker_round_trip(broker: EmbeddedBroker, created_topics: Topics) -> None:
-    sent = await produce(broker.bootstrap, created_topics,
-                         [("view", b"s1", f'{{"n": {i}}}'.encode()) for i in range(100)])
+    sent = await produce(
+        broker.bootstrap,
+        created_topics,
+        [("view", b"s1", f'{{"n": {i}}}'.encode()) for i in range(100)],
+    )
     assert sent == 100
     got = await read_topic(broker.bootstrap, created_topics.views)
     assert sorted(int(r.value.decode()[6:-1]) for r in got) == list(range(100))

@@ -1,0 +1,343 @@
+"""Exactly once, end to end: real broker, real redis-server, workers as subprocesses.
+
+Every test compares what the workers wrote into Redis with the reference aggregator over the
+list of messages the test produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.settings import Topics
+from tests import state_snapshot
+from tests.event_factory import SHOPS, mixed_events, settings_messages
+from tests.expected_state import ExpectedState, Sent
+from tests.integration.e2e import eventually, produce, read_topic, worker_env, workers
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+ENGINES = ["batch", "faust"]
+
+
+def as_items(sent: list[Sent]) -> list[tuple[str, bytes | None, bytes | None]]:
+    return [(s.kind, s.key, s.value) for s in sent]
+
+
+async def wait_for_state(redis: Redis, expected: ExpectedState, timeout_s: float) -> None:
+    want = expected.counters()
+    got = await eventually(lambda: state_snapshot.counters(redis), lambda c: c == want, timeout_s)
+    assert got == want, "\n".join(state_snapshot.diff(want, got))
+    # unique_upgraders is a HyperLogLog: approximate by contract (<= 2 % error)
+    hll, exact = await state_snapshot.upgraders(redis), expected.upgrader_counts()
+    assert set(hll) == set(exact)
+    for key, n in exact.items():
+        assert abs(hll[key] - n) <= max(1, 0.02 * n), (key, hll[key], n)
+    assert await state_snapshot.ledger_sizes(redis) == expected.ledger_sizes()
+
+
+async def settle(redis: Redis, expected: ExpectedState, seconds: float = 3.0) -> None:
+    """Totals must not move after they matched: nothing counted twice later."""
+    await asyncio.sleep(seconds)
+    got = await state_snapshot.counters(redis)
+    assert got == expected.counters(), "\n".join(state_snapshot.diff(expected.counters(), got))
+
+
+@pytest.fixture
+async def redis_client(redis_url: str):  # type: ignore[no-untyped-def]
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_state_matches_reference_after_50k_mixed_events(
+    broker: EmbeddedBroker,
+    redis_url: str,
+    redis_client: Redis,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(50_000, seed=11)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, topics, "batch"), tmp_path, 1)
+    try:
+        w.start().wait_ready()
+        await produce(broker.bootstrap, topics, as_items(sent))
+        await wait_for_state(redis_client, expected, 90)
+        letters = await read_topic(broker.bootstrap, topics.dead_letters)
+        assert len(letters) == sum(1 for s in sent if not s.valid)
+        reasons = {dict(r.headers)["reason"].decode() for r in letters}
+        assert reasons == {"invalid_json", "missing_field:variation_id", "future_timestamp"}
+    finally:
+        w.stop()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_kill_9_three_times_while_100k_events_flow(
+    engine: str,
+    broker: EmbeddedBroker,
+    redis_url: str,
+    redis_client: Redis,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(100_000, seed=22)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    (w,) = workers(
+        worker_env(broker.bootstrap, redis_url, topics, engine, UPSELL_BATCH_MAX_EVENTS="2000"),
+        tmp_path,
+        1,
+    )
+    rng = random.Random(5)
+    try:
+        w.start().wait_ready()
+        producing = asyncio.create_task(produce(broker.bootstrap, topics, as_items(sent)))
+        for _ in range(3):
+            await asyncio.sleep(rng.uniform(0.5, 2.5))
+            w.kill()
+            w.start().wait_ready()
+        await producing
+        await wait_for_state(redis_client, expected, 180)
+        await settle(redis_client, expected)
+    finally:
+        w.stop()
+    assert w.starts == 4
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_rebalance_between_two_workers(
+    engine: str,
+    broker: EmbeddedBroker,
+    redis_url: str,
+    redis_client: Redis,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(60_000, seed=33)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    w1, w2 = workers(
+        worker_env(broker.bootstrap, redis_url, topics, engine, UPSELL_BATCH_MAX_EVENTS="2000"),
+        tmp_path,
+        2,
+    )
+    try:
+        w1.start()
+        w2.start()
+        w1.wait_ready()
+        w2.wait_ready()
+        items = as_items(sent)
+        third = len(items) // 3
+        await produce(broker.bootstrap, topics, items[:third])
+        w2.stop()  # leaves the group mid-stream: w1 takes over its partitions
+        await produce(broker.bootstrap, topics, items[third : 2 * third])
+        w2.start().wait_ready()  # and back: partitions move again
+        await produce(broker.bootstrap, topics, items[2 * third :])
+        await wait_for_state(redis_client, expected, 180)
+        await settle(redis_client, expected)
+    finally:
+        w1.stop()
+        w2.stop()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_replay_from_offset_zero_changes_nothing(
+    engine: str,
+    broker: EmbeddedBroker,
+    redis_url: str,
+    redis_client: Redis,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(20_000, seed=44)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    env = worker_env(broker.bootstrap, redis_url, topics, engine)
+    (w,) = workers(env, tmp_path, 1)
+    try:
+        w.start().wait_ready()
+        await produce(broker.bootstrap, topics, as_items(sent))
+        await wait_for_state(redis_client, expected, 120)
+    finally:
+        w.stop()
+    # Replay: a new consumer group (Kafka offsets from 0) AND the checkpoints in Redis wiped,
+    # so every message is read again; per-shop progress must stop every one of them.
+    checkpoints = [k async for k in redis_client.scan_iter(match="us:part:*")]
+    assert checkpoints
+    await redis_client.delete(*checkpoints)
+    replay_env = {**env, "UPSELL_GROUP_ID": env["UPSELL_GROUP_ID"] + "-replay"}
+    (r,) = workers(replay_env, tmp_path, 1)
+    ends = {}
+    try:
+        r.start().wait_ready()
+        for topic in topics.counted:
+            for rec in await read_topic(broker.bootstrap, topic):
+                ends[(topic, rec.partition)] = max(ends.get((topic, rec.partition), -1), rec.offset)
+
+        async def replayed() -> bool:
+            for (topic, part), end in ends.items():
+                raw = await redis_client.hget(f"us:part:{{{topic}:{part}}}", "offset")
+                if raw is None or int(raw) < end:
+                    return False
+            return True
+
+        assert await eventually(replayed, bool, 120), "the replay did not reach the end"
+        await settle(redis_client, expected, 1.0)
+    finally:
+        r.stop()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_resent_upgrade_on_three_partitions_counts_once(
+    engine: str,
+    broker: EmbeddedBroker,
+    redis_url: str,
+    redis_client: Redis,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    upgrade = orjson.dumps(
+        {
+            "event_id": "up-1",
+            "shop_id": "shop-utc",
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "subscriber_id": "sub-1",
+            "order_id": "o-1",
+            "group_id": "g",
+            "variation_id": "a",
+            "from": {"product_ids": ["p"], "selling_plan_id": "basic", "mrr_minor": 1000},
+            "to": {"product_ids": ["q"], "selling_plan_id": "pro", "mrr_minor": 3000},
+            "revenue_minor": 2000,
+            "currency": "USD",
+        }
+    )
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, topics, engine), tmp_path, 1)
+    day = "us:{shop-utc}:day:2026-11-20"
+    try:
+        w.start().wait_ready()
+        for partition in (0, 1, 2):
+            await produce(broker.bootstrap, topics, [("upgrade", b"shop-utc", upgrade)], partition)
+            await eventually(lambda: redis_client.hget(day, "u"), lambda v: v is not None, 30)
+            await asyncio.sleep(1.0)  # the copies arrive well apart
+        stats = await eventually(
+            lambda: redis_client.hgetall(f"us:part:{{{topics.upgrades}:2}}"),
+            lambda v: v.get(b"offset") == b"0",
+            30,
+        )
+        assert stats.get(b"offset") == b"0"
+        assert await redis_client.hgetall(day) == {b"u": b"1", b"r:USD": b"2000", b"e:USD": b"2000"}
+        assert await redis_client.zcard("us:{shop-utc}:ledger") == 1
+    finally:
+        w.stop()
+
+
+async def test_redis_killed_and_restarted_mid_stream(
+    broker: EmbeddedBroker,
+    redis_server: EmbeddedRedis,
+    redis_url: str,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(60_000, seed=55)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    (w,) = workers(
+        worker_env(broker.bootstrap, redis_url, topics, "batch", UPSELL_BATCH_MAX_EVENTS="2000"),
+        tmp_path,
+        1,
+    )
+    try:
+        w.start().wait_ready()
+        producing = asyncio.create_task(produce(broker.bootstrap, topics, as_items(sent)))
+        await asyncio.sleep(1.0)
+        redis_server.kill()  # SIGKILL: the AOF may miss its last second of writes
+        await asyncio.sleep(2.0)
+        assert w.alive()
+        redis_server.start()
+        await producing
+        client = Redis.from_url(redis_url)
+        try:
+            await wait_for_state(client, expected, 180)
+            await settle(client, expected)
+        finally:
+            await client.aclose()
+        assert w.alive(), w.tail()
+    finally:
+        w.stop()
+
+
+async def test_bad_messages_dead_lettered_good_ones_counted(
+    broker: EmbeddedBroker,
+    redis_url: str,
+    redis_client: Redis,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    now = time.time()
+    ok = {
+        "event_id": "ok",
+        "shop_id": "s1",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "group_id": "g",
+        "variation_id": "a",
+    }
+    bad: dict[str, tuple[bytes | None, bytes]] = {
+        "invalid_json": (b"s1", b"{nope"),
+        "missing_field:group_id": (
+            b"s1",
+            orjson.dumps({k: v for k, v in ok.items() if k != "group_id"}),
+        ),
+        "bad_type:occurred_at": (b"s1", orjson.dumps({**ok, "occurred_at": 5})),
+        "future_timestamp": (b"s1", orjson.dumps({**ok, "occurred_at": "2099-01-01T00:00:00Z"})),
+        "too_old": (b"s1", orjson.dumps({**ok, "occurred_at": "2001-01-01T00:00:00Z"})),
+        "key_mismatch": (b"other", orjson.dumps(ok)),
+        "too_large": (b"s1", orjson.dumps({**ok, "pad": "x" * 70_000})),
+        "bad_type:event": (b"s1", b"[1, 2]"),
+    }
+    items: list[tuple[str, bytes | None, bytes | None]] = []
+    for i, (key, value) in enumerate(bad.values()):
+        items.append(("view", b"s1", orjson.dumps({**ok, "event_id": f"good-{i}"})))
+        items.append(("view", key, value))
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, topics, "batch"), tmp_path, 1)
+    try:
+        w.start().wait_ready()
+        await produce(broker.bootstrap, topics, items, partition=0)
+        got = await eventually(
+            lambda: redis_client.hget("us:{s1}:day:2026-11-20", "v"),
+            lambda v: v == str(len(bad)).encode(),
+            60,
+        )
+        assert got == str(len(bad)).encode()
+        letters = await eventually(
+            lambda: read_topic(broker.bootstrap, topics.dead_letters),
+            lambda rs: len(rs) >= len(bad),
+            30,
+        )
+        by_reason = {dict(r.headers)["reason"].decode(): r for r in letters}
+        assert set(by_reason) == set(bad)
+        for reason, (key, value) in bad.items():
+            record = by_reason[reason]
+            doc = orjson.loads(record.value)
+            assert doc["reason"] == reason and record.key == key
+            assert doc["source"]["topic"] == topics.views
+            assert doc["original_b64"] is not None
+        assert time.time() - now < 120
+        assert w.alive()
+    finally:
+        w.stop()
