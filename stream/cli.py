@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _worker(settings: Settings) -> None:
     import faust
 
+    from stream.api.auth import TokenFileError
     from stream.app import build_worker
     from stream.logging_setup import configure_logging
 
@@ -93,7 +94,10 @@ def _worker(settings: Settings) -> None:
         import logging
 
         logging.getLogger("stream").warning("UPSELL_AUTH=off: the API answers without a token")
-    worker = build_worker(settings)
+    try:
+        worker = build_worker(settings)
+    except TokenFileError as exc:
+        raise SettingsError("UPSELL_API_TOKENS", str(exc)) from None
     faust.Worker(
         worker.app,
         loglevel=settings.log_level,

@@ -31,7 +31,7 @@ class KafkaDeadLetterSink(Service):
         self._telemetry = telemetry
         self._clock = clock
         self._producer: AIOKafkaProducer | None = None
-        self._started = asyncio.Event()
+        self._ready = asyncio.Event()
 
     async def on_start(self) -> None:
         delay = 0.5
@@ -46,7 +46,7 @@ class KafkaDeadLetterSink(Service):
                 delay = min(delay * 2, 5.0)
                 continue
             self._producer = producer
-            self._started.set()
+            self._ready.set()
             return
 
     async def on_stop(self) -> None:
@@ -56,7 +56,7 @@ class KafkaDeadLetterSink(Service):
 
     async def send(self, letters: Sequence[DeadLetter]) -> None:
         """Send and wait for the broker's acknowledgement of every letter."""
-        await self._started.wait()
+        await self._ready.wait()
         assert self._producer is not None
         now = self._clock()
         pending = []

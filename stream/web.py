@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from stream.api import install_api
+from stream.api.auth import TokenStore
 from stream.clock import Clock
 from stream.ops_routes import Readiness, install_ops_routes
 from stream.settings import Settings
@@ -19,6 +21,12 @@ def build_web(
     readiness: Readiness,
     clock: Clock,
 ) -> web.Application:
+    tokens = None
+    if settings.auth_enabled and settings.api_tokens_path is not None:
+        tokens = TokenStore.from_file(settings.api_tokens_path)
     app = web.Application()
     install_ops_routes(app, readiness, telemetry)
+    install_api(
+        app, redis=redis, settings=settings, telemetry=telemetry, clock=clock, tokens=tokens
+    )
     return app

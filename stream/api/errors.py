@@ -1,0 +1,24 @@
+"""API errors: every client mistake becomes ``{"error": {"code", "message"}}`` with its status."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.param = param
+
+    def response(self) -> web.Response:
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.param:
+            body["param"] = self.param
+        return web.json_response({"error": body}, status=self.status)
+
+
+def bad_request(code: str, message: str, param: str | None = None) -> ApiError:
+    return ApiError(400, code, message, param)

@@ -1,0 +1,170 @@
+"""Reads of the state in Redis for the API (key layout: stream/state/keys.py, docs/state.md).
+
+Period sums run inside Redis (one read-only Lua call over the period's day hashes, all in the
+shop's hash slot), so an overview for a year is one round trip.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+
+from stream.state import keys
+from stream.state.redis import AnyRedis
+
+_SUM_LUA = """
+local acc, order = {}, {}
+for _, k in ipairs(KEYS) do
+  local kv = redis.call('HGETALL', k)
+  for i = 1, #kv, 2 do
+    local f, v = kv[i], tonumber(kv[i + 1])
+    if acc[f] == nil then
+      acc[f] = v
+      order[#order + 1] = f
+    else
+      acc[f] = acc[f] + v
+    end
+  end
+end
+local out = {}
+for _, f in ipairs(order) do
+  out[#out + 1] = f
+  out[#out + 1] = string.format('%.0f', acc[f])
+end
+return out
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ShopView:
+    shop_id: str
+    timezone: str
+    week_start: str
+    currency: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shop_id": self.shop_id,
+            "timezone": self.timezone,
+            "week_start": self.week_start,
+            "currency": self.currency,
+        }
+
+
+def _s(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+class StateReader:
+    def __init__(self, redis: AnyRedis) -> None:
+        self.redis = redis
+        self._sum = redis.register_script(_SUM_LUA)
+
+    async def shop(self, shop_id: str) -> ShopView:
+        raw = await self.redis.hget(keys.SHOPS, shop_id)
+        if raw is None:
+            return ShopView(shop_id, "UTC", "monday", None)
+        d = orjson.loads(raw)
+        return ShopView(shop_id, d["timezone"], d.get("week_start", "monday"), d.get("currency"))
+
+    async def shops(self) -> list[ShopView]:
+        settings = await self.redis.hgetall(keys.SHOPS)
+        seen = await self.redis.smembers(keys.SHOPS_SEEN)
+        out = {}
+        for sid in seen:
+            out[_s(sid)] = ShopView(_s(sid), "UTC", "monday", None)
+        for sid, raw in settings.items():
+            d = orjson.loads(raw)
+            out[_s(sid)] = ShopView(
+                _s(sid), d["timezone"], d.get("week_start", "monday"), d.get("currency")
+            )
+        return [out[k] for k in sorted(out)]
+
+    async def _summed(self, names: list[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        flat = await self._sum(keys=names, args=[])
+        return {_s(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    async def sum_days(self, shop: str, days: list[date]) -> dict[str, int]:
+        return await self._summed([keys.day(shop, d.isoformat()) for d in days])
+
+    async def per_day(self, shop: str, days: list[date]) -> list[dict[str, int]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for d in days:
+                pipe.hgetall(keys.day(shop, d.isoformat()))
+            rows = await pipe.execute()
+        return [{_s(k): int(v) for k, v in row.items()} for row in rows]
+
+    async def _split(self, names: list[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for fld, value in (await self._summed(names)).items():
+            metric, ident = keys.split_field(fld)
+            out[ident][metric] = value
+        return dict(out)
+
+    async def sum_groups(self, shop: str, days: list[date]) -> dict[str, dict[str, int]]:
+        return await self._split([keys.groups(shop, d.isoformat()) for d in days])
+
+    async def sum_variations(
+        self, shop: str, days: list[date], group: str
+    ) -> dict[str, dict[str, int]]:
+        return await self._split([keys.variations(shop, d.isoformat(), group) for d in days])
+
+    async def sum_transitions(
+        self, shop: str, days: list[date], group: str
+    ) -> dict[tuple[str, str, str], dict[str, int]]:
+        out: dict[tuple[str, str, str], dict[str, int]] = {}
+        by_id = await self._split([keys.transitions(shop, d.isoformat(), group) for d in days])
+        for ident, values in by_id.items():
+            variation, src, dst = orjson.loads(ident)
+            out[(variation, src, dst)] = values
+        return out
+
+    async def unique_upgraders(self, shop: str, days: list[date]) -> int:
+        return int(await self.redis.pfcount(*[keys.upgraders(shop, d.isoformat()) for d in days]))
+
+    async def active_subscribers(self, shop: str, on_or_before: date) -> int | None:
+        snapshots = await self.redis.hgetall(keys.subscribers(shop))
+        best: tuple[str, int] | None = None
+        limit = on_or_before.isoformat()
+        for raw_day, raw_count in snapshots.items():
+            day = _s(raw_day)
+            if day <= limit and (best is None or day > best[0]):
+                best = (day, int(raw_count))
+        return best[1] if best else None
+
+    async def last_event_ms(self, shop: str) -> int | None:
+        raw = await self.redis.hget(keys.meta(shop), "last_event_at")
+        return int(raw) if raw is not None else None
+
+    async def ledger_page(
+        self, shop: str, lo_ms: int, hi_ms: int, after: tuple[int, str] | None, limit: int
+    ) -> tuple[list[dict[str, Any]], tuple[int, str] | None]:
+        """Newest first within [lo_ms, hi_ms]; ``after`` = (score, member) of the last item seen.
+
+        Members of equal score come in reverse lexical order (ZREVRANGEBYSCORE), so the cursor
+        is exact even when many conversions share a millisecond."""
+        key = keys.ledger(shop)
+        items: list[tuple[str, int]] = []
+        top: int | str = hi_ms
+        if after is not None:
+            score, member = after
+            if lo_ms <= score <= hi_ms:
+                same: list[Any] = await self.redis.zrevrangebyscore(
+                    key, score, score, withscores=True
+                )
+                items = [(_s(m), int(sc)) for m, sc in same if _s(m) < member]
+            top = f"({score}"
+        if len(items) <= limit:
+            rest: list[Any] = await self.redis.zrevrangebyscore(
+                key, top, lo_ms, start=0, num=limit + 1 - len(items), withscores=True
+            )
+            items.extend((_s(m), int(sc)) for m, sc in rest)
+        page = items[:limit]
+        cursor = (page[-1][1], page[-1][0]) if len(items) > limit else None
+        return [orjson.loads(m) for m, _ in page], cursor
