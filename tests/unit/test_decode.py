@@ -1,0 +1,242 @@
+"""The decoder: every reason code, valid samples of every kind, and it never raises."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.decode import decode
+from schemas.models import (
+    BannerClick,
+    BannerView,
+    Kind,
+    PlanChange,
+    Rejected,
+    ShopSettings,
+    SubscriberSnapshot,
+)
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+VIEW = {
+    "event_id": "e1",
+    "shop_id": "s1",
+    "occurred_at": "2026-11-24T10:00:00Z",
+    "group_id": "g",
+    "variation_id": "a",
+}
+PLAN_A = {"product_ids": ["p1"], "selling_plan_id": "basic", "mrr_minor": 1000}
+PLAN_B = {"product_ids": ["p2", "p3"], "selling_plan_id": "pro", "mrr_minor": 2500}
+UPGRADE = {
+    "event_id": "u1",
+    "shop_id": "s1",
+    "occurred_at": "2026-11-24T10:00:00+05:30",
+    "subscriber_id": "sub",
+    "order_id": "o1",
+    "from": PLAN_A,
+    "to": PLAN_B,
+    "revenue_minor": 1500,
+    "currency": "USD",
+    "group_id": "g",
+    "variation_id": "a",
+}
+
+
+def run(kind: Kind, doc: Any, key: bytes | None = b"s1") -> Any:
+    raw = doc if isinstance(doc, bytes) else orjson.dumps(doc)
+    return decode(kind, key, raw, NOW)
+
+
+def reason(kind: Kind, doc: Any, key: bytes | None = b"s1") -> str:
+    result = run(kind, doc, key)
+    assert isinstance(result, Rejected), result
+    return result.reason
+
+
+def without(doc: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in names}
+
+
+def test_valid_view_click_upgrade_downgrade_shop_snapshot() -> None:
+    v = run(Kind.VIEW, VIEW)
+    assert isinstance(v, BannerView) and v.group_id == "g" and v.subscriber_id is None
+    assert v.occurred_at == datetime(2026, 11, 24, 10, tzinfo=UTC)
+    c = run(Kind.CLICK, {**VIEW, "subscriber_id": "x", "extra": {"ignored": True}})
+    assert isinstance(c, BannerClick) and c.subscriber_id == "x"
+    u = run(Kind.UPGRADE, UPGRADE)
+    assert isinstance(u, PlanChange) and u.kind is Kind.UPGRADE
+    assert u.occurred_at == datetime(2026, 11, 24, 4, 30, tzinfo=UTC)
+    assert u.to_plan.product_ids == ("p2", "p3") and u.revenue_minor == 1500
+    d = run(
+        Kind.DOWNGRADE, without(UPGRADE, "order_id", "revenue_minor", "group_id", "variation_id")
+    )
+    assert isinstance(d, PlanChange) and d.revenue_minor == 0 and d.group_id is None
+    assert d.order_id is None
+    s = run(Kind.SHOP, {"shop_id": "s1", "timezone": "America/New_York", "currency": "EUR"})
+    assert s == ShopSettings("s1", "America/New_York", "monday", "EUR")
+    n = run(Kind.SUBSCRIBERS, {"shop_id": "s1", "date": "2026-11-01", "active_subscribers": 7})
+    assert n == SubscriberSnapshot("s1", date(2026, 11, 1), 7)
+
+
+def test_no_key_is_fine_and_fractional_and_lowercase_timestamps() -> None:
+    assert isinstance(run(Kind.VIEW, VIEW, key=None), BannerView)
+    for ts in ("2026-11-24T10:00:00.123456Z", "2026-11-24t10:00:00z", "2026-11-24T02:00:00-08:00"):
+        assert isinstance(run(Kind.VIEW, {**VIEW, "occurred_at": ts}), BannerView), ts
+
+
+@pytest.mark.parametrize(
+    ("kind", "doc", "key", "want"),
+    [
+        (Kind.VIEW, b"{nope", b"s1", "invalid_json"),
+        (Kind.VIEW, b"\xff\xfe", b"s1", "invalid_json"),
+        (Kind.VIEW, b'{"a": NaN}', b"s1", "invalid_json"),
+        (Kind.VIEW, b"[" * 2000 + b"]" * 2000, b"s1", "invalid_json"),
+        (Kind.VIEW, b"[1]", b"s1", "bad_type:event"),
+        (Kind.VIEW, b'"text"', b"s1", "bad_type:event"),
+        (Kind.VIEW, without(VIEW, "event_id"), b"s1", "missing_field:event_id"),
+        (Kind.VIEW, without(VIEW, "group_id"), b"s1", "missing_field:group_id"),
+        (Kind.VIEW, {**VIEW, "variation_id": None}, b"s1", "missing_field:variation_id"),
+        (Kind.CLICK, VIEW, b"s1", "missing_field:subscriber_id"),
+        (Kind.UPGRADE, without(UPGRADE, "order_id"), b"s1", "missing_field:order_id"),
+        (Kind.UPGRADE, without(UPGRADE, "group_id"), b"s1", "missing_field:group_id"),
+        (
+            Kind.UPGRADE,
+            {**UPGRADE, "from": without(PLAN_A, "mrr_minor")},
+            b"s1",
+            "missing_field:from.mrr_minor",
+        ),
+        (Kind.UPGRADE, without(UPGRADE, "currency"), b"s1", "missing_field:currency"),
+        (Kind.VIEW, {**VIEW, "occurred_at": 5}, b"s1", "bad_type:occurred_at"),
+        (Kind.VIEW, {**VIEW, "group_id": 7}, b"s1", "bad_type:group_id"),
+        (Kind.UPGRADE, {**UPGRADE, "revenue_minor": 1.5}, b"s1", "bad_type:revenue_minor"),
+        (Kind.UPGRADE, {**UPGRADE, "revenue_minor": True}, b"s1", "bad_type:revenue_minor"),
+        (Kind.UPGRADE, {**UPGRADE, "to": [1]}, b"s1", "bad_type:to"),
+        (
+            Kind.UPGRADE,
+            {**UPGRADE, "to": {**PLAN_B, "product_ids": "p"}},
+            b"s1",
+            "bad_type:to.product_ids",
+        ),
+        (Kind.VIEW, {**VIEW, "occurred_at": "2026-11-24"}, b"s1", "bad_value:occurred_at"),
+        (Kind.VIEW, {**VIEW, "occurred_at": "2026-11-24T10:00:00"}, b"s1", "bad_value:occurred_at"),
+        (
+            Kind.VIEW,
+            {**VIEW, "occurred_at": "2026-02-30T10:00:00Z"},
+            b"s1",
+            "bad_value:occurred_at",
+        ),
+        (Kind.VIEW, {**VIEW, "shop_id": "bad shop"}, b"bad shop", "bad_value:shop_id"),
+        (Kind.VIEW, {**VIEW, "event_id": "x" * 129}, b"s1", "bad_value:event_id"),
+        (Kind.VIEW, {**VIEW, "event_id": ""}, b"s1", "bad_value:event_id"),
+        (Kind.UPGRADE, {**UPGRADE, "revenue_minor": -1}, b"s1", "bad_value:revenue_minor"),
+        (Kind.UPGRADE, {**UPGRADE, "revenue_minor": 2**60}, b"s1", "bad_value:revenue_minor"),
+        (Kind.UPGRADE, {**UPGRADE, "currency": "usd"}, b"s1", "bad_value:currency"),
+        (
+            Kind.SHOP,
+            {"shop_id": "s1", "timezone": "Mars/Base", "currency": "USD"},
+            b"s1",
+            "bad_value:timezone",
+        ),
+        (
+            Kind.SHOP,
+            {"shop_id": "s1", "timezone": "../../etc/passwd", "currency": "USD"},
+            b"s1",
+            "bad_value:timezone",
+        ),
+        (
+            Kind.SHOP,
+            {"shop_id": "s1", "timezone": "UTC", "week_start": "friday", "currency": "USD"},
+            b"s1",
+            "bad_value:week_start",
+        ),
+        (
+            Kind.SUBSCRIBERS,
+            {"shop_id": "s1", "date": "2026-02-30", "active_subscribers": 1},
+            b"s1",
+            "bad_value:date",
+        ),
+        (
+            Kind.SUBSCRIBERS,
+            {"shop_id": "s1", "date": "2026-02-01", "active_subscribers": -1},
+            b"s1",
+            "bad_value:active_subscribers",
+        ),
+        (Kind.VIEW, VIEW, b"s2", "key_mismatch"),
+        (Kind.VIEW, VIEW, b"\xff", "key_mismatch"),
+        (Kind.VIEW, {**VIEW, "occurred_at": "2026-11-24T12:05:01Z"}, b"s1", "future_timestamp"),
+        (Kind.VIEW, {**VIEW, "occurred_at": "2024-09-15T00:00:00Z"}, b"s1", "too_old"),
+        (Kind.VIEW, {**VIEW, "pad": "x" * 70_000}, b"s1", "too_large"),
+    ],
+)
+def test_reason_codes(kind: Kind, doc: Any, key: bytes | None, want: str) -> None:
+    assert reason(kind, doc, key) == want
+
+
+def test_tombstone_and_boundaries() -> None:
+    assert decode(Kind.SHOP, b"s1", None, NOW) == Rejected("tombstone", "the message has no value")
+    edge = NOW + timedelta(minutes=5)
+    assert isinstance(run(Kind.VIEW, {**VIEW, "occurred_at": edge.isoformat()}), BannerView)
+    old = NOW - timedelta(days=800) + timedelta(seconds=1)
+    assert isinstance(run(Kind.VIEW, {**VIEW, "occurred_at": old.isoformat()}), BannerView)
+    empty = orjson.dumps({**VIEW, "pad": ""})
+    padded = orjson.dumps({**VIEW, "pad": "x" * (65536 - len(empty))})
+    assert len(padded) == 65536
+    assert isinstance(decode(Kind.VIEW, b"s1", padded, NOW), BannerView)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.binary(max_size=512),
+    kind=st.sampled_from(list(Kind)),
+    key=st.one_of(st.none(), st.binary(max_size=16)),
+)
+def test_arbitrary_bytes_never_raise(raw: bytes, kind: Kind, key: bytes | None) -> None:
+    result = decode(kind, key, raw, NOW)
+    assert isinstance(result, Rejected) or result.shop_id  # an event or a reason
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    doc=st.dictionaries(
+        st.sampled_from(
+            sorted({*UPGRADE, *VIEW, "date", "timezone", "active_subscribers", "week_start"})
+        ),
+        json_values,
+        max_size=12,
+    ),
+    kind=st.sampled_from(list(Kind)),
+)
+def test_arbitrary_json_never_raises(doc: dict[str, Any], kind: Kind) -> None:
+    result = decode(kind, b"s1", json.dumps(doc).encode(), NOW)
+    if isinstance(result, Rejected):
+        assert result.reason.split(":")[0] in {
+            "invalid_json",
+            "bad_type",
+            "missing_field",
+            "bad_value",
+            "key_mismatch",
+            "future_timestamp",
+            "too_old",
+            "too_large",
+        }
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(sorted(UPGRADE)), value=json_values)
+def test_mutating_one_field_of_an_upgrade_never_raises(name: str, value: Any) -> None:
+    result = decode(Kind.UPGRADE, b"s1", json.dumps({**UPGRADE, name: value}).encode(), NOW)
+    assert isinstance(result, Rejected | PlanChange)
