@@ -120,6 +120,7 @@ def _produce_demo(args: argparse.Namespace) -> None:
             seed=args.seed,
             shops=args.shops,
             days=args.days,
+            partitions=settings.partitions,
         )
     )
     print(f"produced {sent} messages to {settings.kafka_bootstrap}")

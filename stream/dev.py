@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +23,8 @@ READY_TIMEOUT_S = 90.0
 
 def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state_dir: Path) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # lines reach a pipe as they are printed
     port = int(env.get("UPSELL_API_PORT") or 6066)
     started = time.monotonic()
     children: list[subprocess.Popen[bytes]] = []
@@ -62,6 +65,13 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
                     )
                 )
                 print(f"worker   http://127.0.0.1:{wport}/   (dashboard, /v1 API, /metrics)")
+            for i in range(workers):
+                if not _wait_ready(port + i, children[i]):
+                    print(
+                        f"worker {i + 1} did not become ready; see {state_dir}/worker-{i + 1}.log"
+                    )
+                    return 1
+            print(f"workers ready after {time.monotonic() - started:.1f}s")
             print(f"token    {token}   (paste it into the dashboard; admin: all shops)")
             if demo:
                 children.append(
@@ -85,6 +95,19 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
             _stop_all(children)
     print("stopped.")
     return 0
+
+
+def _wait_ready(port: int, child: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
 
 
 def _spawn(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
