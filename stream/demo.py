@@ -132,7 +132,7 @@ class DemoGenerator:
             end = self.end or self.clock()
             at = end if live else end - timedelta(seconds=rng.random() * self.days * 86400)
             shop = self.shops[rng.randrange(len(self.shops))][0]
-            base = {
+            base: dict[str, object] = {
                 "event_id": f"d{self.seed}-{i}",
                 "shop_id": shop,
                 "occurred_at": _iso(at),

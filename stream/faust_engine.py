@@ -1,0 +1,191 @@
+"""``UPSELL_ENGINE=faust``: the counted topics through Faust agents, into the same Ingestor.
+
+Each agent takes ``take_events`` batches, splits them by partition and hands each partition's
+messages to :meth:`Ingestor.process` (one atomic apply per batch and partition).
+
+Exactly once with Faust: on assignment each new partition is claimed in Redis (a fencing
+generation and the stored checkpoint); Faust's own position is then moved to checkpoint + 1 by
+wrapping ``consumer.perform_seek`` (Faust's recovery seeks to Kafka's committed offsets after
+``on_partitions_assigned``, FACTS.md), and every message below the resume offset is dropped
+before counting, so a re-delivery can never be applied twice. Kafka's committed offsets are
+Faust's business only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from stream.faust_tuning import QuietMonitor, set_fetch_max_wait_ms
+from stream.ingest import Ingestor, PartitionFenced
+from stream.settings import Settings
+from stream.state.store import StoreUnavailable
+from stream.store_health import StoreHealth
+from stream.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+def configure_faust(app: faust.App, settings: Settings) -> None:
+    set_fetch_max_wait_ms(settings.fetch_max_wait_ms)
+    conf: Any = app.conf
+    conf.Monitor = QuietMonitor
+
+
+class FaustCounting:
+    def __init__(
+        self,
+        app: faust.App,
+        *,
+        settings: Settings,
+        ingestor: Ingestor,
+        telemetry: Telemetry,
+        health: StoreHealth,
+        ready_to_count: asyncio.Event,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.ingestor = ingestor
+        self.telemetry = telemetry
+        self.health = health
+        self.ready_to_count = ready_to_count
+        self.counted = set(settings.topics.counted)
+        self.resume: dict[tuple[str, int], int] = {}  # next offset to count, per owned partition
+        self.joined = False
+        self._seek_wrapped = False
+
+    # -- rebalance -------------------------------------------------------------------------
+    async def on_assigned(self, _sender: Any, assigned: set[TP], **_kw: Any) -> None:
+        hot = {(tp.topic, tp.partition) for tp in assigned if tp.topic in self.counted}
+        for key in [k for k in self.resume if k not in hot]:
+            self.resume.pop(key)
+            self.ingestor.revoke(*key)
+        for topic, part in sorted(hot - set(self.resume)):
+            offset = await self.health.retry(partial(self.ingestor.assign, topic, part), "claim")
+            self.resume[(topic, part)] = offset
+        self._wrap_perform_seek()
+        for (topic, part), offset in self.resume.items():
+            await self.app.consumer.seek(TP(topic, part), offset)
+        self.joined = True
+        for topic in self.settings.topics.counted:
+            n = sum(1 for t, _p in self.resume if t == topic)
+            self.telemetry.assigned_partitions.labels(topic).set(n)
+        log.info("faust engine owns %d counted partitions", len(self.resume))
+
+    async def on_revoked(self, _sender: Any, revoked: set[TP], **_kw: Any) -> None:
+        for tp in revoked:
+            if self.resume.pop((tp.topic, tp.partition), None) is not None:
+                self.ingestor.revoke(tp.topic, tp.partition)
+
+    def _wrap_perform_seek(self) -> None:
+        if self._seek_wrapped:
+            return
+        consumer: Any = self.app.consumer
+        original = consumer.perform_seek
+
+        async def perform_seek() -> None:
+            await original()
+            for (topic, part), offset in list(self.resume.items()):
+                await consumer.seek(TP(topic, part), offset)
+
+        consumer.perform_seek = perform_seek
+        self._seek_wrapped = True
+
+    # -- counting --------------------------------------------------------------------------
+    def agent(self) -> Callable[[Any], Any]:
+        async def count(stream: Any) -> None:
+            await self.ready_to_count.wait()
+            linger = max(self.settings.batch_linger_ms, 1) / 1000
+            async for events in stream.take_events(self.settings.batch_max_events, within=linger):
+                by_partition: dict[tuple[str, int], list[Any]] = {}
+                for event in events:
+                    msg = event.message
+                    by_partition.setdefault((msg.topic, msg.partition), []).append(msg)
+                for key, messages in by_partition.items():
+                    await self._count(key, messages)
+
+        return count
+
+    async def _count(self, key: tuple[str, int], messages: list[Any]) -> None:
+        start = self.resume.get(key)
+        if start is None:
+            return  # not (or no longer) ours
+        fresh = sorted((m for m in messages if m.offset >= start), key=lambda m: m.offset)
+        if not fresh:
+            return
+        topic, part = key
+        while True:
+            try:
+                outcome = await self.ingestor.process(topic, part, fresh)
+                break
+            except PartitionFenced as exc:
+                log.warning("%s; leaving it to its new owner", exc)
+                self.resume.pop(key, None)
+                return
+            except StoreUnavailable as exc:
+                self.health.failed("apply", exc)
+                resume = await self.health.retry(partial(self.ingestor.assign, topic, part))
+                if resume < fresh[0].offset:
+                    # Redis came back without writes it had acknowledged: the log must be read
+                    # again from its checkpoint. Stop; the restarted worker resumes from there.
+                    log.error(
+                        "redis lost applied writes of %s[%d] (checkpoint %d < %d); "
+                        "restarting to re-read from the checkpoint",
+                        topic,
+                        part,
+                        resume,
+                        fresh[0].offset,
+                    )
+                    await self.app.crash(RuntimeError("redis lost acknowledged writes"))
+                    return
+                self.health.succeeded()
+        self.resume[key] = fresh[-1].offset + 1
+        t = self.telemetry
+        for outcome_name, n in (
+            ("counted", outcome.counted),
+            ("duplicate", outcome.duplicates),
+            ("dead_letter", outcome.dead_letters),
+            ("skipped", outcome.skipped),
+        ):
+            if n:
+                t.events.labels(topic, outcome_name).inc(n)
+        t.batch_events.observe(len(fresh))
+
+
+def register_counting_agents(
+    app: faust.App,
+    *,
+    settings: Settings,
+    ingestor: Ingestor,
+    telemetry: Telemetry,
+    health: StoreHealth,
+    ready_to_count: asyncio.Event,
+) -> Callable[[], bool]:
+    configure_faust(app, settings)
+    engine = FaustCounting(
+        app,
+        settings=settings,
+        ingestor=ingestor,
+        telemetry=telemetry,
+        health=health,
+        ready_to_count=ready_to_count,
+    )
+    for topic in settings.topics.counted:
+        channel = app.topic(
+            topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+        app.agent(channel, name=f"count-{topic.rsplit('.', 1)[-1]}")(engine.agent())
+    signals: Any = app  # mode's Signal.connect is typed for a narrower receiver signature
+    signals.on_partitions_assigned.connect(engine.on_assigned)
+    signals.on_partitions_revoked.connect(engine.on_revoked)
+
+    def joined() -> bool:
+        return engine.joined
+
+    return joined
