@@ -1,0 +1,90 @@
+"""The benchmark's seeded event stream: 50 shops, 50 groups x 4 variations, views >> clicks,
+5 % of clicks upgrade, two currencies. Fast to generate (it is not what we measure)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+TIMEZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Pacific/Auckland"]
+
+
+def shops(n: int) -> list[tuple[str, str]]:
+    return [(f"bench-{i:05d}", TIMEZONES[i % len(TIMEZONES)]) for i in range(n)]
+
+
+def settings(n_shops: int) -> list[tuple[str, bytes, bytes]]:
+    return [
+        (
+            "shops",
+            s.encode(),
+            orjson.dumps({"shop_id": s, "timezone": tz, "week_start": "monday", "currency": "USD"}),
+        )
+        for s, tz in shops(n_shops)
+    ]
+
+
+def events(
+    n: int,
+    n_shops: int = 50,
+    groups: int = 50,
+    variations: int = 4,
+    days: int = 30,
+    seed: int = 1,
+    now: datetime | None = None,
+) -> Iterator[tuple[str, bytes, bytes]]:
+    """(topic kind, key, value): kinds are views, clicks, upgrades."""
+    rng = random.Random(seed)
+    end = (now or datetime.now(UTC)) - timedelta(minutes=1)
+    names = [s for s, _tz in shops(n_shops)]
+    span = days * 86400
+    ts_cache: dict[int, str] = {}
+    for i in range(n):
+        shop = names[rng.randrange(n_shops)]
+        second = rng.randrange(span)
+        ts = ts_cache.get(second)
+        if ts is None:
+            ts = (
+                (end - timedelta(seconds=second))
+                .isoformat(timespec="seconds")
+                .replace("+00:00", "Z")
+            )
+            if len(ts_cache) < 200_000:
+                ts_cache[second] = ts
+        doc = {
+            "event_id": f"b{seed}-{i}",
+            "shop_id": shop,
+            "occurred_at": ts,
+            "group_id": f"group-{rng.randrange(groups):02d}",
+            "variation_id": f"var-{rng.randrange(variations)}",
+        }
+        r = rng.random()
+        if r < 0.90:
+            yield "views", shop.encode(), orjson.dumps(doc)
+        elif r < 0.995:
+            doc["subscriber_id"] = f"sub-{rng.randrange(100_000)}"
+            yield "clicks", shop.encode(), orjson.dumps(doc)
+        else:
+            mrr = rng.choice([1000, 1500, 2500])
+            doc.update(
+                {
+                    "subscriber_id": f"sub-{rng.randrange(100_000)}",
+                    "order_id": f"o-{i}",
+                    "from": {
+                        "product_ids": ["basic"],
+                        "selling_plan_id": "basic",
+                        "mrr_minor": mrr,
+                    },
+                    "to": {
+                        "product_ids": ["pro"],
+                        "selling_plan_id": "pro",
+                        "mrr_minor": mrr + 1000,
+                    },
+                    "revenue_minor": 1000,
+                    "currency": rng.choice(["USD", "EUR"]),
+                }
+            )
+            yield "upgrades", shop.encode(), orjson.dumps(doc)

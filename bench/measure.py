@@ -1,0 +1,85 @@
+"""Process measurements for the benchmark: CPU share, peak RSS, and our workers' progress."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import redis
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Run:
+    events: int
+    seconds: float
+    cpu_percent: float
+    peak_rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def applied_events(client: redis.Redis, topics: list[str]) -> int:
+    """Messages covered by the partition checkpoints in Redis (offset + 1 summed)."""
+    total = 0
+    for key in client.scan_iter(match="us:part:*", count=1000):
+        name = key.decode()
+        if not any(f"{{{t}:" in name for t in topics):
+            continue
+        offset = client.hget(key, "offset")
+        if offset is not None:
+            total += int(offset) + 1
+    return total
+
+
+def follow_progress(
+    client: redis.Redis,
+    topics: list[str],
+    pids: list[int],
+    target: int,
+    cap_s: float,
+    warmup_fraction: float = 0.05,
+) -> Run:
+    """Poll until ``target`` messages are applied (or ``cap_s``); the rate is measured from the
+    moment ``warmup_fraction`` of the target was reached, so start-up and group joins are out."""
+    t0 = None
+    n0 = 0
+    cpu0 = 0.0
+    deadline = time.monotonic() + cap_s
+    done = 0
+    while time.monotonic() < deadline:
+        done = applied_events(client, topics)
+        if t0 is None and done >= target * warmup_fraction:
+            t0, n0 = time.monotonic(), done
+            cpu0 = sum(cpu_seconds(p) for p in pids)
+        if done >= target:
+            break
+        time.sleep(0.05)
+    if t0 is None:
+        return Run(done, 0.0, 0.0, max(peak_rss_mb(p) for p in pids))
+    elapsed = time.monotonic() - t0
+    cpu = sum(cpu_seconds(p) for p in pids) - cpu0
+    return Run(
+        done - n0,
+        elapsed,
+        100 * cpu / elapsed if elapsed else 0.0,
+        max(peak_rss_mb(p) for p in pids),
+    )

@@ -1,0 +1,242 @@
+// The "Upgrade Groups" dashboard: talks only to the public /v1 API, token in sessionStorage.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { token: sessionStorage.getItem("upsell.token"), shops: [], tab: "overview",
+                updatedAt: null, cursor: null, currency: null, expanded: new Set() };
+const REFRESH_MS = 5000;
+const CARDS = [
+  ["banner_views", "Banner views", "count"], ["banner_clicks", "Clicks", "count"],
+  ["conversions", "Conversions", "count"], ["conversion_rate", "Conversion rate", "rate"],
+  ["revenue_minor", "Revenue", "money"], ["net_mrr_minor", "Net MRR", "money"],
+  ["net_arr_minor", "Net ARR", "money"], ["downgrades", "Downgrades", "count"],
+  ["upgrade_rate", "Upgrade rate", "rate"], ["unique_upgraders", "Unique upgraders", "count"],
+];
+
+class ApiError extends Error { constructor(status, body) { super(body?.error?.message || status); this.status = status; this.body = body; } }
+
+async function api(path, params = {}) {
+  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v != null));
+  const resp = await fetch(`${path}${query.size ? "?" + query : ""}`, {
+    headers: { Authorization: `Bearer ${state.token}` } });
+  const body = await resp.json().catch(() => null);
+  if (!resp.ok) throw new ApiError(resp.status, body);
+  return body;
+}
+
+function fmtCount(v) { return v == null ? "–" : Number(v).toLocaleString(); }
+function fmtRate(v) { return v == null ? "–" : (v * 100).toFixed(2) + " %"; }
+function fmtMoney(map) {
+  const entries = Object.entries(map || {}).filter(([, v]) => v !== 0);
+  if (!entries.length) return fmtMoneyOne(0, state.currency || "USD");
+  return entries.map(([cur, v]) => fmtMoneyOne(v, cur)).join(" · ");
+}
+function fmtMoneyOne(minor, currency) {
+  try {
+    const f = new Intl.NumberFormat(undefined, { style: "currency", currency });
+    const digits = f.resolvedOptions().maximumFractionDigits;
+    return f.format(minor / 10 ** digits);
+  } catch { return `${minor} ${currency} (minor)`; }
+}
+function fmt(kind, v) { return kind === "money" ? fmtMoney(v) : kind === "rate" ? fmtRate(v) : fmtCount(v); }
+
+function changeText(kind, change) {
+  if (change == null) return { text: "", cls: "" };
+  let value = change;
+  if (kind === "money") {
+    const vals = Object.values(change).filter((x) => x != null);
+    if (!vals.length) return { text: "no base", cls: "" };
+    value = vals[0];
+  }
+  if (value == null) return { text: "no base", cls: "" };
+  const pct = (value * 100).toFixed(1);
+  return { text: `${value >= 0 ? "▲" : "▼"} ${pct} % vs compared`, cls: value >= 0 ? "up" : "down" };
+}
+
+function params() {
+  const p = { period: $("period").value };
+  if (p.period === "date") p.date = $("date").value;
+  if (p.period === "custom") { p.from = $("from").value; p.to = $("to").value; }
+  const c = $("compare").value;
+  if (c) { p.compare = c; if (c === "custom") { p.compare_from = $("compare_from").value; p.compare_to = $("compare_to").value; } }
+  return p;
+}
+
+function showMessage(text) { const m = $("message"); m.textContent = text; m.hidden = !text; }
+function toggle(name, on) { document.querySelectorAll(`[data-for="${name}"]`).forEach((el) => { el.hidden = !on; }); }
+
+function setRow(tbody, key, cells) {
+  let tr = tbody.querySelector(`tr[data-key="${CSS.escape(key)}"]`);
+  if (!tr) { tr = document.createElement("tr"); tr.dataset.key = key; tbody.appendChild(tr); }
+  while (tr.children.length < cells.length) tr.appendChild(document.createElement("td"));
+  cells.forEach((c, i) => { if (tr.children[i].textContent !== String(c)) tr.children[i].textContent = c; });
+  return tr;
+}
+function pruneRows(tbody, keep) { [...tbody.querySelectorAll("tr[data-key]")].forEach((tr) => { if (!keep.has(tr.dataset.key)) tr.remove(); }); }
+
+async function renderOverview(shop) {
+  const p = params();
+  const [ov, ts] = await Promise.all([
+    api(`/v1/shops/${encodeURIComponent(shop)}/overview`, p),
+    api(`/v1/shops/${encodeURIComponent(shop)}/timeseries`, { ...p, interval: $("interval").value }),
+  ]);
+  const cards = $("cards");
+  for (const [name, label, kind] of CARDS) {
+    let card = cards.querySelector(`[data-testid="card-${name}"]`);
+    if (!card) {
+      card = document.createElement("div"); card.className = "card"; card.dataset.testid = `card-${name}`;
+      card.innerHTML = `<div class="name"></div><div class="value" data-testid="value-${name}"></div><div class="change" data-testid="change-${name}"></div>`;
+      card.querySelector(".name").textContent = label; cards.appendChild(card);
+    }
+    const value = fmt(kind, ov.metrics[name]);
+    const v = card.querySelector(".value"); if (v.textContent !== value) v.textContent = value;
+    const ch = changeText(kind, ov.compare ? ov.compare.change[name] : null);
+    const c = card.querySelector(".change"); c.textContent = ch.text; c.className = `change ${ch.cls}`;
+  }
+  const empty = ov.metrics.banner_views === 0 && ov.metrics.conversions === 0;
+  showMessage(empty ? (ov.last_event_at ? "No events in this period yet." : "No data yet for this shop: no event has been counted.") : "");
+  renderChart(ts);
+  const table = $("daily");
+  table.querySelector("thead").innerHTML = "<tr><th>Period</th><th>Views</th><th>Clicks</th><th>Conversions</th><th>Conv. rate</th><th>Revenue</th><th>Net MRR</th></tr>";
+  const body = table.querySelector("tbody");
+  const keep = new Set();
+  for (const pt of ts.points) {
+    const key = pt.start; keep.add(key);
+    const m = pt.metrics;
+    setRow(body, key, [pt.start === pt.end ? pt.start : `${pt.start} – ${pt.end}`, fmtCount(m.banner_views), fmtCount(m.banner_clicks),
+      fmtCount(m.conversions), fmtRate(m.conversion_rate), fmtMoney(m.revenue_minor), fmtMoney(m.net_mrr_minor)]);
+  }
+  pruneRows(body, keep);
+}
+
+function renderChart(ts) {
+  const series = [["banner_views", "#3b5bdb", "Views"], ["banner_clicks", "#f08c00", "Clicks"], ["conversions", "#2b8a3e", "Conversions"]];
+  const pts = ts.points, cmp = ts.compare ? ts.compare.points : [];
+  const W = 800, H = 200, P = 28;
+  const max = Math.max(1, ...series.flatMap(([k]) => [...pts, ...cmp].map((p) => p.metrics[k])));
+  const x = (i, n) => P + (n <= 1 ? 0 : (i * (W - 2 * P)) / (n - 1));
+  const y = (v) => H - P / 2 - (v / max) * (H - P);
+  const line = (arr, k) => arr.map((p, i) => `${i ? "L" : "M"}${x(i, arr.length).toFixed(1)},${y(p.metrics[k]).toFixed(1)}`).join(" ");
+  let svg = `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="Performance over time">`;
+  svg += `<line x1="${P}" y1="${H - P / 2}" x2="${W - P}" y2="${H - P / 2}" stroke="#e3e6ee"/>`;
+  for (const [k, color] of series) {
+    if (cmp.length) svg += `<path d="${line(cmp, k)}" fill="none" stroke="${color}" stroke-opacity="0.25" stroke-dasharray="4 3" stroke-width="2"/>`;
+    svg += `<path data-series="${k}" d="${line(pts, k)}" fill="none" stroke="${color}" stroke-width="2"/>`;
+  }
+  svg += `<text x="${P}" y="12" font-size="11" fill="#6b7385">max ${max.toLocaleString()}</text></svg>`;
+  const legend = series.map(([, c, n]) => `<span><i style="background:${c}"></i>${n}</span>`).join("") + (cmp.length ? "<span>dashed: compared period</span>" : "");
+  const html = svg + `<div class="legend">${legend}</div>`;
+  if ($("chart").dataset.html !== html) { $("chart").innerHTML = html; $("chart").dataset.html = html; }
+}
+
+async function renderGroups(shop) {
+  const p = params();
+  const body = await api(`/v1/shops/${encodeURIComponent(shop)}/groups`, p);
+  const tbody = $("group-table").querySelector("tbody");
+  if (!body.groups.length) { tbody.innerHTML = `<tr><td class="empty" colspan="7">No upgrade group has events in this period.</td></tr>`; return; }
+  tbody.querySelectorAll("td.empty").forEach((td) => td.parentElement.remove());
+  const keep = new Set();
+  for (const g of body.groups) {
+    keep.add(g.group_id);
+    const m = g.metrics;
+    const tr = setRow(tbody, g.group_id, [g.group_id, fmtCount(m.banner_views), fmtCount(m.banner_clicks), fmtCount(m.conversions),
+      fmtRate(m.conversion_rate), fmtMoney(m.revenue_minor), fmtMoney(m.net_mrr_minor)]);
+    tr.className = "group-row"; tr.dataset.testid = "group-row";
+    tr.onclick = () => { if (state.expanded.has(g.group_id)) state.expanded.delete(g.group_id); else state.expanded.add(g.group_id); refresh(); };
+    let detail = tr.nextElementSibling && tr.nextElementSibling.classList.contains("detail") ? tr.nextElementSibling : null;
+    if (state.expanded.has(g.group_id)) {
+      const d = await api(`/v1/shops/${encodeURIComponent(shop)}/groups/${encodeURIComponent(g.group_id)}`, p);
+      if (!detail) { detail = document.createElement("tr"); detail.className = "detail"; detail.innerHTML = `<td colspan="7"></td>`; tr.after(detail); }
+      detail.dataset.testid = "group-detail";
+      detail.firstChild.innerHTML = d.variations.map((v) => `<div data-testid="variation"><strong>${esc(v.variation_id)}</strong>: ${fmtCount(v.metrics.banner_views)} views, ${fmtCount(v.metrics.banner_clicks)} clicks, ${fmtCount(v.metrics.conversions)} conversions
+        <ul>${v.transitions.map((t) => `<li data-testid="transition">${esc(t.from_plan)} → ${esc(t.to_plan)}: ${t.conversions} conversions, ${fmtMoney(t.revenue_minor)}</li>`).join("")}</ul></div>`).join("") || "No variation data.";
+    } else if (detail) { detail.remove(); }
+  }
+  [...tbody.querySelectorAll("tr.group-row")].forEach((tr) => { if (!keep.has(tr.dataset.key)) { const n = tr.nextElementSibling; if (n && n.classList.contains("detail")) n.remove(); tr.remove(); } });
+}
+
+function esc(s) { return String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
+
+async function renderConversions(shop, more = false) {
+  const p = { ...params(), limit: 25 };
+  if (more && state.cursor) p.cursor = state.cursor;
+  const body = await api(`/v1/shops/${encodeURIComponent(shop)}/conversions`, p);
+  const tbody = $("conversion-table").querySelector("tbody");
+  if (!more) { tbody.innerHTML = ""; }
+  if (!more && !body.items.length) tbody.innerHTML = `<tr><td class="empty" colspan="5">No conversions in this period.</td></tr>`;
+  for (const c of body.items) {
+    const tr = setRow(tbody, c.event_id, [c.subscriber_id, c.occurred_at.slice(0, 10),
+      `${c.from.product_ids.join(", ")} → ${c.to.product_ids.join(", ")}`, c.order_id ?? "–", fmtMoneyOne(c.revenue_minor, c.currency)]);
+    tr.dataset.testid = "conversion-row";
+  }
+  state.cursor = body.next_cursor;
+  $("more").hidden = !state.cursor;
+}
+
+async function refresh() {
+  const shop = $("shop").value;
+  if (!shop) return;
+  state.currency = (state.shops.find((s) => s.shop_id === shop) || {}).currency;
+  try {
+    if (state.tab === "overview") await renderOverview(shop);
+    else if (state.tab === "groups") await renderGroups(shop);
+    else if (state.tab === "conversions" && !state.loadedConversions) { await renderConversions(shop); state.loadedConversions = true; }
+    state.updatedAt = Date.now();
+    if (state.tab !== "overview") showMessage("");
+  } catch (err) { handleError(err); }
+}
+
+function handleError(err) {
+  if (err.status === 401) { sessionStorage.removeItem("upsell.token"); state.token = null; start(); showMessage("That token is not valid: enter a valid API token."); }
+  else if (err.status === 403) showMessage("Access denied: this token may not read that shop.");
+  else if (err.status === 400) showMessage(`Check the filters: ${err.message}`);
+  else showMessage(`The API did not answer (${err.message}); retrying.`);
+}
+
+function tick() {
+  const live = $("live");
+  if (!state.updatedAt) { live.textContent = "not connected"; live.className = "live"; return; }
+  const s = Math.round((Date.now() - state.updatedAt) / 1000);
+  live.textContent = `live · updated ${s} s ago`; live.className = s < 3 * REFRESH_MS / 1000 ? "live ok" : "live";
+}
+
+function showTab(tab) {
+  state.tab = tab;
+  document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
+  document.querySelectorAll("main .tab").forEach((s) => { s.hidden = s.id !== tab; });
+  state.loadedConversions = false;
+  refresh();
+}
+
+async function start() {
+  if (!state.token) { $("login").hidden = false; $("controls").hidden = true; $("tabs").hidden = true; document.querySelectorAll("main .tab").forEach((s) => { s.hidden = true; }); return; }
+  $("login").hidden = true;
+  try {
+    const body = await api("/v1/shops");
+    state.shops = body.shops;
+    if (!state.shops.length) { showMessage("This token may not read any shop (or no shop has data yet)."); return; }
+    const sel = $("shop"); const current = sel.value;
+    sel.innerHTML = state.shops.map((s) => `<option value="${esc(s.shop_id)}">${esc(s.shop_id)} (${esc(s.timezone)})</option>`).join("");
+    if (current && state.shops.some((s) => s.shop_id === current)) sel.value = current;
+    $("controls").hidden = false; $("tabs").hidden = false;
+    showTab(state.tab);
+  } catch (err) { handleError(err); }
+}
+
+function wire() {
+  $("token-form").addEventListener("submit", (e) => { e.preventDefault(); state.token = $("token-input").value.trim(); $("token-input").value = ""; sessionStorage.setItem("upsell.token", state.token); showMessage(""); start(); });
+  $("logout").addEventListener("click", () => { sessionStorage.removeItem("upsell.token"); state.token = null; state.updatedAt = null; start(); });
+  for (const id of ["shop", "period", "date", "from", "to", "compare", "compare_from", "compare_to", "interval"]) {
+    $(id).addEventListener("change", () => {
+      toggle("date", $("period").value === "date"); toggle("custom", $("period").value === "custom"); toggle("compare-custom", $("compare").value === "custom");
+      state.loadedConversions = false; state.expanded.clear(); refresh();
+    });
+  }
+  document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+  $("more").addEventListener("click", () => renderConversions($("shop").value, true).catch(handleError));
+  setInterval(() => { if (state.token && state.tab !== "conversions") refresh(); }, REFRESH_MS);
+  setInterval(tick, 1000);
+}
+
+wire();
+start();

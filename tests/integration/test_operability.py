@@ -1,0 +1,146 @@
+"""What operators see: /metrics moving with the traffic, /readyz following Redis, /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.settings import Topics
+from tests.event_factory import mixed_events, settings_messages
+from tests.integration.e2e import produce, worker_env, workers
+from tests.workers import WorkerProcess, http_get
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+
+def scrape(w: WorkerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, body = http_get(f"{w.url}/metrics")
+    assert status == 200
+    out = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def total(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return sum(
+        v
+        for (n, ls), v in samples.items()
+        if n == name and all(dict(ls).get(k) == val for k, val in labels.items())
+    )
+
+
+async def test_metrics_follow_the_traffic(
+    broker: EmbeddedBroker, redis_url: str, created_topics: Topics, tmp_path: Path
+) -> None:
+    topics = created_topics
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(5_000, seed=91, bad_every=500)
+    bad = sum(1 for s in sent if not s.valid)
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, topics, "batch"), tmp_path, 1)
+    try:
+        w.start().wait_ready()
+        await produce(broker.bootstrap, topics, [(s.kind, s.key, s.value) for s in sent])
+        deadline = time.monotonic() + 60
+        while True:
+            m = scrape(w)
+            consumed = total(m, "upsell_events_total")
+            if consumed >= len(sent) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        money = [s.value for s in sent if s.valid and s.kind in ("upgrade", "downgrade")]
+        resent = len(money) - len(set(money))
+        assert resent > 0
+        assert consumed == len(sent)
+        assert total(m, "upsell_events_total", outcome="counted") == len(sent) - bad - resent
+        assert total(m, "upsell_events_total", outcome="duplicate") == resent
+        assert total(m, "upsell_events_total", outcome="dead_letter") == bad
+        assert total(m, "upsell_dead_letters_total") == bad
+        assert total(m, "upsell_events_total", topic=topics.views) == sum(
+            1 for s in sent if s.kind == "view"
+        )
+        assert total(m, "upsell_consumer_lag") == 0
+        assert total(m, "upsell_assigned_partitions") == 16
+        assert total(m, "upsell_batch_apply_seconds_count") > 0
+        assert total(m, "upsell_freshness_seconds_count") > 0
+        assert total(m, "upsell_redis_up") == 1
+        assert total(m, "process_resident_memory_bytes") > 0
+        http_get(f"{w.url}/v1/shops/shop-utc/overview")
+        m = scrape(w)
+        assert (
+            total(
+                m,
+                "upsell_api_request_seconds_count",
+                route="/v1/shops/{shop_id}/overview",
+                status="200",
+            )
+            >= 1
+        )
+        # labels stay bounded: no shop ids anywhere
+        assert not any("shop-" in v for (_n, ls) in m for _k, v in ls)
+    finally:
+        w.stop()
+
+
+async def test_readyz_follows_redis(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    redis = EmbeddedRedis(tmp_path, appendonly=True).start()
+    topics = Topics("ready.")
+    (w,) = workers(worker_env(broker.bootstrap, redis.url, topics, "batch"), tmp_path, 1)
+    try:
+        w.start().wait_ready()
+        assert http_get(f"{w.url}/healthz")[0] == 200
+        redis.stop()
+        deadline = time.monotonic() + 20
+        status, body = 200, b""
+        while time.monotonic() < deadline and status == 200:
+            status, body = http_get(f"{w.url}/readyz")
+            await asyncio.sleep(0.3)
+        assert status == 503
+        assert json.loads(body)["checks"]["redis"] is False
+        assert http_get(f"{w.url}/healthz")[0] == 200  # alive, just not ready
+        redis.start()
+        w.wait_ready(30)
+        # and it still counts after Redis came back
+        await produce(
+            broker.bootstrap,
+            topics,
+            [
+                (
+                    "view",
+                    b"s1",
+                    orjson.dumps(
+                        {
+                            "event_id": "r1",
+                            "shop_id": "s1",
+                            "occurred_at": "2026-11-20T10:00:00Z",
+                            "group_id": "g",
+                            "variation_id": "a",
+                        }
+                    ),
+                )
+            ],
+        )
+        import redis as redis_lib
+
+        client = redis_lib.Redis(port=redis.port)
+        counted = None
+        for _ in range(150):
+            counted = client.hget("us:{s1}:day:2026-11-20", "v")
+            if counted is not None:
+                break
+            await asyncio.sleep(0.2)
+        assert counted == b"1"
+        client.close()
+    finally:
+        w.stop()
+        redis.stop()

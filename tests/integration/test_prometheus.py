@@ -1,0 +1,121 @@
+"""A real Prometheus scrapes a real worker; promtool checks and unit-tests the alert rules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream.embedded import EmbeddedBroker
+from stream.settings import Topics
+from tests.integration.e2e import produce, worker_env, workers
+from tests.workers import free_port, http_get
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+PROM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is missing: apt-get install prometheus (.ci/run installs it)"
+    return path
+
+
+def test_promtool_checks_and_unit_tests_the_rules() -> None:
+    promtool = _tool("promtool")
+    check = subprocess.run(
+        [promtool, "check", "rules", "alerts.yml"], cwd=PROM_DIR, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "5 rules found" in check.stdout
+    tests = subprocess.run(
+        [promtool, "test", "rules", "alerts_test.yml"], cwd=PROM_DIR, capture_output=True, text=True
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    config = subprocess.run(
+        [promtool, "check", "config", "--syntax-only", "prometheus.yml"],
+        cwd=PROM_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert config.returncode == 0, config.stdout + config.stderr
+
+
+async def test_prometheus_scrapes_a_worker(
+    broker: EmbeddedBroker, redis_url: str, created_topics: Topics, tmp_path: Path
+) -> None:
+    prometheus = _tool("prometheus")
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, created_topics, "batch"), tmp_path, 1)
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: ['{PROM_DIR / 'alerts.yml'}']\n"
+        "scrape_configs:\n"
+        "  - job_name: upsell-stream\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{w.port}']}}]\n"
+    )
+    proc = None
+    try:
+        w.start().wait_ready()
+        await produce(
+            broker.bootstrap,
+            created_topics,
+            [
+                (
+                    "view",
+                    b"s1",
+                    orjson.dumps(
+                        {
+                            "event_id": f"p{i}",
+                            "shop_id": "s1",
+                            "occurred_at": "2026-11-20T10:00:00Z",
+                            "group_id": "g",
+                            "variation_id": "a",
+                        }
+                    ),
+                )
+                for i in range(25)
+            ],
+        )
+        proc = subprocess.Popen(  # noqa: ASYNC220 - a server we stop in finally
+            [
+                prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        query = urllib.parse.quote('sum(upsell_events_total{outcome="counted"})')
+        value = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                status, body = http_get(f"http://127.0.0.1:{port}/api/v1/query?query={query}")
+            except OSError:
+                status, body = 0, b""
+            if status == 200:
+                result = json.loads(body)["data"]["result"]
+                if result and float(result[0]["value"][1]) >= 25:
+                    value = float(result[0]["value"][1])
+                    break
+            await asyncio.sleep(0.5)
+        assert value == 25
+        status, body = http_get(f"http://127.0.0.1:{port}/api/v1/rules")
+        assert status == 200 and len(json.loads(body)["data"]["groups"][0]["rules"]) == 5
+        status, body = http_get(f"http://127.0.0.1:{port}/api/v1/query?query=up")
+        assert json.loads(body)["data"]["result"][0]["value"][1] == "1"
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(20)
+        w.stop()

@@ -1,0 +1,138 @@
+"""The deployment files agree with the code: metric names, settings, ports, pinned images."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client import CollectorRegistry
+from prometheus_client.process_collector import ProcessCollector
+
+from stream.settings import Settings
+from stream.telemetry import Telemetry
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+_METRIC = re.compile(r"\b((?:upsell|process)_[a-z_]+|up)\b")
+
+
+def exported_names() -> set[str]:
+    registry = CollectorRegistry()
+    t = Telemetry(registry=registry)
+    ProcessCollector(registry=registry)
+    t.events.labels("x", "counted").inc()
+    t.dead_letters.labels("x").inc()
+    t.redis_errors.labels("x").inc()
+    t.consumer_lag.labels("x", "0").set(0)
+    t.assigned_partitions.labels("x").set(0)
+    t.api_request_seconds.labels("/", "GET", "200").observe(0.1)
+    names = {"up"}
+    for family in registry.collect():
+        for sample in family.samples:
+            names.add(sample.name)
+    return names
+
+
+def used_in_board() -> set[str]:
+    board = json.loads((DEPLOY / "grafana" / "upsell-stream.json").read_text())
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    return {m for e in exprs for m in _METRIC.findall(e)}
+
+
+def used_in_alerts() -> set[str]:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    assert len(exprs) == 5
+    return {m for e in exprs for m in _METRIC.findall(e)}
+
+
+def test_board_and_alerts_use_only_exported_metrics() -> None:
+    exported = exported_names()
+    for name in used_in_board() | used_in_alerts():
+        assert name in exported, f"{name} is used by the board or alerts but not exported"
+
+
+def test_board_covers_what_operators_need() -> None:
+    titles = " ".join(
+        p["title"].lower()
+        for p in json.loads((DEPLOY / "grafana" / "upsell-stream.json").read_text())["panels"]
+    )
+    for word in (
+        "throughput",
+        "lag",
+        "freshness",
+        "dead letters",
+        "apply latency",
+        "api latency",
+        "redis",
+    ):
+        assert word in titles, word
+
+
+def _compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return doc
+
+
+def test_compose_services_images_pinned() -> None:
+    services = _compose()["services"]
+    assert {"kafka", "redis", "worker-1", "worker-2", "demo", "prometheus", "grafana"} <= set(
+        services
+    )
+    for name, svc in services.items():
+        image = svc.get("image")
+        if name.startswith("worker") or name == "demo":
+            assert svc.get("build") or image == "upsell-stream:local"
+            continue
+        assert image and ":" in image, name
+        tag = image.rsplit(":", 1)[1]
+        assert tag != "latest" and re.fullmatch(r"v?\d+\.\d+\.\d+", tag), (name, image)
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert "--appendonly" in services["redis"]["command"]
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+def test_compose_environment_is_valid_settings() -> None:
+    services = _compose()["services"]
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert scrape["scrape_configs"][0]["job_name"] == "upsell-stream"
+    for name in ("worker-1", "worker-2"):
+        env = {k: str(v) for k, v in services[name]["environment"].items()}
+        assert all(k.startswith("UPSELL_") for k in env)
+        settings = Settings.from_env(env)
+        assert settings.kafka_bootstrap == "kafka:9092"
+        assert any(p.endswith(f":{settings.api_port}") for p in services[name]["ports"])
+        assert f"{name}:{settings.api_port}" in targets
+
+
+def test_k8s_manifests_probe_the_api_port(tmp_path: Path) -> None:
+    docs = [
+        d
+        for f in sorted((DEPLOY / "k8s").glob("*.yaml"))
+        for d in yaml.safe_load_all(f.read_text())
+    ]
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget"} <= kinds
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    tokens = tmp_path / "tokens"
+    tokens.write_text("")
+    settings = Settings.from_env({**config, "UPSELL_API_TOKENS": str(tokens)})
+    container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": settings.api_port}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": settings.api_port}
+    assert container["resources"]["requests"]["cpu"]
+    service = next(d for d in docs if d["kind"] == "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == settings.api_port
+
+
+def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert text.count("FROM ") >= 2
+    assert "\nUSER upsell" in text and "HEALTHCHECK" in text and "/healthz" in text
