@@ -7,6 +7,7 @@ from aiohttp import web
 from stream.api import install_api
 from stream.api.auth import TokenStore
 from stream.clock import Clock
+from stream.dashboard import install_dashboard
 from stream.ops_routes import Readiness, install_ops_routes
 from stream.settings import Settings
 from stream.state.redis import AnyRedis
@@ -29,4 +30,5 @@ def build_web(
     install_api(
         app, redis=redis, settings=settings, telemetry=telemetry, clock=clock, tokens=tokens
     )
+    install_dashboard(app)
     return app

@@ -40,8 +40,9 @@ function fmtMoneyOne(minor, currency) {
 }
 function fmt(kind, v) { return kind === "money" ? fmtMoney(v) : kind === "rate" ? fmtRate(v) : fmtCount(v); }
 
-function changeText(kind, change) {
-  if (change == null) return { text: "", cls: "" };
+function changeText(kind, change, comparing) {
+  if (!comparing) return { text: "", cls: "" };
+  if (change == null) return { text: "no base to compare", cls: "" };
   let value = change;
   if (kind === "money") {
     const vals = Object.values(change).filter((x) => x != null);
@@ -90,7 +91,7 @@ async function renderOverview(shop) {
     }
     const value = fmt(kind, ov.metrics[name]);
     const v = card.querySelector(".value"); if (v.textContent !== value) v.textContent = value;
-    const ch = changeText(kind, ov.compare ? ov.compare.change[name] : null);
+    const ch = changeText(kind, ov.compare ? ov.compare.change[name] : null, !!ov.compare);
     const c = card.querySelector(".change"); c.textContent = ch.text; c.className = `change ${ch.cls}`;
   }
   const empty = ov.metrics.banner_views === 0 && ov.metrics.conversions === 0;

@@ -133,6 +133,10 @@ def test_tabs_show_the_apis_figures(site: Site, browser: Any) -> None:
     )
     for name in ("banner_views", "banner_clicks", "conversions", "downgrades", "unique_upgraders"):
         assert _card(page, name) == _fmt(api["metrics"][name]), name
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=live]').textContent.startsWith('live')",
+        timeout=5_000,
+    )
     assert "live · updated" in page.get_by_test_id("live").inner_text()
     rows = page.locator("[data-testid=daily] tbody tr")
     series = site.api("/v1/shops/shop-utc/timeseries", period="this_month", interval="day")
@@ -149,10 +153,23 @@ def test_tabs_show_the_apis_figures(site: Site, browser: Any) -> None:
     )
     assert last["metrics"]["banner_views"] != api["metrics"]["banner_views"]
     assert _card(page, "conversions") == _fmt(last["metrics"]["conversions"])
+    # one day against the day before: both have data, so the change is a percentage
+    page.get_by_test_id("period").select_option("date")
+    page.get_by_test_id("date").fill("2026-11-02")
+    page.get_by_test_id("date").dispatch_event("change")
+    day = site.api(
+        "/v1/shops/shop-utc/overview", period="date", date="2026-11-02", compare="previous_period"
+    )
+    change = day["compare"]["change"]["banner_views"]
+    arrow = "▲" if change >= 0 else "▼"
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=change-banner_views]').textContent !== ''",
+        "t => document.querySelector('[data-testid=change-banner_views]').textContent"
+        ".startsWith(t)",
+        arg=f"{arrow} {change * 100:.1f} %",
         timeout=10_000,
     )
+    cls = page.get_by_test_id("change-banner_views").get_attribute("class")
+    assert ("up" if change >= 0 else "down") in (cls or "")
     page.screenshot(path=str(ARTIFACTS / "overview-1280.png"), full_page=True)
 
     # groups tab: one row per group, the API's numbers, expandable to variations
