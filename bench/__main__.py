@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -98,12 +99,11 @@ def faust_table(stack: EmbeddedStack, topics: Topics, seconds: float) -> Run:
         text=True,
         timeout=seconds + 120,
     )
-    words = proc.stdout.split()
-    if "events" not in words:
+    found = re.search(r"events (\d+) seconds ([\d.]+)", proc.stdout + proc.stderr)
+    if found is None:
         raise RuntimeError(f"faust table run failed: {proc.stdout[-500:]} {proc.stderr[-1500:]}")
-    events, secs = int(words[words.index("events") + 1]), float(words[words.index("seconds") + 1])
     del started
-    return Run(events, secs, float("nan"), float("nan"))
+    return Run(int(found.group(1)), float(found.group(2)), float("nan"), float("nan"))
 
 
 def main() -> None:

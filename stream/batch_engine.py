@@ -18,7 +18,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
-from stream.ingest import Ingestor, PartitionFenced
+from stream.ingest import BatchOutcome, Ingestor, PartitionFenced
 from stream.settings import Settings
 from stream.state.store import StoreUnavailable
 from stream.store_health import StoreHealth
@@ -135,30 +135,46 @@ class BatchEngine(Service):
                 await self._process(got)
 
     async def _process(self, got: dict[TopicPartition, list]) -> None:  # type: ignore[type-arg]
+        """Apply every partition's batch. The partitions run as concurrent tasks: one decodes and
+        aggregates while Redis executes another's script (Redis runs on its own core)."""
         assert self.consumer is not None
+        work = [
+            (tp, records)
+            for tp, records in got.items()
+            if records and tp not in self._fenced and tp in self.assignment
+        ]
+        results = await asyncio.gather(
+            *(self._timed(tp, records) for tp, records in work), return_exceptions=True
+        )
         commits: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp, records in got.items():
-            if not records or tp in self._fenced or tp not in self.assignment:
-                continue
-            started = time.perf_counter()
-            try:
-                outcome = await self.ingestor.process(tp.topic, tp.partition, records)
-            except PartitionFenced as exc:
-                log.warning("%s; pausing it until the group rebalances", exc)
+        outage: StoreUnavailable | None = None
+        for (tp, records), result in zip(work, results, strict=True):
+            if isinstance(result, PartitionFenced):
+                log.warning("%s; pausing it until the group rebalances", result)
                 self._fenced.add(tp)
                 self.consumer.pause(tp)
-                continue
-            except StoreUnavailable as exc:
-                self.health.failed("apply", exc)
-                await self._resync_after_outage()
-                return
-            self._observe(tp, records, outcome, time.perf_counter() - started)
-            commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+            elif isinstance(result, StoreUnavailable):
+                outage = result
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                outcome, seconds = result
+                self._observe(tp, records, outcome, seconds)
+                commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+        if outage is not None:
+            self.health.failed("apply", outage)
+            await self._resync_after_outage()
+            return
         if commits:
             try:
                 await self.consumer.commit(commits)
             except (CommitFailedError, KafkaError) as exc:
                 log.debug("commit for lag visibility failed: %s", exc)
+
+    async def _timed(self, tp: TopicPartition, records: list) -> tuple[BatchOutcome, float]:  # type: ignore[type-arg]
+        started = time.perf_counter()
+        outcome = await self.ingestor.process(tp.topic, tp.partition, records)
+        return outcome, time.perf_counter() - started
 
     async def _resync_after_outage(self) -> None:
         """Redis went away mid-batch: wait for it, then resume every partition from Redis's

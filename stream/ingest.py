@@ -108,6 +108,7 @@ class Ingestor:
             topics.downgrades: (downgrades.KIND, downgrades.count),
         }
         self.partitions: dict[tuple[str, int], PartitionState] = {}
+        self._seen_shops: set[str] = set()  # shops already listed in Redis (for /v1/shops)
         # Counter keys whose EXPIREAT this worker has applied: later batches leave it out.
         self._expiry_memo: set[str] = set()
 
@@ -163,6 +164,10 @@ class Ingestor:
             state.shop_offsets.update(result.conflicts)
         for shop, section in batch.sections.items():
             state.shop_offsets[shop] = section.last_offset
+        new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]
+        if new_shops:
+            await self._store.mark_shops_seen(new_shops)
+            self._seen_shops.update(new_shops)
         if len(self._expiry_memo) > MAX_EXPIRY_MEMO:
             self._expiry_memo.clear()
         self._expiry_memo.update(batch.expiry_sent)

@@ -1,0 +1,104 @@
+"""The same end-to-end checks against a local 3-master Redis Cluster: proves the key design
+(every key of a shop in its ``{shop_id}`` slot; one apply call per slot; the API's multi-key
+reads within a slot)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import RedisCluster
+
+from stream.embedded import EmbeddedBroker
+from stream.settings import Topics
+from tests.event_factory import SHOPS, mixed_events, settings_messages
+from tests.expected_state import ExpectedState
+from tests.integration.e2e import eventually, produce, worker_env, workers
+from tests.redis_cluster import LocalRedisCluster
+from tests.workers import http_get
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    c = LocalRedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+async def cluster_counters(client: RedisCluster) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    async for raw in client.scan_iter(match="us:{*}:*", count=1000):
+        kind = raw.split(b"}:", 1)[1].split(b":", 1)[0]
+        if kind in (b"day", b"grp", b"var", b"trn"):
+            values = {f.decode(): int(v) for f, v in (await client.hgetall(raw)).items() if int(v)}
+            if values:
+                out[raw.decode()] = values
+    return out
+
+
+@pytest.mark.parametrize("engine", ["batch", "faust"])
+async def test_exact_totals_and_api_on_a_cluster_with_a_kill_9(
+    engine: str,
+    broker: EmbeddedBroker,
+    cluster: LocalRedisCluster,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    client = RedisCluster.from_url(cluster.url)
+    await client.flushall()
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(40_000, seed=66)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    (w,) = workers(
+        worker_env(
+            broker.bootstrap,
+            cluster.url,
+            topics,
+            engine,
+            UPSELL_REDIS_CLUSTER="on",
+            UPSELL_BATCH_MAX_EVENTS="2000",
+        ),
+        tmp_path,
+        1,
+    )
+    try:
+        w.start().wait_ready()
+        producing = asyncio.create_task(
+            produce(broker.bootstrap, topics, [(s.kind, s.key, s.value) for s in sent])
+        )
+        await asyncio.sleep(random.Random(3).uniform(0.5, 1.5))
+        w.kill()
+        w.start().wait_ready()
+        await producing
+        want = expected.counters()
+        got = await eventually(lambda: cluster_counters(client), lambda c: c == want, 150)
+        assert got == want
+        # the API over the cluster: totals, unique upgraders (PFCOUNT across day keys), ledger
+        status, body = http_get(
+            f"{w.url}/v1/shops/shop-ny/overview?period=custom&from=2026-10-01&to=2026-12-31"
+        )
+        assert status == 200, body
+        metrics = json.loads(body)["metrics"]
+        views = sum(v.get("v", 0) for k, v in want.items() if k.startswith("us:{shop-ny}:day:"))
+        assert metrics["banner_views"] == views
+        assert metrics["unique_upgraders"] > 0
+        status, body = http_get(
+            f"{w.url}/v1/shops/shop-ny/conversions?period=custom"
+            "&from=2026-10-01&to=2026-12-31&limit=500"
+        )
+        items = json.loads(body)["items"]
+        assert len(items) == expected.ledger_sizes()["us:{shop-ny}:ledger"]
+        status, body = http_get(f"{w.url}/v1/shops")
+        assert {s["shop_id"] for s in json.loads(body)["shops"]} == set(SHOPS)
+    finally:
+        w.stop()
+        await client.aclose()
