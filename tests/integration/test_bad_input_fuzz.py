@@ -63,10 +63,10 @@ def mutation(draw: st.DrawFn) -> tuple[bytes | None, bytes]:
     elif how == "drop":
         doc.pop(name)
     elif how == "nest":
-        deep: Any = 1
-        for _ in range(draw(st.integers(100, 3000))):
-            deep = [deep]
-        doc[name] = deep
+        depth = draw(st.integers(100, 3000))
+        doc[name] = "@NEST@"
+        text = json.dumps(doc).encode()
+        return b"fz", text.replace(b'"@NEST@"', b"[" * depth + b"1" + b"]" * depth)
     elif how == "utf8":
         return b"fz", orjson.dumps(doc)[:-2] + b"\xff\xfe" + b'"}'
     elif how == "nan":
