@@ -83,70 +83,121 @@ def run_ours(
     return run, ws
 
 
-def faust_table(stack: EmbeddedStack, topics: Topics, seconds: float) -> Run:
-    started = time.monotonic()
+QUIX_VENV = ROOT / ".venv-quix"
+QUIX_VERSION = "3.28.1"
+
+
+def quix_python() -> str:
+    """Quix Streams in its own virtualenv (made on first use); raises when it will not install."""
+    python = QUIX_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                f"quixstreams=={QUIX_VERSION}",
+                "orjson",
+            ],
+            check=True,
+            timeout=600,
+        )
+    return str(python)
+
+
+def counting_subprocess(
+    python: str, module: str, stack: EmbeddedStack, topics: Topics, seconds: float
+) -> Run:
+    """Run one of the peers' counting apps; they print ``events N seconds S`` after warm-up."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.faust_table",
-            stack.broker.bootstrap,
-            topics.prefix,
-            str(seconds),
-        ],
+        [python, "-m", module, stack.broker.bootstrap, topics.prefix, str(seconds)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=seconds + 120,
+        timeout=seconds + 180,
     )
     found = re.search(r"events (\d+) seconds ([\d.]+)", proc.stdout + proc.stderr)
     if found is None:
-        raise RuntimeError(f"faust table run failed: {proc.stdout[-500:]} {proc.stderr[-1500:]}")
-    del started
+        raise RuntimeError(f"{module} failed: {proc.stdout[-500:]} {proc.stderr[-1500:]}")
     return Run(int(found.group(1)), float(found.group(2)), float("nan"), float("nan"))
+
+
+def counter_sets(client: redis.Redis) -> int:
+    """Active (shop, day, group, variation) counter sets: distinct variations per var hash."""
+    total = 0
+    for key in client.scan_iter(match="us:*:var:*", count=2000):
+        total += len({f.split(b"\x1f", 1)[-1] for f in client.hkeys(key)})
+    return total
+
+
+def preload(stack: EmbeddedStack, topics: Topics, n: int, n_shops: int) -> None:
+    asyncio.run(ensure_topics(stack.broker.bootstrap, topics, partitions=8))
+    print(
+        f"preloading {n:,} events ({n_shops:,} shops, 50 groups x 4 variations, 30 days)...",
+        flush=True,
+    )
+    records = [(topics.shops, k, v) for _t, k, v in data.settings(n_shops)]
+    records += [(getattr(topics, kind), k, v) for kind, k, v in data.events(n, n_shops=n_shops)]
+    t = time.monotonic()
+    asyncio.run(produce_records(stack.broker.bootstrap, records))
+    print(f"  produced in {time.monotonic() - t:.1f}s", flush=True)
+
+
+def record(results: dict[str, Any], name: str, run: Run) -> None:
+    results["rows"][name] = run.__dict__ | {"rate": run.rate}
+    print(f"  {name}: {run.rate:,.0f} events/s", flush=True)
+
+
+def redis_memory(client: redis.Redis) -> dict[str, float]:
+    used = int(client.info("memory")["used_memory"])
+    sets = counter_sets(client)
+    return {
+        "used_mb": round(used / 2**20, 1),
+        "counter_sets": sets,
+        "bytes_per_counter_set": round(used / sets, 1) if sets else 0.0,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="~1-2 minute version")
+    parser.add_argument("--quick", action="store_true", help="~2 minute version")
     args = parser.parse_args()
     n = 200_000 if args.quick else 1_000_000
     cap = 40.0 if args.quick else 120.0
+    requests = 100 if args.quick else 300
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
+        f"Python {platform.python_version()}, broker: embedded Tansu (memory)",
         "events": n,
         "rows": {},
     }
     workdir = Path(tempfile.mkdtemp(prefix="upsell-bench-"))
     with EmbeddedStack(workdir / "stack", appendonly=True) as stack:
         topics = Topics("bench.")
-        asyncio.run(ensure_topics(stack.broker.bootstrap, topics, partitions=8))
-        print(f"preloading {n:,} events (50 shops, 50 groups x 4 variations)...", flush=True)
-        records = [(topics.shops, k, v) for _t, k, v in data.settings(50)]
-        records += [(getattr(topics, kind), k, v) for kind, k, v in data.events(n)]
-        t = time.monotonic()
-        asyncio.run(produce_records(stack.broker.bootstrap, records))
-        print(f"  produced in {time.monotonic() - t:.1f}s", flush=True)
-        total = n
-        rows = results["rows"]
-
-        raw = asyncio.run(raw_ceiling(stack.broker.bootstrap, list(topics.counted), total))
-        rows["raw ceiling (aiokafka getmany + orjson)"] = raw.__dict__ | {"rate": raw.rate}
-        print(f"  raw ceiling: {raw.rate:,.0f} events/s", flush=True)
-
-        table = faust_table(stack, topics, 10.0 if args.quick else 20.0)
-        rows["naive Faust Table"] = table.__dict__ | {"rate": table.rate}
-        print(f"  naive Faust Table: {table.rate:,.0f} events/s", flush=True)
-
-        one, ws = run_ours(stack, topics, "batch", 1, total, cap, workdir, keep=True)
-        rows["ours, 1 worker (batch)"] = one.__dict__ | {"rate": one.rate}
-        print(f"  ours, 1 worker: {one.rate:,.0f} events/s", flush=True)
+        preload(stack, topics, n, 50)
         client = redis.Redis(port=stack.redis.port)
-        used = int(client.info("memory")["used_memory"])
-        cells = 50 * 50 * 4 * 30
-        results["redis_bytes_per_counter_set"] = round(used / cells, 1)
+
+        raw = asyncio.run(raw_ceiling(stack.broker.bootstrap, list(topics.counted), n))
+        record(results, "raw ceiling (aiokafka getmany + orjson)", raw)
+
+        peer_s = 10.0 if args.quick else 20.0
+        table = counting_subprocess(sys.executable, "bench.faust_table", stack, topics, peer_s)
+        record(results, "naive Faust Table (views)", table)
+        try:
+            quix = counting_subprocess(quix_python(), "bench.quix_counts", stack, topics, peer_s)
+        except (subprocess.SubprocessError, RuntimeError, OSError) as exc:
+            print(f"  Quix Streams: not measured ({exc})", flush=True)
+            results["quix_error"] = str(exc)[:500]
+        else:
+            record(results, f"Quix Streams {QUIX_VERSION} (views)", quix)
+
+        one, ws = run_ours(stack, topics, "batch", 1, n, cap, workdir, keep=True)
+        record(results, "ours, 1 worker (batch)", one)
+        results["redis_50_shops"] = redis_memory(client)
         results["freshness_ms"] = asyncio.run(
             measure_freshness(
                 stack.broker.bootstrap,
@@ -159,20 +210,30 @@ def main() -> None:
         print(f"  freshness at {one.rate / 2:,.0f}/s: {results['freshness_ms']}", flush=True)
         client.flushall()
         asyncio.run(api_latency.load_year(stack.redis.url))
-        results["api_latency"] = asyncio.run(
-            api_latency.measure(ws[0].url, 100 if args.quick else 300)
-        )
+        results["api_latency"] = asyncio.run(api_latency.measure(ws[0].url, requests))
         print(f"  api latency: {results['api_latency']}", flush=True)
         for w in ws:
             w.stop()
 
-        faust_run, _ = run_ours(stack, topics, "faust", 1, total, cap, workdir)
-        rows["ours, Faust engine"] = faust_run.__dict__ | {"rate": faust_run.rate}
-        print(f"  ours, Faust engine: {faust_run.rate:,.0f} events/s", flush=True)
+        record(
+            results, "ours, Faust engine", run_ours(stack, topics, "faust", 1, n, cap, workdir)[0]
+        )
+        record(
+            results,
+            "ours, 2 workers (batch)",
+            run_ours(stack, topics, "batch", 2, n, cap, workdir)[0],
+        )
 
-        two, _ = run_ours(stack, topics, "batch", 2, total, cap, workdir)
-        rows["ours, 2 workers (batch)"] = two.__dict__ | {"rate": two.rate}
-        print(f"  ours, 2 workers: {two.rate:,.0f} events/s", flush=True)
+        # many shops: the same volume spread over 10,000 shops
+        many = Topics("bench10k.")
+        preload(stack, many, n, 10_000)
+        run, ws = run_ours(stack, many, "batch", 1, n, cap, workdir, keep=True)
+        record(results, "ours, 1 worker, 10,000 shops", run)
+        results["redis_10k_shops"] = redis_memory(client)
+        asyncio.run(api_latency.load_year(stack.redis.url))
+        results["api_latency_10k_shops"] = asyncio.run(api_latency.measure(ws[0].url, requests))
+        for w in ws:
+            w.stop()
 
     out = ROOT / "bench" / "results" / ("quick.json" if args.quick else "full.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
@@ -181,9 +242,56 @@ def main() -> None:
     print(f"\n(JSON: {out.relative_to(ROOT)})")
 
 
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(target, measured, met) for the targets of the benchmark issue."""
+    rows = results["rows"]
+    ours = rows["ours, 1 worker (batch)"]["rate"]
+    raw = rows["raw ceiling (aiokafka getmany + orjson)"]["rate"]
+    table = rows["naive Faust Table (views)"]["rate"]
+    quix = next((r["rate"] for k, r in rows.items() if k.startswith("Quix")), None)
+    many = rows["ours, 1 worker, 10,000 shops"]["rate"]
+    lat = results["api_latency"]
+    out = [
+        (">= 50k events/s per worker", f"{ours:,.0f}", ours >= 50_000),
+        (">= 40 % of the raw ceiling", f"{100 * ours / raw:.0f} %", ours >= 0.4 * raw),
+        (">= 10x the naive Faust Table", f"{ours / table:.1f}x", ours >= 10 * table),
+        (
+            ">= 2x Quix Streams",
+            f"{ours / quix:.1f}x" if quix else "not measured",
+            bool(quix and ours >= 2 * quix),
+        ),
+        (
+            "freshness p99 < 1 s",
+            f"{results['freshness_ms']['p99_ms']} ms",
+            results["freshness_ms"]["p99_ms"] < 1000,
+        ),
+        (
+            "overview p99 < 10 ms (this month)",
+            f"{lat['overview this_month']['p99_ms']} ms",
+            lat["overview this_month"]["p99_ms"] < 10,
+        ),
+        (
+            "overview p99 < 50 ms (year to date)",
+            f"{lat['overview year_to_date']['p99_ms']} ms",
+            lat["overview year_to_date"]["p99_ms"] < 50,
+        ),
+        (
+            "<= 200 bytes of Redis per counter set",
+            f"{results['redis_50_shops']['bytes_per_counter_set']} B",
+            results["redis_50_shops"]["bytes_per_counter_set"] <= 200,
+        ),
+        (
+            "10,000 shops within 20 % of 50 shops",
+            f"{100 * (many / ours - 1):+.0f} %",
+            many >= 0.8 * ours,
+        ),
+    ]
+    return out
+
+
 def render(results: dict[str, Any]) -> str:
     lines = [
-        f"machine: {results['machine']}; {results['events']:,} events",
+        f"machine: {results['machine']}; {results['events']:,} events per run",
         "",
         "| row | events/s | CPU % | peak RSS MB |",
         "|---|---:|---:|---:|",
@@ -193,18 +301,26 @@ def render(results: dict[str, Any]) -> str:
         rss = "-" if r["peak_rss_mb"] != r["peak_rss_mb"] else f"{r['peak_rss_mb']:.0f}"
         lines.append(f"| {name} | {r['rate']:,.0f} | {cpu} | {rss} |")
     f = results["freshness_ms"]
+    m50, m10k = results["redis_50_shops"], results["redis_10k_shops"]
     lines += [
         "",
         f"freshness (produce -> visible in the API) at half the 1-worker rate: "
         f"p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms ({f['samples']} probes)",
-        f"Redis memory per (shop, day, group, variation) counter set: "
-        f"{results['redis_bytes_per_counter_set']} bytes (all state / counter sets)",
+        f"Redis, 50 shops: {m50['used_mb']} MB for {m50['counter_sets']:,} (shop, day, group, "
+        f"variation) counter sets = {m50['bytes_per_counter_set']} bytes each (all state counted)",
+        f"Redis, 10,000 shops: {m10k['used_mb']} MB for {m10k['counter_sets']:,} counter sets = "
+        f"{m10k['bytes_per_counter_set']} bytes each",
         "",
-        "| query (50 groups x 4 variations, a year of data) | p50 ms | p99 ms |",
-        "|---|---:|---:|",
+        "| query (one shop: 50 groups x 4 variations, a year of data) | p50 ms | p99 ms "
+        "| p50 / p99 ms beside 10,000 shops |",
+        "|---|---:|---:|---:|",
     ]
     for name, v in results["api_latency"].items():
-        lines.append(f"| {name} | {v['p50_ms']} | {v['p99_ms']} |")
+        w = results["api_latency_10k_shops"][name]
+        lines.append(f"| {name} | {v['p50_ms']} | {v['p99_ms']} | {w['p50_ms']} / {w['p99_ms']} |")
+    lines += ["", "| target | measured | |", "|---|---:|---|"]
+    for target, measured, met in targets(results):
+        lines.append(f"| {target} | {measured} | {'met' if met else 'MISSED'} |")
     return "\n".join(lines)
 
 

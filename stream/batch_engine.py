@@ -14,11 +14,17 @@ from collections.abc import Callable, Iterable
 from functools import partial
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
+)
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
 from stream.ingest import BatchOutcome, Ingestor, PartitionFenced
+from stream.log_end_watch import LogEndWatch
 from stream.settings import Settings
 from stream.state.store import StoreUnavailable
 from stream.store_health import StoreHealth
@@ -61,6 +67,8 @@ class BatchEngine(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self.assignment: set[TopicPartition] = set()
         self._fenced: set[TopicPartition] = set()
+        self.log_ends = LogEndWatch()
+        self._log_end_checked = 0.0
         self.joined = False  # the group gave this worker its (possibly empty) share once
 
     def _default_consumer(self) -> AIOKafkaConsumer:
@@ -70,7 +78,8 @@ class BatchEngine(Service):
             group_id=f"{s.consumer_group}.counters",
             client_id=f"{s.worker_id}-counters",
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            # Never reset silently: a position out of range is handled in _out_of_range.
+            auto_offset_reset="none",
             fetch_max_wait_ms=s.fetch_max_wait_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=32 * 1024 * 1024,
@@ -91,8 +100,16 @@ class BatchEngine(Service):
     async def assigned(self, tps: list[TopicPartition]) -> None:
         assert self.consumer is not None
         for tp in sorted(tps):
-            offset = await self.health.retry(partial(self.ingestor.assign, tp.topic, tp.partition))
-            self.consumer.seek(tp, offset)
+            try:
+                offset = await self.health.retry(
+                    partial(self.ingestor.assign, tp.topic, tp.partition)
+                )
+            except PartitionFenced as exc:
+                log.warning("%s", exc)
+                self._fenced.add(tp)
+                self.consumer.pause(tp)
+                continue
+            self._seek(tp, offset)
             self.consumer.resume(tp)
             self.assignment.add(tp)
             self._fenced.discard(tp)
@@ -103,6 +120,7 @@ class BatchEngine(Service):
     async def revoked(self, tps: list[TopicPartition]) -> None:
         for tp in tps:
             self.ingestor.revoke(tp.topic, tp.partition)
+            self.log_ends.forget(tp)
             self.assignment.discard(tp)
             self._fenced.discard(tp)
         self._publish_assignment()
@@ -127,12 +145,100 @@ class BatchEngine(Service):
                     timeout_ms=self.settings.batch_linger_ms or 1,
                     max_records=self.settings.batch_max_events,
                 )
+            except OffsetOutOfRangeError as exc:
+                await self._out_of_range(exc.args[0] if exc.args else {})
+                continue
+            except NoOffsetForPartitionError as exc:
+                await self._reclaim([tp for tp in exc.args if isinstance(tp, TopicPartition)])
+                continue
             except KafkaError as exc:
                 log.warning("kafka fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
             if got:
                 await self._process(got)
+            await self._check_log_ends()
+
+    async def _out_of_range(self, positions: dict[TopicPartition, int]) -> None:
+        """The broker says a position is outside its log. Below the log start: the retention
+        deleted events before we read them; read on from the start (and say so loudly). Past the
+        log end: a broker that lost its data (the embedded one keeps none), or a recreated topic.
+        A broker may answer so briefly while it starts, so only after several consecutive
+        answers is the partition counted as a new log from offset 0 (in a new epoch)."""
+        assert self.consumer is not None
+        tps = [tp for tp in positions if tp in self.assignment]
+        if not tps:
+            return
+        try:
+            starts = await self.consumer.beginning_offsets(tps)
+        except (KafkaError, OSError) as exc:
+            log.warning("out of range, and the log start is unknown (%s); retrying", exc)
+            await asyncio.sleep(1.0)
+            return
+        for tp in tps:
+            position, start = positions[tp], starts.get(tp, 0)
+            if position < start:
+                log.error(
+                    "%s[%d]: events %d..%d were deleted by retention before they were "
+                    "read; reading on from %d",
+                    tp.topic,
+                    tp.partition,
+                    position,
+                    start - 1,
+                    start,
+                )
+                self._seek(tp, start)
+                continue
+            if self.log_ends.out_of_range(tp):
+                await self._restart_log(tp)
+            else:
+                self.consumer.seek(tp, position)  # wait: the broker may still be starting
+        await asyncio.sleep(0.5)
+
+    async def _check_log_ends(self) -> None:
+        """Once a second: a position past the fetch high watermark means the log restarted."""
+        assert self.consumer is not None
+        now = time.monotonic()
+        if now - self._log_end_checked < 1.0:
+            return
+        self._log_end_checked = now
+        for tp in sorted(self.assignment - self._fenced):
+            if self.log_ends.high_watermark(tp, self.consumer.highwater(tp)):
+                await self._restart_log(tp)
+
+    async def _restart_log(self, tp: TopicPartition) -> None:
+        assert self.consumer is not None
+        try:
+            offset = await self.health.retry(
+                partial(self.ingestor.restart_log, tp.topic, tp.partition)
+            )
+        except PartitionFenced as exc:
+            self._fence(tp, exc)
+            return
+        self._seek(tp, offset)
+
+    def _seek(self, tp: TopicPartition, offset: int) -> None:
+        assert self.consumer is not None
+        self.consumer.seek(tp, offset)
+        self.log_ends.positioned(tp, offset)
+
+    async def _reclaim(self, tps: list[TopicPartition]) -> None:
+        """Positions the consumer lost (it never resets on its own): resume from Redis."""
+        assert self.consumer is not None
+        for tp in tps:
+            if tp in self.assignment:
+                offset = await self.health.retry(
+                    partial(self.ingestor.assign, tp.topic, tp.partition)
+                )
+                self._seek(tp, offset)
+
+    def _fence(self, tp: TopicPartition, exc: PartitionFenced) -> None:
+        assert self.consumer is not None
+        if (tp.topic, tp.partition) in self.ingestor.partitions:
+            return  # claimed again meanwhile (a rebalance); the new claim stands
+        log.warning("%s; pausing it until the group rebalances", exc)
+        self._fenced.add(tp)
+        self.consumer.pause(tp)
 
     async def _process(self, got: dict[TopicPartition, list]) -> None:  # type: ignore[type-arg]
         """Apply every partition's batch. The partitions run as concurrent tasks: one decodes and
@@ -150,15 +256,14 @@ class BatchEngine(Service):
         outage: StoreUnavailable | None = None
         for (tp, records), result in zip(work, results, strict=True):
             if isinstance(result, PartitionFenced):
-                log.warning("%s; pausing it until the group rebalances", result)
-                self._fenced.add(tp)
-                self.consumer.pause(tp)
+                self._fence(tp, result)
             elif isinstance(result, StoreUnavailable):
                 outage = result
             elif isinstance(result, BaseException):
                 raise result
             else:
                 outcome, seconds = result
+                self.log_ends.positioned(tp, records[-1].offset + 1)
                 self._observe(tp, records, outcome, seconds)
                 commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
         if outage is not None:
@@ -185,7 +290,7 @@ class BatchEngine(Service):
             assert self.consumer is not None
             for tp in sorted(self.assignment):
                 offset = await self.ingestor.assign(tp.topic, tp.partition)
-                self.consumer.seek(tp, offset)
+                self._seek(tp, offset)
 
         await self.health.retry(reclaim)
 

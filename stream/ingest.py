@@ -22,7 +22,7 @@ from stream.days import DayResolver
 from stream.settings import Topics
 from stream.shop_directory import ShopDirectory
 from stream.state.batch import PartitionBatch, ShopSection
-from stream.state.store import ApplyResult, CounterStore
+from stream.state.store import ApplyResult, Claim, CounterStore
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class PartitionFenced(Exception):
 class PartitionState:
     generation: int
     resume_offset: int
+    epoch: int = 0
     shop_offsets: dict[str, int] = field(default_factory=dict)
 
 
@@ -116,8 +117,33 @@ class Ingestor:
         """Claim the partition (a new fencing generation); returns the offset to resume from."""
         claim = await self._store.claim(topic, partition)
         self._expiry_memo.clear()  # Redis may have lost keys (this may follow an outage)
-        self.partitions[(topic, partition)] = PartitionState(claim.generation, claim.resume_offset)
+        self._track(topic, partition, claim)
         return claim.resume_offset
+
+    async def restart_log(self, topic: str, partition: int) -> int:
+        """The partition's log restarted below our checkpoint (topic recreated, a broker lost its
+        data): count the new log from offset 0 in a new epoch. Returns the offset to read."""
+        state = self.partitions.get((topic, partition))
+        if state is None:
+            raise PartitionFenced(f"{topic}[{partition}] is not assigned to this worker")
+        claim = await self._store.restart_log(topic, partition, state.generation)
+        if claim.resume_offset < 0:
+            self.revoke(topic, partition)
+            raise PartitionFenced(f"{topic}[{partition}] was claimed by another worker")
+        log.warning(
+            "%s[%d]: the log restarted below checkpoint %d; counting it from offset 0 (epoch %d)",
+            topic,
+            partition,
+            state.resume_offset - 1,
+            claim.epoch,
+        )
+        self._track(topic, partition, claim)
+        return 0
+
+    def _track(self, topic: str, partition: int, claim: Claim) -> None:
+        self.partitions[(topic, partition)] = PartitionState(
+            claim.generation, claim.resume_offset, claim.epoch
+        )
 
     def revoke(self, topic: str, partition: int) -> None:
         self.partitions.pop((topic, partition), None)
@@ -153,7 +179,8 @@ class Ingestor:
             if result.status == "ok":
                 break
             if result.status == "fenced":
-                self.revoke(topic, partition)
+                if self.partitions.get((topic, partition)) is state:  # not re-claimed meanwhile
+                    self.revoke(topic, partition)
                 raise PartitionFenced(f"{topic}[{partition}] generation {state.generation} fenced")
             log.info(
                 "%s[%d]: progress conflict for %d shops, rebuilding",
@@ -190,6 +217,7 @@ class Ingestor:
             state.generation,
             last,
             self._retention_days,
+            epoch=state.epoch,
             known_expiry=self._expiry_memo,
         )
         done = state.shop_offsets

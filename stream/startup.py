@@ -24,6 +24,7 @@ from stream.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_S = 1.0
+TOPICS_INTERVAL_S = 10.0  # re-create topics a broker lost (a memory-only broker restarted)
 
 
 class Bootstrapper(Service):
@@ -59,9 +60,22 @@ class Bootstrapper(Service):
                 delay = min(delay * 2, 5.0)
         self.ready_to_count.set()
         log.info("settings loaded for %d shops; counting starts", len(self.directory))
+        since_topics = 0.0
         while not self.should_stop:
             await asyncio.sleep(REFRESH_INTERVAL_S)
             try:
                 await self.directory.refresh()
             except StoreUnavailable as exc:
                 self.health.failed("settings", exc)
+            since_topics += REFRESH_INTERVAL_S
+            if since_topics >= TOPICS_INTERVAL_S:
+                since_topics = 0.0
+                try:
+                    created = await ensure_topics(
+                        s.kafka_bootstrap, s.topics, s.partitions, s.replication_factor
+                    )
+                except (KafkaError, OSError) as exc:
+                    log.debug("topic check failed: %s", exc)
+                    continue
+                if created:
+                    log.warning("re-created missing topics: %s", ", ".join(created))

@@ -7,7 +7,7 @@
 -- Returns {'ok', money_counted, money_duplicates} | {'fenced', holder_generation}
 --       | {'conflict', shop, stored_offset, shop, stored_offset, ...}
 local p = cjson.decode(ARGV[1])
-local ofield = 'o:' .. p.t .. ':' .. p.p
+local ofield = 'o:' .. p.t .. ':' .. p.p .. ':' .. p.e
 local ffield = 'f:' .. p.t .. ':' .. p.p
 local gen = p.g
 
@@ -17,7 +17,8 @@ end
 
 if p.ck ~= cjson.null then
   local held = tonumber(redis.call('HGET', p.ck, 'gen') or '0')
-  if held > gen then
+  local epoch = tonumber(redis.call('HGET', p.ck, 'epoch') or '0')
+  if held > gen or epoch ~= p.e then
     return {'fenced', held}
   end
 end

@@ -69,6 +69,7 @@ class PartitionBatch:
     generation: int
     last_offset: int  # the partition checkpoint after this batch
     retention_days: int
+    epoch: int = 0
     sections: dict[str, ShopSection] = field(default_factory=dict)
     # Counter keys whose expiry is already set in Redis (the Ingestor's memo); the payload
     # leaves their EXPIREAT out. ``expiry_sent`` lists the keys it did include.
@@ -93,6 +94,7 @@ class PartitionBatch:
             "t": self.topic,
             "p": self.partition,
             "g": self.generation,
+            "e": self.epoch,
             "ck": keys.partition(self.topic, self.partition) if checkpoint else None,
             "co": self.last_offset,
             "ttl": retention_s,

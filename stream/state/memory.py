@@ -31,15 +31,27 @@ class MemoryStore:
         part = self.hashes[keys.partition(topic, partition)]
         part["gen"] = part.get("gen", 0) + 1
         offset = part.get("offset")
-        return Claim(part["gen"], offset + 1 if offset is not None else 0)
+        return Claim(part["gen"], offset + 1 if offset is not None else 0, part.get("epoch", 0))
+
+    async def restart_log(self, topic: str, partition: int, generation: int) -> Claim:
+        from stream.state import keys
+
+        part = self.hashes[keys.partition(topic, partition)]
+        if part.get("gen", 0) > generation:
+            return Claim(part["gen"], -1, part.get("epoch", 0))
+        part["epoch"] = part.get("epoch", 0) + 1
+        part.pop("offset", None)
+        return Claim(generation, 0, part["epoch"])
 
     async def apply(self, batch: PartitionBatch) -> ApplyResult:
         return self.execute(batch.payload())
 
     def execute(self, p: dict[str, Any]) -> ApplyResult:
-        ofield, ffield, gen = f"o:{p['t']}:{p['p']}", f"f:{p['t']}:{p['p']}", p["g"]
-        if p["ck"] is not None and self.hashes[p["ck"]].get("gen", 0) > gen:
-            return ApplyResult("fenced")
+        ofield, ffield, gen = f"o:{p['t']}:{p['p']}:{p['e']}", f"f:{p['t']}:{p['p']}", p["g"]
+        if p["ck"] is not None:
+            ck = self.hashes[p["ck"]]
+            if ck.get("gen", 0) > gen or ck.get("epoch", 0) != p["e"]:
+                return ApplyResult("fenced")
         conflicts: dict[str, int] = {}
         for s in p["s"]:
             prog = self.hashes[s["k"]]

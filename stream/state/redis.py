@@ -29,6 +29,17 @@ AnyRedis = Redis | RedisCluster
 
 _APPLY_LUA = files("stream.state").joinpath("apply.lua").read_text()
 
+_RESTART_LUA = """
+local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
+local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+if gen > tonumber(ARGV[1]) then
+  return {gen, -1, epoch}
+end
+redis.call('HSET', KEYS[1], 'epoch', epoch + 1)
+redis.call('HDEL', KEYS[1], 'offset')
+return {gen, 0, epoch + 1}
+"""
+
 # Errors after which waiting and retrying can help.
 RETRIABLE = (
     rx.ConnectionError,
@@ -69,15 +80,24 @@ class RedisStore:
         self.client = client
         self.cluster = cluster
         self._apply = client.register_script(_APPLY_LUA)
+        self._restart = client.register_script(_RESTART_LUA)
 
     # -- counters ---------------------------------------------------------------------------
     async def claim(self, topic: str, partition: int) -> Claim:
         key = keys.partition(topic, partition)
         async with unavailable_on_errors(), self.client.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "gen", 1)
-            pipe.hget(key, "offset")
-            gen, offset = await pipe.execute()
-        return Claim(int(gen), int(offset) + 1 if offset is not None else 0)
+            pipe.hmget(key, "offset", "epoch")
+            gen, (offset, epoch) = await pipe.execute()
+        return Claim(int(gen), int(offset) + 1 if offset is not None else 0, int(epoch or 0))
+
+    async def restart_log(self, topic: str, partition: int, generation: int) -> Claim:
+        """The partition's log restarted below our checkpoint (topic recreated or truncated):
+        start a new epoch from offset 0. Per-shop progress is kept per epoch, so the old
+        offsets stop mattering. Does nothing if another worker claimed the partition since."""
+        async with unavailable_on_errors():
+            reply = await self._restart(keys=[keys.partition(topic, partition)], args=[generation])
+        return Claim(int(reply[0]), int(reply[1]), int(reply[2]))
 
     async def apply(self, batch: PartitionBatch) -> ApplyResult:
         async with unavailable_on_errors():

@@ -32,6 +32,7 @@ class Claim:
 
     generation: int
     resume_offset: int  # next offset to read: stored checkpoint + 1, or 0
+    epoch: int = 0  # incremented when the partition's log restarted (topic recreated/truncated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ class CounterStore(Protocol):
     async def claim(self, topic: str, partition: int) -> Claim: ...
 
     async def apply(self, batch: PartitionBatch) -> ApplyResult: ...
+
+    async def restart_log(self, topic: str, partition: int, generation: int) -> Claim: ...
 
     async def mark_shops_seen(self, shop_ids: list[str]) -> None: ...
 

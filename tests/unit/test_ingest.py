@@ -217,3 +217,38 @@ async def test_day_is_cut_at_the_shops_local_midnight(store: MemoryStore) -> Non
     await ing.process(TOPICS.views, 0, recs)
     assert store.hashes[keys.day("ny", "2026-11-23")] == {"v": 1}
     assert store.hashes[keys.day("ny", "2026-11-24")] == {"v": 1}
+
+
+async def test_log_restart_starts_a_new_epoch_from_zero(store: MemoryStore) -> None:
+    ing = make_ingestor(store)
+    await ing.assign(TOPICS.views, 0)
+    await ing.process(TOPICS.views, 0, records([("s1", view(i)) for i in range(50)]))
+    # the broker lost its data: the partition's log now ends at 3, below our checkpoint 49
+    fresh = make_ingestor(store)
+    assert await fresh.assign(TOPICS.views, 0) == 50
+    assert await fresh.restart_log(TOPICS.views, 0) == 0
+    out = await fresh.process(TOPICS.views, 0, records([("s1", view(100 + i)) for i in range(3)]))
+    assert out.counted == 3 and out.skipped == 0
+    assert store.hashes[keys.day("s1", "2026-11-24")] == {"v": 53}
+    # a worker still on the old epoch is fenced
+    with pytest.raises(PartitionFenced):
+        await ing.process(TOPICS.views, 0, records([("s1", view(999))], start=50))
+    again = make_ingestor(store)
+    assert await again.assign(TOPICS.views, 0) == 3
+
+
+async def test_in_flight_fence_does_not_drop_a_fresh_claim(store: MemoryStore) -> None:
+    ing = make_ingestor(store)
+    await ing.assign(TOPICS.views, 4)
+    other = make_ingestor(store)
+    await other.assign(TOPICS.views, 4)  # fences ing's generation
+    stale_state = ing.partitions[(TOPICS.views, 4)]
+    await ing.assign(TOPICS.views, 4)  # ing re-claims (e.g. a rebalance gave it back)
+    fresh_state = ing.partitions[(TOPICS.views, 4)]
+    assert fresh_state is not stale_state
+    ing.partitions[(TOPICS.views, 4)] = stale_state  # an in-flight batch of the old claim
+    with pytest.raises(PartitionFenced):
+        await ing.process(TOPICS.views, 4, records([("s1", view(1))]))
+    ing.partitions[(TOPICS.views, 4)] = fresh_state
+    out = await ing.process(TOPICS.views, 4, records([("s1", view(2))], start=1))
+    assert out.counted == 1

@@ -1,0 +1,58 @@
+"""The peer: the same per-day/variation view counters in Quix Streams stateful processing.
+
+Runs in its own virtualenv (``.venv-quix``, made by ``bench`` on first use) so Quix's
+dependencies never mix with ours: ``python -m bench.quix_counts BOOTSTRAP PREFIX SECONDS``;
+prints ``events <n> seconds <s>`` for the events counted after warm-up. State lives in Quix's
+RocksDB store with its changelog topic, at-least-once, as Quix ships it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+from quixstreams import Application  # type: ignore[import-not-found]
+from quixstreams.state import State  # type: ignore[import-not-found]
+
+
+def main() -> None:
+    bootstrap, prefix, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    app = Application(
+        broker_address=bootstrap,
+        consumer_group=f"bench-quix-{os.getpid()}",
+        auto_offset_reset="earliest",
+        state_dir=tempfile.mkdtemp(prefix="quix-state-"),
+        processing_guarantee="at-least-once",
+        producer_extra_config={"enable.idempotence": False},  # the embedded broker rejects it
+        loglevel="WARNING",
+    )
+    views = app.topic(f"{prefix}banner-views", value_deserializer="bytes")
+    progress = {"n": 0, "t0": 0.0, "n0": 0}
+
+    def count(raw: bytes, state: State) -> None:
+        doc: dict[str, Any] = orjson.loads(raw)
+        day = datetime.fromisoformat(doc["occurred_at"].replace("Z", "+00:00")).date()
+        cell = f"{day}|{doc['group_id']}|{doc['variation_id']}"  # per shop: the message key
+        state.set(cell, state.get(cell, 0) + 1)
+        progress["n"] += 1
+        n = progress["n"]
+        if n == 2000:
+            progress["t0"], progress["n0"] = time.monotonic(), n
+        if progress["t0"] and n % 500 == 0 and time.monotonic() - progress["t0"] >= seconds:
+            print(
+                f"events {n - progress['n0']} seconds {time.monotonic() - progress['t0']:.3f}",
+                flush=True,
+            )
+            os._exit(0)
+
+    app.dataframe(views).update(count, stateful=True)
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""``make soak``: run one worker for a long time at a steady rate; RSS, Redis memory and lag
+must stay flat.
+
+Starts the embedded broker and Redis (AOF on), one worker, and a producer at ``--rate`` events/s
+(default: half the last measured 1-worker rate, else 30k) for ``--minutes``. Every
+``--every`` seconds it prints produced, applied, lag, the worker's RSS and Redis memory. Growth is
+measured from the end of the warm-up (the first fifth of the run) to the end. The conversions
+ledger and the money-dedupe markers grow by design (one entry per upgrade); their share is
+measured and shown apart from the rest of Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from bench import data
+from bench.__main__ import ROOT, worker_env
+from bench.measure import applied_events
+from stream.embedded import EmbeddedStack
+from stream.kafka_clients import make_producer, produce_records
+from stream.settings import Topics
+from stream.topics import ensure_topics
+from tests.workers import WorkerProcess
+
+POOL = 100_000  # events generated once, re-sent in laps with fresh upgrade ids
+
+
+@dataclass
+class Sample:
+    t: float
+    produced: int
+    applied: int
+    rss_mb: float
+    redis_mb: float
+    by_design_mb: float  # ledger + dedupe markers
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.produced - self.applied)
+
+
+def default_rate() -> float:
+    for name in ("full.json", "quick.json"):
+        path = ROOT / "bench" / "results" / name
+        if path.exists():
+            rows = json.loads(path.read_text())["rows"]
+            for row_name, row in rows.items():
+                if row_name.startswith("ours, 1 worker"):
+                    return float(row["rate"]) / 2
+    return 30_000.0
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def by_design_mb(client: redis.Redis) -> float:
+    """Memory of the keys that grow with every upgrade by design: ledgers and dedupe markers."""
+    total = 0
+    seen = 0
+    sample_seen = 0
+    for key in client.scan_iter(match="us:*:ledger", count=1000):
+        total += int(client.memory_usage(key) or 0)
+    for key in client.scan_iter(match="us:*:seen:*", count=5000):
+        if seen < 100:
+            sample_seen += int(client.memory_usage(key) or 0)
+        seen += 1
+    if seen:
+        total += sample_seen * seen // min(seen, 100)
+    return total / 2**20
+
+
+class Producer(threading.Thread):
+    """Sends the pool in laps at a fixed rate on its own event loop."""
+
+    def __init__(self, bootstrap: str, topics: Topics, rate: float, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.topics, self.rate, self.seconds = bootstrap, topics, rate, seconds
+        self.sent = 0
+        self.pool = [(getattr(topics, kind), k, v) for kind, k, v in data.events(POOL, seed=7)]
+
+    def run(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        producer = make_producer(self.bootstrap)
+        await producer.start()
+        started = time.monotonic()
+        lap = 0
+        try:
+            while time.monotonic() - started < self.seconds:
+                prefix = f'"event_id":"L{lap}-'.encode()
+                pending = []
+                for topic, key, value in self.pool:
+                    if topic == self.topics.upgrades:  # a new upgrade, not a re-sent one
+                        value = value.replace(b'"event_id":"b', prefix, 1)
+                    pending.append(await producer.send(topic, key=key, value=value))
+                    self.sent += 1
+                    if len(pending) >= 2000:
+                        await asyncio.gather(*pending)
+                        pending.clear()
+                        ahead = started + self.sent / self.rate - time.monotonic()
+                        if ahead > 0:
+                            await asyncio.sleep(ahead)
+                        if time.monotonic() - started >= self.seconds:
+                            break
+                await asyncio.gather(*pending)
+                lap += 1
+        finally:
+            await producer.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=0.0, help="events/s (default: half max)")
+    parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
+    args = parser.parse_args()
+    rate = args.rate or default_rate()
+    seconds = args.minutes * 60
+    workdir = Path(tempfile.mkdtemp(prefix="upsell-soak-"))
+    with EmbeddedStack(workdir / "stack", appendonly=True) as stack:
+        topics = Topics("soak.")
+        asyncio.run(ensure_topics(stack.broker.bootstrap, topics, partitions=8))
+        asyncio.run(
+            produce_records(
+                stack.broker.bootstrap, [(topics.shops, k, v) for _t, k, v in data.settings(50)]
+            )
+        )
+        env = worker_env(stack.broker.bootstrap, stack.redis.url, topics, "batch", "soak")
+        worker = WorkerProcess(env, workdir, name="soak").start()
+        worker.wait_ready(120)
+        assert worker.proc is not None
+        pid = worker.proc.pid
+        client = redis.Redis(port=stack.redis.port)
+        producer = Producer(stack.broker.bootstrap, topics, rate, seconds)
+        print(f"soak: {args.minutes:g} min at {rate:,.0f} events/s, 1 worker (pid {pid})")
+        print(
+            f"{'t s':>6} {'produced':>11} {'applied':>11} {'lag':>8} {'RSS MB':>7} "
+            f"{'Redis MB':>9} {'ledger+dedupe MB':>17}",
+            flush=True,
+        )
+        samples: list[Sample] = []
+        started = time.monotonic()
+        producer.start()
+        try:
+            while producer.is_alive() or (
+                samples and samples[-1].lag and time.monotonic() - started < seconds + 120
+            ):
+                time.sleep(args.every if producer.is_alive() else 5)
+                s = Sample(
+                    time.monotonic() - started,
+                    producer.sent,
+                    applied_events(client, list(topics.counted)),
+                    rss_mb(pid),
+                    int(client.info("memory")["used_memory"]) / 2**20,
+                    by_design_mb(client),
+                )
+                samples.append(s)
+                print(
+                    f"{s.t:6.0f} {s.produced:11,} {s.applied:11,} {s.lag:8,} "
+                    f"{s.rss_mb:7.1f} {s.redis_mb:9.1f} {s.by_design_mb:17.1f}",
+                    flush=True,
+                )
+                if not worker.alive():
+                    raise SystemExit("the worker died")
+        finally:
+            worker.stop()
+        report(samples, seconds)
+
+
+def report(samples: list[Sample], seconds: float) -> None:
+    steady = [s for s in samples if s.t <= seconds + 1]
+    warm = next(s for s in steady if s.t >= seconds / 5)
+    last = steady[-1]
+    rss_growth = (max(s.rss_mb for s in steady if s.t >= warm.t) - warm.rss_mb) / warm.rss_mb
+    rest_warm = warm.redis_mb - warm.by_design_mb
+    rest_last = last.redis_mb - last.by_design_mb
+    redis_growth = (rest_last - rest_warm) / rest_warm
+    max_lag = max(s.lag for s in steady)
+    final = samples[-1]
+    rate = last.produced / last.t
+    print()
+    print(f"produced {final.produced:,} events at {rate:,.0f}/s; applied {final.applied:,}")
+    print(
+        f"worker RSS after warm-up {warm.rss_mb:.1f} MB -> peak "
+        f"{warm.rss_mb * (1 + rss_growth):.1f}"
+        f" MB: {rss_growth:+.1%} (limit +10%)"
+    )
+    print(
+        f"Redis without ledger/dedupe {rest_warm:.1f} MB -> {rest_last:.1f} MB: "
+        f"{redis_growth:+.1%} (limit +10%); ledger+dedupe grew "
+        f"{last.by_design_mb - warm.by_design_mb:+.1f} MB (one entry per upgrade, by design)"
+    )
+    print(f"lag: max {max_lag:,} events, {max_lag / rate:.1f} s of traffic; final {final.lag:,}")
+    ok = rss_growth < 0.10 and redis_growth < 0.10 and final.lag == 0
+    print("verdict:", "flat" if ok else "NOT flat")
+    if not ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Chaos: workers killed, Redis killed, the broker restarted, while events flow.
+
+The smoke tests run in ``make test``; the long ones (``slow``) in ``make chaos`` and print their
+figures. Every test ends comparing Redis with the reference aggregator: nothing lost, nothing
+doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from redis.asyncio import Redis
+
+from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.settings import Topics
+from stream.topics import ensure_topics
+from tests import state_snapshot
+from tests.event_factory import SHOPS, mixed_events, settings_messages
+from tests.expected_state import ExpectedState, Sent
+from tests.integration.e2e import eventually, produce, worker_env, workers
+from tests.workers import http_get
+
+pytestmark = [pytest.mark.integration]
+
+
+def items(sent: list[Sent]) -> list[tuple[str, bytes | None, bytes | None]]:
+    return [(s.kind, s.key, s.value) for s in sent]
+
+
+async def applied(redis: Redis) -> int:
+    total = 0
+    async for key in redis.scan_iter(match="us:part:*"):
+        offset = await redis.hget(key, "offset")
+        total += int(offset) + 1 if offset is not None else 0
+    return total
+
+
+async def assert_exact(redis: Redis, expected: ExpectedState, timeout_s: float) -> None:
+    want = expected.counters()
+    got = await eventually(lambda: state_snapshot.counters(redis), lambda c: c == want, timeout_s)
+    assert got == want, "\n".join(state_snapshot.diff(want, got))
+    await asyncio.sleep(2)
+    assert await state_snapshot.counters(redis) == want, "moved after matching: counted twice"
+
+
+@pytest.mark.timeout(240)
+async def test_smoke_one_kill_9_and_one_redis_restart(
+    broker: EmbeddedBroker,
+    redis_server: EmbeddedRedis,
+    redis_url: str,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(60_000, seed=101)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    w1, w2 = workers(
+        worker_env(broker.bootstrap, redis_url, topics, "batch", UPSELL_BATCH_MAX_EVENTS="2000"),
+        tmp_path,
+        2,
+    )
+    redis = Redis.from_url(redis_url)
+    try:
+        for w in (w1, w2):
+            w.start()
+        w1.wait_ready()
+        w2.wait_ready()
+        producing = asyncio.create_task(produce(broker.bootstrap, topics, items(sent)))
+        await asyncio.sleep(1.0)
+        w1.kill()  # its partitions move to w2 after the session timeout
+        await asyncio.sleep(1.0)
+        redis_server.kill()
+        await asyncio.sleep(1.5)
+        redis_server.start()
+        w1.start().wait_ready(90)
+        await producing
+        await assert_exact(redis, expected, 180)
+        assert w2.alive() and w2.starts == 1
+    finally:
+        await redis.aclose()
+        w1.stop()
+        w2.stop()
+
+
+@pytest.mark.timeout(240)
+async def test_broker_restart_is_survived(tmp_path: Path, redis_url: str) -> None:
+    """The embedded broker keeps nothing: after a restart every topic is gone and offsets start
+    at 0 again, far below the checkpoints in Redis. Workers must not crash, must report not
+    ready while the broker is away, and must count the new log from its start."""
+    broker = EmbeddedBroker(tmp_path / "own-broker")
+    await asyncio.to_thread(broker.start)  # start() runs its own event loop
+    topics = Topics("brk.")
+    await ensure_topics(broker.bootstrap, topics, partitions=4)
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, topics, "batch"), tmp_path, 1)
+    redis = Redis.from_url(redis_url)
+    view = {
+        "shop_id": "s1",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "group_id": "g",
+        "variation_id": "a",
+    }
+    try:
+        w.start().wait_ready()
+        await produce(
+            broker.bootstrap,
+            topics,
+            [("view", b"s1", orjson.dumps({**view, "event_id": f"a{i}"})) for i in range(3000)],
+        )
+        key = "us:{s1}:day:2026-11-20"
+        assert await eventually(lambda: redis.hget(key, "v"), lambda v: v == b"3000", 60) == b"3000"
+        broker.stop()
+        saw_not_ready = False
+        for _ in range(20):
+            status, _body = http_get(f"{w.url}/readyz")
+            saw_not_ready = saw_not_ready or status == 503
+            if saw_not_ready:
+                break
+            await asyncio.sleep(0.25)
+        assert saw_not_ready
+        await asyncio.to_thread(broker.start)  # same port, empty
+        assert w.alive()
+
+        async def topics_back() -> bool:
+            admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+            await admin.start()
+            try:
+                return topics.views in await admin.list_topics()
+            finally:
+                await admin.close()
+
+        assert await eventually(topics_back, bool, 60), "the worker did not re-create topics"
+        w.wait_ready(60)
+        await produce(
+            broker.bootstrap,
+            topics,
+            [("view", b"s1", orjson.dumps({**view, "event_id": f"b{i}"})) for i in range(500)],
+        )
+        got = await eventually(lambda: redis.hget(key, "v"), lambda v: v == b"3500", 90)
+        assert got == b"3500"
+        assert w.alive() and w.starts == 1
+    finally:
+        await redis.aclose()
+        w.stop()
+        broker.stop()
+
+
+async def seconds_until_counting_moves(redis: Redis, before: int, since: float) -> float:
+    """Takeover time: from the kill until the applied total moves again (at most 60 s)."""
+    while time.monotonic() - since < 60:
+        if await applied(redis) != before:
+            break
+        await asyncio.sleep(0.1)
+    return time.monotonic() - since
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+async def test_kill_storm_with_workers_joining_and_leaving(
+    broker: EmbeddedBroker,
+    redis_url: str,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(300_000, seed=202)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    pool = workers(
+        worker_env(broker.bootstrap, redis_url, topics, "batch", UPSELL_BATCH_MAX_EVENTS="2000"),
+        tmp_path,
+        3,
+    )
+    redis = Redis.from_url(redis_url)
+    rng = random.Random(9)
+    kills, takeovers = 0, []
+    try:
+        pool[0].start().wait_ready()
+        producing = asyncio.create_task(produce(broker.bootstrap, topics, items(sent)))
+        deadline = time.monotonic() + 240
+        while (
+            not producing.done() or await applied(redis) < len(sent)
+        ) and time.monotonic() < deadline:
+            await asyncio.sleep(rng.uniform(2, 5))
+            alive = [w for w in pool if w.alive()]
+            if alive and (len(alive) > 1 or rng.random() < 0.5):
+                victim = rng.choice(alive)
+                before = await applied(redis)
+                killed_at = time.monotonic()
+                victim.kill()
+                kills += 1
+                if len([w for w in pool if w.alive()]) == 0:
+                    victim.start()
+                takeovers.append(await seconds_until_counting_moves(redis, before, killed_at))
+            idle = [w for w in pool if not w.alive()]
+            if idle and rng.random() < 0.7:
+                rng.choice(idle).start()
+        await producing
+        if not any(w.alive() for w in pool):
+            pool[0].start()
+        await assert_exact(redis, expected, 300)
+        print(
+            f"\nkill storm: {len(sent):,} events, {kills} kill -9, takeover seconds: "
+            f"{', '.join(f'{t:.1f}' for t in takeovers)}; nothing lost, nothing doubled"
+        )
+    finally:
+        await redis.aclose()
+        for w in pool:
+            w.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+async def test_redis_killed_three_times(
+    broker: EmbeddedBroker,
+    redis_server: EmbeddedRedis,
+    redis_url: str,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    topics = created_topics
+    await produce(broker.bootstrap, topics, settings_messages())
+    sent = mixed_events(150_000, seed=303)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    (w,) = workers(
+        worker_env(broker.bootstrap, redis_url, topics, "batch", UPSELL_BATCH_MAX_EVENTS="2000"),
+        tmp_path,
+        1,
+    )
+    redis = Redis.from_url(redis_url)
+    try:
+        w.start().wait_ready()
+        producing = asyncio.create_task(produce(broker.bootstrap, topics, items(sent)))
+        for _ in range(3):
+            await asyncio.sleep(1.5)
+            redis_server.kill()
+            await asyncio.sleep(1.0)
+            redis_server.start()
+        await producing
+        await assert_exact(redis, expected, 300)
+        assert w.alive() and w.starts == 1
+        print(
+            f"\nredis chaos: {len(sent):,} events, 3 Redis kill -9 + restarts (AOF everysec), "
+            "worker never restarted; nothing lost, nothing doubled"
+        )
+    finally:
+        await redis.aclose()
+        w.stop()
