@@ -66,15 +66,28 @@ def decode(
         _check_key(key, event.shop_id)
         occurred = getattr(event, "occurred_at", None)
         if occurred is not None:
-            if occurred > now + FUTURE_TOLERANCE:
+            latest, oldest = _bounds(now, retention_days)
+            if occurred > latest:
                 raise _Reject("future_timestamp", f"{occurred.isoformat()} is after now + 5 min")
-            if occurred < now - timedelta(days=retention_days):
+            if occurred < oldest:
                 raise _Reject("too_old", f"older than {retention_days} days")
         return event
     except _Reject as rej:
         return Rejected(rej.reason, rej.detail)
     except (RecursionError, OverflowError, ValueError) as exc:  # defensive: never raise
         return Rejected("invalid_json", str(exc)[:200])
+
+
+_last_bounds: list[Any] = [None, None, (None, None)]
+
+
+def _bounds(now: datetime, retention_days: int) -> tuple[datetime, datetime]:
+    """(latest, oldest) accepted ``occurred_at``; memoised, as a batch decodes with one ``now``."""
+    if _last_bounds[0] is now and _last_bounds[1] == retention_days:
+        return _last_bounds[2]  # type: ignore[no-any-return]
+    bounds = (now + FUTURE_TOLERANCE, now - timedelta(days=retention_days))
+    _last_bounds[:] = [now, retention_days, bounds]
+    return bounds
 
 
 # -- fields -------------------------------------------------------------------------------------
@@ -113,15 +126,44 @@ def _int(doc: dict[str, Any], name: str, path: str = "", required: bool = True) 
     return value
 
 
+_VALID_SHOP_IDS: set[str] = set()  # shop ids that passed the checks once (bounded)
+_MAX_VALID_SHOP_IDS = 200_000
+
+
 def _shop_id(doc: dict[str, Any]) -> str:
     value = _req_text(doc, "shop_id")
+    if value in _VALID_SHOP_IDS:
+        return value
     if not _SHOP_ID.fullmatch(value):
         raise _Reject("bad_value:shop_id", "only [A-Za-z0-9._:-] allowed")
+    if len(_VALID_SHOP_IDS) >= _MAX_VALID_SHOP_IDS:
+        _VALID_SHOP_IDS.clear()
+    _VALID_SHOP_IDS.add(value)
     return value
+
+
+def _canonical_utc(value: str) -> bool:
+    """``YYYY-MM-DDTHH:MM:SSZ`` or ``YYYY-MM-DDTHH:MM:SS.mmmZ``, the shapes almost every producer
+    sends: the regex can be skipped, ``fromisoformat`` still rejects anything but digits."""
+    n = len(value)
+    return (
+        (n == 20 or (n == 24 and value[19] == "."))
+        and value[-1] == "Z"
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[10] == "T"
+        and value[13] == ":"
+        and value[16] == ":"
+    )
 
 
 def _timestamp(doc: dict[str, Any], name: str = "occurred_at") -> datetime:
     value = _get(doc, name, "", True)
+    if type(value) is str and _canonical_utc(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise _Reject(f"bad_value:{name}", str(exc)) from None
     if type(value) is not str:
         raise _Reject(f"bad_type:{name}", "expected an RFC 3339 string")
     if len(value) > 40 or not _RFC3339.fullmatch(value):
@@ -182,7 +224,46 @@ def _plan(doc: dict[str, Any], name: str) -> Plan:
 
 
 # -- kinds --------------------------------------------------------------------------------------
+_Ids = tuple[str, str, str, str, Any]  # event, shop, group, variation, subscriber (str | None)
+
+
+def _fast_ids(doc: dict[str, Any], subscriber_required: bool) -> _Ids | None:
+    """The hot path of views and clicks: all ids present and well-formed, a shop id seen valid
+    before. None sends the event through the full checks, which name the first bad field."""
+    e, s, g, v = (
+        doc.get("event_id"),
+        doc.get("shop_id"),
+        doc.get("group_id"),
+        doc.get("variation_id"),
+    )
+    sub = doc.get("subscriber_id")
+    if (
+        type(e) is str
+        and type(s) is str
+        and type(g) is str
+        and type(v) is str
+        and 0 < len(e) <= MAX_ID
+        and 0 < len(g) <= MAX_ID
+        and 0 < len(v) <= MAX_ID
+        and (
+            (type(sub) is str and 0 < len(sub) <= MAX_ID)
+            or (sub is None and not subscriber_required)
+        )
+        and s in _VALID_SHOP_IDS
+    ):
+        return e, s, g, v, sub
+    return None
+
+
 def _view(doc: dict[str, Any]) -> BannerView:
+    ids = _fast_ids(doc, subscriber_required=False)
+    if ids is not None:  # every field but the timestamp is known good: same reasons either way
+        e, s, g, v, sub = ids
+        return BannerView(e, s, _timestamp(doc), g, v, sub)
+    return _view_checked(doc)
+
+
+def _view_checked(doc: dict[str, Any]) -> BannerView:
     event_id = _req_text(doc, "event_id")
     shop = _shop_id(doc)
     occurred = _timestamp(doc)
@@ -194,6 +275,14 @@ def _view(doc: dict[str, Any]) -> BannerView:
 
 
 def _click(doc: dict[str, Any]) -> BannerClick:
+    ids = _fast_ids(doc, subscriber_required=True)
+    if ids is not None:
+        e, s, g, v, sub = ids
+        return BannerClick(e, s, _timestamp(doc), g, v, sub)
+    return _click_checked(doc)
+
+
+def _click_checked(doc: dict[str, Any]) -> BannerClick:
     event_id = _req_text(doc, "event_id")
     shop = _shop_id(doc)
     occurred = _timestamp(doc)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import (
@@ -23,6 +24,7 @@ from aiokafka.errors import (
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
+from stream.apply_pipeline import Aborted, ApplyPipeline, Settled
 from stream.ingest import BatchOutcome, Ingestor, PartitionFenced
 from stream.log_end_watch import LogEndWatch
 from stream.settings import Settings
@@ -68,6 +70,7 @@ class BatchEngine(Service):
         self.assignment: set[TopicPartition] = set()
         self._fenced: set[TopicPartition] = set()
         self.log_ends = LogEndWatch()
+        self.pipeline = ApplyPipeline(ingestor)
         self._log_end_checked = 0.0
         self.joined = False  # the group gave this worker its (possibly empty) share once
 
@@ -92,6 +95,11 @@ class BatchEngine(Service):
         self.add_future(self._run())
 
     async def on_stop(self) -> None:
+        try:
+            await asyncio.wait_for(self.pipeline.settle(keep=0), timeout=10)
+        except (TimeoutError, Exception) as exc:  # stopping anyway: applies are atomic
+            log.debug("in-flight applies at stop: %s", exc)
+            self.pipeline.cancel()
         if self.consumer is not None:
             await self.consumer.stop()
             self.consumer = None
@@ -118,6 +126,7 @@ class BatchEngine(Service):
         log.info("assigned %d partitions: %s", len(tps), _fmt(tps))
 
     async def revoked(self, tps: list[TopicPartition]) -> None:
+        await self.pipeline.wait_for(tps)  # no apply of ours runs once the group moves them
         for tp in tps:
             self.ingestor.revoke(tp.topic, tp.partition)
             self.log_ends.forget(tp)
@@ -157,6 +166,8 @@ class BatchEngine(Service):
                 continue
             if got:
                 await self._process(got)
+            elif self.pipeline.outstanding:
+                await self._settle(keep=0)
             await self._check_log_ends()
 
     async def _out_of_range(self, positions: dict[TopicPartition, int]) -> None:
@@ -241,45 +252,55 @@ class BatchEngine(Service):
         self.consumer.pause(tp)
 
     async def _process(self, got: dict[TopicPartition, list]) -> None:  # type: ignore[type-arg]
-        """Apply every partition's batch. The partitions run as concurrent tasks: one decodes and
-        aggregates while Redis executes another's script (Redis runs on its own core)."""
-        assert self.consumer is not None
+        """Start this round's applies (one task per partition batch; one decodes and aggregates
+        while Redis executes another's script), then settle the round before it: fetching and
+        decoding the next round overlaps Redis's work on this one."""
         work = [
             (tp, records)
             for tp, records in got.items()
             if records and tp not in self._fenced and tp in self.assignment
         ]
-        results = await asyncio.gather(
-            *(self._timed(tp, records) for tp, records in work), return_exceptions=True
-        )
-        commits: dict[TopicPartition, OffsetAndMetadata] = {}
-        outage: StoreUnavailable | None = None
-        for (tp, records), result in zip(work, results, strict=True):
-            if isinstance(result, PartitionFenced):
-                self._fence(tp, result)
-            elif isinstance(result, StoreUnavailable):
-                outage = result
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                outcome, seconds = result
-                self.log_ends.positioned(tp, records[-1].offset + 1)
-                self._observe(tp, records, outcome, seconds)
-                commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+        for tp, records in work:
+            self.log_ends.positioned(tp, records[-1].offset + 1)
+        self.pipeline.submit(work)
+        await self._settle()
+
+    async def _settle(self, keep: int | None = None) -> None:
+        outage = self._handle(await self.pipeline.settle(keep))
         if outage is not None:
             self.health.failed("apply", outage)
+            self._handle(await self.pipeline.settle(keep=0))  # the rest ends before seeking back
             await self._resync_after_outage()
-            return
-        if commits:
-            try:
-                await self.consumer.commit(commits)
-            except (CommitFailedError, KafkaError) as exc:
-                log.debug("commit for lag visibility failed: %s", exc)
 
-    async def _timed(self, tp: TopicPartition, records: list) -> tuple[BatchOutcome, float]:  # type: ignore[type-arg]
-        started = time.perf_counter()
-        outcome = await self.ingestor.process(tp.topic, tp.partition, records)
-        return outcome, time.perf_counter() - started
+    def _handle(self, settled: list[Settled]) -> StoreUnavailable | None:
+        """Account settled applies: fences, metrics, Kafka commits (lag visibility only)."""
+        assert self.consumer is not None
+        outage: StoreUnavailable | None = None
+        commits: dict[TopicPartition, OffsetAndMetadata] = {}
+        for s in settled:
+            if isinstance(s.error, PartitionFenced):
+                self._fence(s.tp, s.error)
+            elif isinstance(s.error, StoreUnavailable):
+                outage = s.error
+            elif isinstance(s.error, Aborted):
+                continue  # the batch before it says why
+            elif s.error is not None:
+                raise s.error
+            elif s.outcome is not None:
+                self._observe(s.tp, s.records, s.outcome, s.seconds)
+                if s.tp in self.assignment:
+                    commits[s.tp] = OffsetAndMetadata(s.records[-1].offset + 1, "")
+        if commits:
+            self.add_future(self._commit(commits))
+        return outage
+
+    async def _commit(self, commits: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if self.consumer is None:
+            return
+        try:
+            await self.consumer.commit(commits)
+        except (CommitFailedError, KafkaError) as exc:
+            log.debug("commit for lag visibility failed: %s", exc)
 
     async def _resync_after_outage(self) -> None:
         """Redis went away mid-batch: wait for it, then resume every partition from Redis's
@@ -294,7 +315,9 @@ class BatchEngine(Service):
 
         await self.health.retry(reclaim)
 
-    def _observe(self, tp: TopicPartition, records: list, outcome, seconds: float) -> None:  # type: ignore[no-untyped-def,type-arg]
+    def _observe(
+        self, tp: TopicPartition, records: Sequence[Any], outcome: BatchOutcome, seconds: float
+    ) -> None:
         t = self.telemetry
         t.batch_apply_seconds.observe(seconds)
         t.batch_events.observe(len(records))

@@ -48,7 +48,10 @@ class DayResolver:
         self._dates: dict[int, str] = {}
 
     def day_of(self, timezone: str, occurred_at: datetime) -> str:
-        epoch = occurred_at.timestamp()
+        return self.day_of_epoch(timezone, occurred_at.timestamp(), occurred_at)
+
+    def day_of_epoch(self, timezone: str, epoch: float, occurred_at: datetime) -> str:
+        """As :meth:`day_of`, for a caller that already has ``occurred_at.timestamp()``."""
         bucket = int(epoch // _BUCKET_S)
         key = (timezone, bucket)
         offsets = self._offsets

@@ -222,7 +222,7 @@ class Ingestor:
         )
         done = state.shop_offsets
         timezone = self._shops.timezone
-        day_of = self._days.day_of
+        day_of = self._days.day_of_epoch
         sections = batch.sections
         skipped = 0
         for offset, event in valid:
@@ -233,7 +233,8 @@ class Ingestor:
             section = sections.get(shop)
             if section is None:
                 section = batch.section(shop, offset)
-            day = day_of(timezone(shop), event.occurred_at)
-            counter(section, event, day)
-            section.saw(offset, int(event.occurred_at.timestamp() * 1000))
+            occurred = event.occurred_at
+            epoch = occurred.timestamp()
+            counter(section, event, day_of(timezone(shop), epoch, occurred))
+            section.saw(offset, int(epoch * 1000))
         return batch, skipped
