@@ -128,8 +128,13 @@ def counting_subprocess(
 def counter_sets(client: redis.Redis) -> int:
     """Active (shop, day, group, variation) counter sets: distinct variations per var hash."""
     total = 0
-    for key in client.scan_iter(match="us:*:var:*", count=2000):
-        total += len({f.split(b"\x1f", 1)[-1] for f in client.hkeys(key)})
+    names = list(client.scan_iter(match="us:*:var:*", count=5000))
+    for i in range(0, len(names), 2000):
+        pipe = client.pipeline(transaction=False)
+        for key in names[i : i + 2000]:
+            pipe.hkeys(key)
+        for fields in pipe.execute():
+            total += len({f.split(b"\x1f", 1)[-1] for f in fields})
     return total
 
 

@@ -25,13 +25,12 @@ import redis
 from bench import data
 from bench.__main__ import ROOT, worker_env
 from bench.measure import applied_events
+from bench.traffic import Traffic
 from stream.embedded import EmbeddedStack
-from stream.kafka_clients import make_producer, produce_records
+from stream.kafka_clients import produce_records
 from stream.settings import Topics
 from stream.topics import ensure_topics
 from tests.workers import WorkerProcess
-
-POOL = 100_000  # events generated once, re-sent in laps with fresh upgrade ids
 
 
 @dataclass
@@ -84,43 +83,18 @@ def by_design_mb(client: redis.Redis) -> float:
 
 
 class Producer(threading.Thread):
-    """Sends the pool in laps at a fixed rate on its own event loop."""
+    """The background traffic on its own event loop, in a thread (the soak samples little)."""
 
     def __init__(self, bootstrap: str, topics: Topics, rate: float, seconds: float) -> None:
         super().__init__(daemon=True)
-        self.bootstrap, self.topics, self.rate, self.seconds = bootstrap, topics, rate, seconds
-        self.sent = 0
-        self.pool = [(getattr(topics, kind), k, v) for kind, k, v in data.events(POOL, seed=7)]
+        self.traffic = Traffic(bootstrap, topics, rate, seconds)
+
+    @property
+    def sent(self) -> int:
+        return self.traffic.sent
 
     def run(self) -> None:
-        asyncio.run(self._run())
-
-    async def _run(self) -> None:
-        producer = make_producer(self.bootstrap)
-        await producer.start()
-        started = time.monotonic()
-        lap = 0
-        try:
-            while time.monotonic() - started < self.seconds:
-                prefix = f'"event_id":"L{lap}-'.encode()
-                pending = []
-                for topic, key, value in self.pool:
-                    if topic == self.topics.upgrades:  # a new upgrade, not a re-sent one
-                        value = value.replace(b'"event_id":"b', prefix, 1)
-                    pending.append(await producer.send(topic, key=key, value=value))
-                    self.sent += 1
-                    if len(pending) >= 2000:
-                        await asyncio.gather(*pending)
-                        pending.clear()
-                        ahead = started + self.sent / self.rate - time.monotonic()
-                        if ahead > 0:
-                            await asyncio.sleep(ahead)
-                        if time.monotonic() - started >= self.seconds:
-                            break
-                await asyncio.gather(*pending)
-                lap += 1
-        finally:
-            await producer.stop()
+        asyncio.run(self.traffic.run())
 
 
 def main() -> None:

@@ -34,6 +34,8 @@ from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
+_COMMIT_EVERY_S = 1.0
+
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, engine: BatchEngine) -> None:
@@ -71,6 +73,8 @@ class BatchEngine(Service):
         self._fenced: set[TopicPartition] = set()
         self.log_ends = LogEndWatch()
         self.pipeline = ApplyPipeline(ingestor)
+        self._to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._committed_at = 0.0
         self._log_end_checked = 0.0
         self.joined = False  # the group gave this worker its (possibly empty) share once
 
@@ -168,6 +172,8 @@ class BatchEngine(Service):
                 await self._process(got)
             elif self.pipeline.outstanding:
                 await self._settle(keep=0)
+            else:
+                self._maybe_commit()
             await self._check_log_ends()
 
     async def _out_of_range(self, positions: dict[TopicPartition, int]) -> None:
@@ -290,11 +296,19 @@ class BatchEngine(Service):
                 self._observe(s.tp, s.records, s.outcome, s.seconds)
                 if s.tp in self.assignment:
                     commits[s.tp] = OffsetAndMetadata(s.records[-1].offset + 1, "")
-        if commits:
-            self.add_future(self._commit(commits))
+        self._to_commit.update(commits)
+        self._maybe_commit()
         return outage
 
+    def _maybe_commit(self) -> None:
+        now = time.monotonic()
+        if self._to_commit and now - self._committed_at >= _COMMIT_EVERY_S:
+            self._committed_at = now
+            self.add_future(self._commit(self._to_commit))
+            self._to_commit = {}
+
     async def _commit(self, commits: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Kafka's committed offsets serve lag monitoring only, so once a second is plenty."""
         if self.consumer is None:
             return
         try:
@@ -318,28 +332,17 @@ class BatchEngine(Service):
     def _observe(
         self, tp: TopicPartition, records: Sequence[Any], outcome: BatchOutcome, seconds: float
     ) -> None:
-        t = self.telemetry
-        t.batch_apply_seconds.observe(seconds)
-        t.batch_events.observe(len(records))
-        events = t.events
-        if outcome.counted:
-            events.labels(tp.topic, "counted").inc(outcome.counted)
-        if outcome.duplicates:
-            events.labels(tp.topic, "duplicate").inc(outcome.duplicates)
-        if outcome.dead_letters:
-            events.labels(tp.topic, "dead_letter").inc(outcome.dead_letters)
-        if outcome.skipped:
-            events.labels(tp.topic, "skipped").inc(outcome.skipped)
-        now_ms = time.time() * 1000
-        for r in (records[0], records[-1]):
-            if r.timestamp and r.timestamp > 0:
-                t.freshness_seconds.observe(max(0.0, (now_ms - r.timestamp) / 1000))
         assert self.consumer is not None
         high = self.consumer.highwater(tp)
-        if high is not None:
-            t.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, high - records[-1].offset - 1)
-            )
+        self.telemetry.observe_batch(
+            tp.topic,
+            tp.partition,
+            outcome,
+            seconds,
+            [records[0].timestamp, records[-1].timestamp],
+            None if high is None else max(0, high - records[-1].offset - 1),
+            len(records),
+        )
 
 
 def _fmt(tps: Iterable[TopicPartition]) -> str:

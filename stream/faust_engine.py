@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -121,6 +122,7 @@ class FaustCounting:
             return
         topic, part = key
         while True:
+            started = time.perf_counter()
             try:
                 outcome = await self.ingestor.process(topic, part, fresh)
                 break
@@ -146,16 +148,15 @@ class FaustCounting:
                     return
                 self.health.succeeded()
         self.resume[key] = fresh[-1].offset + 1
-        t = self.telemetry
-        for outcome_name, n in (
-            ("counted", outcome.counted),
-            ("duplicate", outcome.duplicates),
-            ("dead_letter", outcome.dead_letters),
-            ("skipped", outcome.skipped),
-        ):
-            if n:
-                t.events.labels(topic, outcome_name).inc(n)
-        t.batch_events.observe(len(fresh))
+        self.telemetry.observe_batch(
+            topic,
+            part,
+            outcome,
+            time.perf_counter() - started,
+            [_ms(fresh[0].timestamp), _ms(fresh[-1].timestamp)],
+            None,  # Faust keeps the high watermark to itself
+            len(fresh),
+        )
 
 
 def register_counting_agents(
@@ -189,3 +190,8 @@ def register_counting_agents(
         return engine.joined
 
     return joined
+
+
+def _ms(seconds: float | None) -> int | None:
+    """Faust's message timestamps are seconds."""
+    return None if not seconds else int(seconds * 1000)

@@ -6,9 +6,14 @@ templates. Never a shop id or any other unbounded value.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+if TYPE_CHECKING:
+    from stream.ingest import BatchOutcome
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _FRESHNESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -86,3 +91,32 @@ class Telemetry:
             registry=r,
         )
         self.worker_info = Info("upsell_worker", "Version and settings that matter.", registry=r)
+
+    def observe_batch(
+        self,
+        topic: str,
+        partition: int,
+        outcome: BatchOutcome,
+        seconds: float,
+        timestamps_ms: list[int | None],
+        lag: int | None,
+        messages: int,
+    ) -> None:
+        """One applied batch: outcomes per topic, apply latency, size, freshness of its first
+        and last message (Kafka timestamp to now), and the partition's lag."""
+        self.batch_apply_seconds.observe(seconds)
+        self.batch_events.observe(messages)
+        for name, n in (
+            ("counted", outcome.counted),
+            ("duplicate", outcome.duplicates),
+            ("dead_letter", outcome.dead_letters),
+            ("skipped", outcome.skipped),
+        ):
+            if n:
+                self.events.labels(topic, name).inc(n)
+        now_ms = time.time() * 1000
+        for ts in timestamps_ms:
+            if ts is not None and ts > 0:
+                self.freshness_seconds.observe(max(0.0, (now_ms - ts) / 1000))
+        if lag is not None:
+            self.consumer_lag.labels(topic, str(partition)).set(lag)
