@@ -112,6 +112,7 @@ class Ingestor:
         self._seen_shops: set[str] = set()  # shops already listed in Redis (for /v1/shops)
         # Counter keys whose EXPIREAT this worker has applied: later batches leave it out.
         self._expiry_memo: set[str] = set()
+        self._memo_day = 0
 
     async def assign(self, topic: str, partition: int) -> int:
         """Claim the partition (a new fencing generation); returns the offset to resume from."""
@@ -195,8 +196,11 @@ class Ingestor:
         if new_shops:
             await self._store.mark_shops_seen(new_shops)
             self._seen_shops.update(new_shops)
-        if len(self._expiry_memo) > MAX_EXPIRY_MEMO:
+        day = int(now.timestamp()) // 86_400
+        if len(self._expiry_memo) > MAX_EXPIRY_MEMO or day != self._memo_day:
+            # daily: relative TTLs (the per-shop progress hashes) are refreshed once a day
             self._expiry_memo.clear()
+            self._memo_day = day
         self._expiry_memo.update(batch.expiry_sent)
         money = result.money_counted + result.money_duplicates
         counted = batch.events - money + result.money_counted

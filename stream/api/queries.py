@@ -139,7 +139,7 @@ class StateReader:
         return best[1] if best else None
 
     async def last_event_ms(self, shop: str) -> int | None:
-        raw = await self.redis.hget(keys.meta(shop), "last_event_at")
+        raw = await self.redis.hget(keys.progress(shop), keys.LAST_EVENT)
         return int(raw) if raw is not None else None
 
     async def ledger_page(

@@ -24,8 +24,10 @@ if p.ck ~= cjson.null then
 end
 
 local conflicts = {}
-for _, s in ipairs(p.s) do
-  local v = redis.call('HMGET', s.k, ofield, ffield)
+local lasts = {}
+for i, s in ipairs(p.s) do
+  local v = redis.call('HMGET', s.k, ofield, ffield, 'le')
+  lasts[i] = tonumber(v[3] or '0')
   local fence = tonumber(v[2] or '-1')
   if fence > gen then
     return {'fenced', fence}
@@ -54,7 +56,7 @@ local function apply_hashes(ops)
 end
 
 local counted, dups = 0, 0
-for _, s in ipairs(p.s) do
+for i, s in ipairs(p.s) do
   apply_hashes(s.h)
   local trim = false
   for _, m in ipairs(s['$']) do
@@ -79,14 +81,13 @@ for _, s in ipairs(p.s) do
     redis.call('ZREMRANGEBYSCORE', trim, '-inf', '(' .. num(oldest))
     redis.call('EXPIRE', trim, num(p.ttl))
   end
-  redis.call('HSET', s.k, ofield, num(s.l), ffield, num(gen))
-  redis.call('EXPIRE', s.k, num(p.ttl))
-  if s.le > 0 then
-    local last = tonumber(redis.call('HGET', s.m, 'last_event_at') or '0')
-    if s.le > last then
-      redis.call('HSET', s.m, 'last_event_at', num(s.le))
-    end
-    redis.call('EXPIRE', s.m, num(p.ttl))
+  if s.le > lasts[i] then
+    redis.call('HSET', s.k, ofield, num(s.l), ffield, num(gen), 'le', num(s.le))
+  else
+    redis.call('HSET', s.k, ofield, num(s.l), ffield, num(gen))
+  end
+  if s.x ~= 0 then
+    redis.call('EXPIRE', s.k, num(p.ttl))
   end
 end
 

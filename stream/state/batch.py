@@ -159,7 +159,7 @@ def _section_doc(
     return {
         "id": s.shop,
         "k": keys.progress(s.shop),
-        "m": keys.meta(s.shop),
+        "x": _expiry(keys.progress(s.shop), 1, known, sent),  # 1: refresh the TTL
         "f": s.first_offset,
         "l": s.last_offset,
         "le": s.last_event_ms,

@@ -72,14 +72,14 @@ def subscribers(shop: str) -> str:
     return f"{PREFIX}:{{{shop}}}:subs"
 
 
-def meta(shop: str) -> str:
-    """Per-shop facts: ``last_event_at`` (epoch ms of the newest counted event)."""
-    return f"{PREFIX}:{{{shop}}}:meta"
+LAST_EVENT = "le"  # field of the progress hash: epoch ms of the newest counted event
 
 
 def progress(shop: str) -> str:
-    """Per-shop exactly-once progress: ``o:<topic>:<p>`` last applied offset, ``f:<topic>:<p>``
-    the fencing generation of the worker that wrote it."""
+    """Per-shop exactly-once progress: ``o:<topic>:<p>:<epoch>`` last applied offset,
+    ``f:<topic>:<p>`` the fencing generation of the worker that wrote it, and ``le``
+    (``LAST_EVENT``), the newest counted event's time. One hash, so a batch costs each of its
+    shops one read and one write."""
     return f"{PREFIX}:{{{shop}}}:prog"
 
 

@@ -76,10 +76,10 @@ class MemoryStore:
                     self.hlls[m["hl"]].add(m["hm"])
                 if "lk" in m:
                     self.zsets[m["lk"]][m["lm"]] = m["ls"]
-            self.hashes[s["k"]].update({ofield: s["l"], ffield: gen})
-            meta = self.hashes[s["m"]]
-            if s["le"] > meta.get("last_event_at", 0):
-                meta["last_event_at"] = s["le"]
+            prog = self.hashes[s["k"]]
+            prog.update({ofield: s["l"], ffield: gen})
+            if s["le"] > prog.get("le", 0):
+                prog["le"] = s["le"]
         if p["ck"] is not None:
             ck = self.hashes[p["ck"]]
             ck["offset"] = max(ck.get("offset", -1), p["co"])
