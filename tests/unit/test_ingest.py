@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -16,17 +15,10 @@ from stream.shop_directory import ShopDirectory
 from stream.state import keys
 from stream.state.memory import MemoryStore
 from stream.telemetry import Telemetry
+from tests.records import Record
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TOPICS = Topics("t.")
-
-
-@dataclass(frozen=True)
-class Record:
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int = 0
 
 
 class ListSink:
