@@ -119,10 +119,13 @@ def counting_subprocess(
         text=True,
         timeout=seconds + 180,
     )
-    found = re.search(r"events (\d+) seconds ([\d.]+)", proc.stdout + proc.stderr)
+    found = re.search(
+        r"events (\d+) seconds ([\d.]+) cpu ([\d.]+) rss ([\d.]+)", proc.stdout + proc.stderr
+    )
     if found is None:
         raise RuntimeError(f"{module} failed: {proc.stdout[-500:]} {proc.stderr[-1500:]}")
-    return Run(int(found.group(1)), float(found.group(2)), float("nan"), float("nan"))
+    events, seconds, cpu, rss = found.groups()
+    return Run(int(events), float(seconds), float(cpu), float(rss))
 
 
 def counter_sets(client: redis.Redis) -> int:

@@ -14,6 +14,8 @@ from datetime import datetime
 import faust
 import orjson
 
+from bench.peer_report import report
+
 
 def main() -> None:
     bootstrap, prefix, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -35,7 +37,7 @@ def main() -> None:
         value_serializer="raw",
     )
     counts = app.Table("counts", default=int, partitions=8)
-    state = {"n": 0, "t0": 0.0, "n0": 0}
+    state: dict[str, float] = {"n": 0, "t0": 0.0, "n0": 0, "c0": 0.0}
 
     @app.agent(views)
     async def count(stream: faust.StreamT) -> None:
@@ -46,12 +48,9 @@ def main() -> None:
             state["n"] += 1
             if state["n"] == 2000:
                 state["t0"], state["n0"] = time.monotonic(), state["n"]
+                state["c0"] = time.process_time()
             if state["t0"] and time.monotonic() - state["t0"] >= seconds:
-                print(
-                    f"events {state['n'] - state['n0']} seconds "
-                    f"{time.monotonic() - state['t0']:.3f}",
-                    flush=True,
-                )
+                print(report(int(state["n"] - state["n0"]), state["t0"], state["c0"]), flush=True)
                 os._exit(0)
 
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()

@@ -19,6 +19,8 @@ import orjson
 from quixstreams import Application  # type: ignore[import-not-found]
 from quixstreams.state import State  # type: ignore[import-not-found]
 
+from bench.peer_report import report
+
 
 def main() -> None:
     bootstrap, prefix, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -32,7 +34,7 @@ def main() -> None:
         loglevel="WARNING",
     )
     views = app.topic(f"{prefix}banner-views", value_deserializer="bytes")
-    progress = {"n": 0, "t0": 0.0, "n0": 0}
+    progress: dict[str, float] = {"n": 0, "t0": 0.0, "n0": 0, "c0": 0.0}
 
     def count(raw: bytes, state: State) -> None:
         doc: dict[str, Any] = orjson.loads(raw)
@@ -43,11 +45,9 @@ def main() -> None:
         n = progress["n"]
         if n == 2000:
             progress["t0"], progress["n0"] = time.monotonic(), n
+            progress["c0"] = time.process_time()
         if progress["t0"] and n % 500 == 0 and time.monotonic() - progress["t0"] >= seconds:
-            print(
-                f"events {n - progress['n0']} seconds {time.monotonic() - progress['t0']:.3f}",
-                flush=True,
-            )
+            print(report(int(n - progress["n0"]), progress["t0"], progress["c0"]), flush=True)
             os._exit(0)
 
     app.dataframe(views).update(count, stateful=True)
