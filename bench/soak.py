@@ -6,7 +6,10 @@ Starts the embedded broker and Redis (AOF on), one worker, and a producer at ``-
 ``--every`` seconds it prints produced, applied, lag, the worker's RSS and Redis memory. Growth is
 measured from the end of the warm-up (the first fifth of the run) to the end. The conversions
 ledger and the money-dedupe markers grow by design (one entry per upgrade); their share is
-measured and shown apart from the rest of Redis.
+measured and shown apart from the rest of Redis (``used_memory_dataset``: keys and values, not
+client buffers). Worker and Redis CPU, Redis forks (AOF rewrites) and the broker's CPU and RSS
+are printed too: the embedded broker keeps every message in memory and ignores ``retention.ms``,
+so over a long run it grows and slows down, and the worker's batches fill up accordingly.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import threading
 import time
@@ -41,6 +45,11 @@ class Sample:
     rss_mb: float
     redis_mb: float
     by_design_mb: float  # ledger + dedupe markers
+    worker_cpu: float  # % of one core since the previous sample
+    redis_cpu: float
+    forks: int  # Redis forks so far (AOF rewrites)
+    broker_cpu: float
+    broker_rss_mb: float
 
     @property
     def lag(self) -> int:
@@ -66,13 +75,26 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (and its waited-for children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_seconds(client: redis.Redis) -> float:
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
 def by_design_mb(client: redis.Redis) -> float:
     """Memory of the keys that grow with every upgrade by design: ledgers and dedupe markers."""
     total = 0
     seen = 0
     sample_seen = 0
     for key in client.scan_iter(match="us:*:ledger", count=1000):
-        total += int(client.memory_usage(key) or 0)
+        total += int(client.memory_usage(key, samples=0) or 0)  # exact: every member
     for key in client.scan_iter(match="us:*:seen:*", count=5000):
         if seen < 100:
             sample_seen += int(client.memory_usage(key) or 0)
@@ -124,29 +146,46 @@ def main() -> None:
         print(f"soak: {args.minutes:g} min at {rate:,.0f} events/s, 1 worker (pid {pid})")
         print(
             f"{'t s':>6} {'produced':>11} {'applied':>11} {'lag':>8} {'RSS MB':>7} "
-            f"{'Redis MB':>9} {'ledger+dedupe MB':>17}",
+            f"{'Redis MB':>9} {'ledger+dedupe MB':>17} {'worker CPU %':>12} {'Redis CPU %':>11} "
+            f"{'forks':>5} {'broker CPU %':>12} {'broker RSS MB':>13}",
             flush=True,
         )
         samples: list[Sample] = []
         started = time.monotonic()
+        broker_pid = stack.broker.pid
+        assert broker_pid is not None
+        last_t, last_w, last_r = started, cpu_seconds(pid), redis_cpu_seconds(client)
+        last_b = cpu_seconds(broker_pid)
         producer.start()
         try:
             while producer.is_alive() or (
                 samples and samples[-1].lag and time.monotonic() - started < seconds + 120
             ):
                 time.sleep(args.every if producer.is_alive() else 5)
+                now, w_cpu, r_cpu = time.monotonic(), cpu_seconds(pid), redis_cpu_seconds(client)
+                b_cpu = cpu_seconds(broker_pid)
+                span = now - last_t
                 s = Sample(
                     time.monotonic() - started,
                     producer.sent,
                     applied_events(client, list(topics.counted)),
                     rss_mb(pid),
-                    int(client.info("memory")["used_memory"]) / 2**20,
+                    # the data set, not client query buffers (a batch's payload) or the AOF buffer
+                    int(client.info("memory")["used_memory_dataset"]) / 2**20,
                     by_design_mb(client),
+                    100 * (w_cpu - last_w) / span,
+                    100 * (r_cpu - last_r) / span,
+                    int(client.info("stats")["total_forks"]),
+                    100 * (b_cpu - last_b) / span,
+                    rss_mb(broker_pid),
                 )
+                last_t, last_w, last_r, last_b = now, w_cpu, r_cpu, b_cpu
                 samples.append(s)
                 print(
                     f"{s.t:6.0f} {s.produced:11,} {s.applied:11,} {s.lag:8,} "
-                    f"{s.rss_mb:7.1f} {s.redis_mb:9.1f} {s.by_design_mb:17.1f}",
+                    f"{s.rss_mb:7.1f} {s.redis_mb:9.1f} {s.by_design_mb:17.1f} "
+                    f"{s.worker_cpu:12.0f} {s.redis_cpu:11.0f} {s.forks:5} "
+                    f"{s.broker_cpu:12.0f} {s.broker_rss_mb:13.0f}",
                     flush=True,
                 )
                 if not worker.alive():
