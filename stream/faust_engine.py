@@ -71,8 +71,7 @@ class FaustCounting:
             offset = await self.health.retry(partial(self.ingestor.assign, topic, part), "claim")
             self.resume[(topic, part)] = offset
         self._wrap_perform_seek()
-        for (topic, part), offset in self.resume.items():
-            await self.app.consumer.seek(TP(topic, part), offset)
+        await self._seek_resume(self.app.consumer)
         self.joined = True
         for topic in self.settings.topics.counted:
             n = sum(1 for t, _p in self.resume if t == topic)
@@ -92,11 +91,18 @@ class FaustCounting:
 
         async def perform_seek() -> None:
             await original()
-            for (topic, part), offset in list(self.resume.items()):
-                await consumer.seek(TP(topic, part), offset)
+            await self._seek_resume(consumer)
 
         consumer.perform_seek = perform_seek
         self._seek_wrapped = True
+
+    async def _seek_resume(self, consumer: Any) -> None:
+        """Seek every owned partition to its resume offset, on the consumer's own thread:
+        ``Consumer.seek`` would touch aiokafka's fetcher from this thread while the consumer
+        thread drains it (seen as ``KeyError`` in ``Fetcher.fetched_records``)."""
+        offsets = {TP(topic, part): offset for (topic, part), offset in self.resume.items()}
+        if offsets:
+            await consumer.seek_wait(offsets)
 
     # -- counting --------------------------------------------------------------------------
     def agent(self) -> Callable[[Any], Any]:
