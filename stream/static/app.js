@@ -123,6 +123,8 @@ function renderChart(ts) {
   for (const [k, color] of series) {
     if (cmp.length) svg += `<path d="${line(cmp, k)}" fill="none" stroke="${color}" stroke-opacity="0.25" stroke-dasharray="4 3" stroke-width="2"/>`;
     svg += `<path data-series="${k}" d="${line(pts, k)}" fill="none" stroke="${color}" stroke-width="2"/>`;
+    // dots, so a one-day period (a line of one point) still shows its values
+    if (pts.length <= 62) svg += pts.map((p, i) => `<circle cx="${x(i, pts.length).toFixed(1)}" cy="${y(p.metrics[k]).toFixed(1)}" r="3" fill="${color}"/>`).join("");
   }
   svg += `<text x="${P}" y="12" font-size="11" fill="#6b7385">max ${max.toLocaleString()}</text></svg>`;
   const legend = series.map(([, c, n]) => `<span><i style="background:${c}"></i>${n}</span>`).join("") + (cmp.length ? "<span>dashed: compared period</span>" : "");
