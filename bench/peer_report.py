@@ -6,10 +6,10 @@ import resource
 import time
 
 
-def report(events: int, started: float, cpu_started: float) -> str:
+def report(events: int, started: float, cpu_started: float, ended: float | None = None) -> str:
     """``events N seconds S cpu P rss M``: CPU % of one core over the window (all threads of the
     process, librdkafka's included) and the peak RSS in MB."""
-    seconds = time.monotonic() - started
+    seconds = (ended if ended is not None else time.monotonic()) - started
     cpu = 100 * (time.process_time() - cpu_started) / seconds if seconds else 0.0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return f"events {events} seconds {seconds:.3f} cpu {cpu:.1f} rss {rss_mb:.1f}"
