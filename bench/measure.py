@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import redis
 
+from bench.peer_report import peak_rss_mb
 from stream.state import keys
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -17,14 +18,6 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @dataclass

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 import threading
 import time
@@ -28,7 +27,7 @@ import redis
 
 from bench import data
 from bench.__main__ import ROOT, worker_env
-from bench.measure import applied_events
+from bench.measure import applied_events, cpu_seconds
 from bench.traffic import Traffic
 from stream.embedded import EmbeddedStack
 from stream.kafka_clients import produce_records
@@ -73,14 +72,6 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (and its waited-for children)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def redis_cpu_seconds(client: redis.Redis) -> float:

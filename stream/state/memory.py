@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from schemas.models import ShopSettings
+from stream.state import keys
 from stream.state.batch import PartitionBatch
 from stream.state.store import ApplyResult, Claim
 
@@ -26,16 +27,12 @@ class MemoryStore:
         self.subscribers: dict[str, dict[str, int]] = defaultdict(dict)
 
     async def claim(self, topic: str, partition: int) -> Claim:
-        from stream.state import keys
-
         part = self.hashes[keys.partition(topic, partition)]
         part["gen"] = part.get("gen", 0) + 1
         offset = part.get("offset")
         return Claim(part["gen"], offset + 1 if offset is not None else 0, part.get("epoch", 0))
 
     async def restart_log(self, topic: str, partition: int, generation: int) -> Claim:
-        from stream.state import keys
-
         part = self.hashes[keys.partition(topic, partition)]
         if part.get("gen", 0) > generation:
             return Claim(part["gen"], -1, part.get("epoch", 0))
@@ -78,8 +75,8 @@ class MemoryStore:
                     self.zsets[m["lk"]][m["lm"]] = m["ls"]
             prog = self.hashes[s["k"]]
             prog.update({ofield: s["l"], ffield: gen})
-            if s["le"] > prog.get("le", 0):
-                prog["le"] = s["le"]
+            if s["le"] > prog.get(keys.LAST_EVENT, 0):
+                prog[keys.LAST_EVENT] = s["le"]
         if p["ck"] is not None:
             ck = self.hashes[p["ck"]]
             ck["offset"] = max(ck.get("offset", -1), p["co"])

@@ -35,14 +35,6 @@ def items(sent: list[Sent]) -> list[tuple[str, bytes | None, bytes | None]]:
     return [(s.kind, s.key, s.value) for s in sent]
 
 
-async def applied(redis: Redis) -> int:
-    total = 0
-    async for key in redis.scan_iter(match="us:part:*"):
-        offset = await redis.hget(key, "offset")
-        total += int(offset) + 1 if offset is not None else 0
-    return total
-
-
 async def assert_exact(redis: Redis, expected: ExpectedState, timeout_s: float) -> None:
     want = expected.counters()
     got = await eventually(lambda: state_snapshot.counters(redis), lambda c: c == want, timeout_s)
