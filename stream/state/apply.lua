@@ -1,6 +1,6 @@
 -- Apply one pre-aggregated partition batch atomically (see docs/state.md, "The apply script").
--- ARGV[1] = JSON payload built by stream/state/batch.py. KEYS = the progress keys of the shops
--- in the payload and the checkpoint key (declared for Redis Cluster routing).
+-- ARGV[1] = JSON payload built by stream/state/batch.py. KEYS = the checkpoint key on one Redis;
+-- on Redis Cluster, the progress keys of the shops in the call (declared for routing).
 --
 -- Phase 1 checks and writes nothing: a fenced or conflicting batch changes no key.
 -- Phase 2 applies counters, deduplicated money entries, per-shop progress, the checkpoint.

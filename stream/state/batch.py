@@ -90,6 +90,7 @@ class PartitionBatch:
         """The apply document for ``shops`` (all by default), with or without the checkpoint."""
         names = list(self.sections) if shops is None else shops
         retention_s = self.retention_days * _DAY_SECONDS
+        expire_at = _ExpiryOfDay(self.retention_days)
         return {
             "t": self.topic,
             "p": self.partition,
@@ -98,56 +99,69 @@ class PartitionBatch:
             "ck": keys.partition(self.topic, self.partition) if checkpoint else None,
             "co": self.last_offset,
             "ttl": retention_s,
-            "s": [self._section_doc(self.sections[n]) for n in names],
+            "s": [
+                _section_doc(self.sections[n], expire_at, self.known_expiry, self.expiry_sent)
+                for n in names
+            ],
         }
 
-    def _section_doc(self, s: ShopSection) -> dict[str, Any]:
-        return _section_doc(s, self.retention_days, self.known_expiry, self.expiry_sent)
+
+class _ExpiryOfDay(dict[str, int]):
+    """day -> the unix time its keys expire, computed once per day and payload."""
+
+    def __init__(self, retention_days: int) -> None:
+        super().__init__()
+        self.retention_days = retention_days
+
+    def __missing__(self, day: str) -> int:
+        at = self[day] = day_expire_at(day, self.retention_days)
+        return at
 
 
 def _section_doc(
-    s: ShopSection, retention_days: int, known: Container[str], sent: list[str]
+    s: ShopSection, expire_at: _ExpiryOfDay, known: Container[str], sent: list[str]
 ) -> dict[str, Any]:
-    expire: dict[str, int] = {}
-
-    def exp(day: str) -> int:
-        at = expire.get(day)
-        if at is None:
-            at = expire[day] = day_expire_at(day, retention_days)
-        return at
-
-    counters: Counters = {}
-    expire_of: dict[str, int] = {}
-    day_hashes: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
-    variation_hashes: dict[tuple[str, str], dict[str, int]] = {}
-
-    def new_hash(key: str, day: str) -> dict[str, int]:
-        fields = counters[key] = {}
-        expire_of[key] = exp(day)
-        return fields
-
+    # The hot path of a batch: one pass over the cells. A cell is unique per (metric, day,
+    # group, variation), so variation fields are appended as they come; the day and group
+    # rollups sum over cells and are dicts.
+    shop = s.shop
     sep = keys.SEP
+    rollups: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+    per_variation: dict[tuple[str, str], list[Any]] = {}
     for (metric, day, group, variation), delta in s.cells.items():
-        pair = day_hashes.get(day)
+        if not delta:
+            continue
+        pair = rollups.get(day)
         if pair is None:
-            pair = day_hashes[day] = (
-                new_hash(keys.day(s.shop, day), day),
-                new_hash(keys.groups(s.shop, day), day),
-            )
-        per_var = variation_hashes.get((day, group))
-        if per_var is None:
-            per_var = variation_hashes[(day, group)] = new_hash(
-                keys.variations(s.shop, day, group), day
-            )
+            pair = rollups[day] = ({}, {})
         rollup, per_group = pair
         rollup[metric] = rollup.get(metric, 0) + delta
         gf = metric + sep + group
         per_group[gf] = per_group.get(gf, 0) + delta
-        vf = metric + sep + variation
-        per_var[vf] = per_var.get(vf, 0) + delta
+        fields = per_variation.get((day, group))
+        if fields is None:
+            fields = per_variation[(day, group)] = []
+        fields.append(metric + sep + variation)
+        fields.append(delta)
+    ops: list[list[Any]] = []
+    for day, (rollup, per_group) in rollups.items():
+        at = expire_at[day]
+        for key, values in ((keys.day(shop, day), rollup), (keys.groups(shop, day), per_group)):
+            if key in known:
+                ops.append([key, 0, _flat(values)])
+            else:
+                sent.append(key)
+                ops.append([key, at, _flat(values)])
+    for (day, group), fields in per_variation.items():
+        key = keys.variations(shop, day, group)
+        if key in known:
+            ops.append([key, 0, fields])
+        else:
+            sent.append(key)
+            ops.append([key, expire_at[day], fields])
     money = []
     for m in s.money:
-        at = exp(m.day)
+        at = expire_at[m.day]
         entry: dict[str, Any] = {"s": m.seen_key, "h": _hash_ops(m.counters, at)}
         if m.hll is not None:
             entry["hl"], entry["hm"] = m.hll
@@ -156,14 +170,15 @@ def _section_doc(
             entry["lk"], entry["ls"], member = m.ledger
             entry["lm"] = member.decode()
         money.append(entry)
+    progress = keys.progress(shop)
     return {
-        "id": s.shop,
-        "k": keys.progress(s.shop),
-        "x": _expiry(keys.progress(s.shop), 1, known, sent),  # 1: refresh the TTL
+        "id": shop,
+        "k": progress,
+        "x": _expiry(progress, 1, known, sent),  # 1: refresh the TTL
         "f": s.first_offset,
         "l": s.last_offset,
         "le": s.last_event_ms,
-        "h": [[k, _expiry(k, expire_of[k], known, sent), _flat(v)] for k, v in counters.items()],
+        "h": ops,
         "$": money,
     }
 

@@ -102,7 +102,10 @@ class RedisStore:
     async def apply(self, batch: PartitionBatch) -> ApplyResult:
         async with unavailable_on_errors():
             if not self.cluster:
-                return await self._call(batch.payload(), [*self._progress_keys(batch, None)])
+                # One Redis: only the checkpoint is declared. Declaring a thousand progress keys
+                # costs more than the script's checks (no routing needs them here).
+                checkpoint_key = keys.partition(batch.topic, batch.partition)
+                return await self._call(batch.payload(), [checkpoint_key])
             by_slot: dict[int, list[str]] = defaultdict(list)
             for shop in batch.sections:
                 by_slot[key_slot(keys.progress(shop).encode())].append(shop)
@@ -118,10 +121,6 @@ class RedisStore:
             checkpoint = batch.payload([], checkpoint=True)
             result = await self._call(checkpoint, [keys.partition(batch.topic, batch.partition)])
             return total if result.status == "ok" else result
-
-    def _progress_keys(self, batch: PartitionBatch, shops: list[str] | None) -> list[str]:
-        names = list(batch.sections) if shops is None else shops
-        return [*(keys.progress(s) for s in names), keys.partition(batch.topic, batch.partition)]
 
     async def _call(self, payload: dict[str, Any], key_names: list[str]) -> ApplyResult:
         reply = await self._apply(keys=key_names, args=[orjson.dumps(payload)])
