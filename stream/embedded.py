@@ -202,6 +202,10 @@ class EmbeddedRedis:
                 "yes" if self.appendonly else "no",
                 "--appendfsync",
                 "everysec",
+                # README, "Running in production": the default 64 MB forks for an AOF rewrite
+                # every few seconds at our write rates.
+                "--auto-aof-rewrite-min-size",
+                "1gb",
                 "--dir",
                 str(self.dir),
                 "--protected-mode",
