@@ -1,0 +1,130 @@
+"""``python -m bench.apply_cost``: where a batch's time goes, 50 shops against 10,000.
+
+No broker and no worker process: the bench stream is split by partition in memory and fed to
+the Ingestor batch by batch (2,500 events, what one partition of a 20,000-event fetch holds),
+awaiting each apply, against a private Redis. It prints, per data set, events/s of this
+sequential loop, the seconds spent in Python (decode, aggregate, payload) and inside the apply
+script call, and the Redis commands the script issued per event. It explains the many-shops
+row of ``make bench``: the script's work per event, not the worker's, grows with the shops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import tempfile
+import time
+import zlib
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import data
+from schemas.models import ShopSettings
+from stream.embedded import EmbeddedRedis
+from stream.ingest import DeadLetter, Ingestor
+from stream.settings import Topics
+from stream.shop_directory import ShopDirectory
+from stream.state.redis import RedisStore, connect
+from stream.telemetry import Telemetry
+from tests.records import Record
+
+PARTITIONS = 8
+
+
+class Discard:
+    async def send(self, letters: list[DeadLetter]) -> None:
+        return None
+
+
+class TimedStore(RedisStore):
+    """Times the script calls (client round trip included)."""
+
+    script_s = 0.0
+
+    async def _call(self, payload: dict[str, Any], key_names: list[str]) -> Any:
+        start = time.perf_counter()
+        try:
+            return await super()._call(payload, key_names)
+        finally:
+            self.script_s += time.perf_counter() - start
+
+
+async def measure(redis_url: str, n_events: int, n_shops: int, per_batch: int) -> dict[str, Any]:
+    client = connect(redis_url, cluster=False)
+    await client.flushall()
+    await client.config_resetstat()
+    store = TimedStore(client)
+    directory = ShopDirectory(store)  # type: ignore[arg-type]
+    for shop, tz in data.shops(n_shops):
+        await directory.apply(ShopSettings(shop, tz, "monday", "USD"))
+    topics = Topics("")
+    now = datetime.now(UTC)
+    ingestor = Ingestor(
+        topics=topics,
+        store=store,
+        shops=directory,
+        dead_letters=Discard(),
+        telemetry=Telemetry(),
+        clock=lambda: now,
+        retention_days=400,
+    )
+    parts: dict[tuple[str, int], list[Record]] = defaultdict(list)
+    for kind, key, value in data.events(n_events, n_shops=n_shops, now=now):
+        records = parts[(getattr(topics, kind), zlib.crc32(key) % PARTITIONS)]
+        records.append(Record(len(records), key, value))
+    for topic, partition in parts:
+        await ingestor.assign(topic, partition)
+    gc.collect()
+    gc.freeze()  # as the worker does after start (stream/cli.py)
+    await client.config_resetstat()
+    start = time.perf_counter()
+    for i in range(0, max(len(r) for r in parts.values()), per_batch):
+        for (topic, partition), records in parts.items():
+            if i < len(records):
+                await ingestor.process(topic, partition, records[i : i + per_batch])
+    total = time.perf_counter() - start
+    gc.unfreeze()
+    stats = await client.info("commandstats")
+    await client.aclose()
+    commands = {
+        name.removeprefix("cmdstat_"): s["calls"]
+        for name, s in stats.items()
+        if name != "cmdstat_evalsha" and s["calls"] >= n_events // 100
+    }
+    return {
+        "shops": n_shops,
+        "events_per_s": round(n_events / total),
+        "python_s": round(total - store.script_s, 2),
+        "script_s": round(store.script_s, 2),
+        "commands_per_event": {k: round(v / n_events, 2) for k, v in commands.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--batch", type=int, default=2_500)
+    parser.add_argument("--aof", action="store_true", help="Redis with AOF everysec, as deployed")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="upsell-apply-cost-") as tmp:
+        redis = EmbeddedRedis(Path(tmp), appendonly=args.aof).start()
+        try:
+            for shops in (50, 10_000):
+                r = asyncio.run(measure(redis.url, args.events, shops, args.batch))
+                us = 1e6 / args.events
+                print(
+                    f"{r['shops']:>6,} shops: {r['events_per_s']:>7,} events/s sequential; "
+                    f"per event {r['python_s'] * us:.1f} us in Python, "
+                    f"{r['script_s'] * us:.1f} us in the apply script; Redis commands per "
+                    f"event: {r['commands_per_event']}",
+                    flush=True,
+                )
+        finally:
+            redis.stop()
+
+
+if __name__ == "__main__":
+    main()
