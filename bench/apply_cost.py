@@ -22,21 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import data
-from schemas.models import ShopSettings
 from stream.embedded import EmbeddedRedis
-from stream.ingest import DeadLetter, Ingestor
 from stream.settings import Topics
-from stream.shop_directory import ShopDirectory
 from stream.state.redis import RedisStore, connect
-from stream.telemetry import Telemetry
+from tests.offline_ingestor import offline_ingestor
 from tests.records import Record
 
 PARTITIONS = 8
-
-
-class Discard:
-    async def send(self, letters: list[DeadLetter]) -> None:
-        return None
 
 
 class TimedStore(RedisStore):
@@ -57,20 +49,9 @@ async def measure(redis_url: str, n_events: int, n_shops: int, per_batch: int) -
     await client.flushall()
     await client.config_resetstat()
     store = TimedStore(client)
-    directory = ShopDirectory(store)  # type: ignore[arg-type]
-    for shop, tz in data.shops(n_shops):
-        await directory.apply(ShopSettings(shop, tz, "monday", "USD"))
     topics = Topics("")
     now = datetime.now(UTC)
-    ingestor = Ingestor(
-        topics=topics,
-        store=store,
-        shops=directory,
-        dead_letters=Discard(),
-        telemetry=Telemetry(),
-        clock=lambda: now,
-        retention_days=400,
-    )
+    ingestor = await offline_ingestor(store, topics, data.shops(n_shops), now, retention_days=400)
     parts: dict[tuple[str, int], list[Record]] = defaultdict(list)
     for kind, key, value in data.events(n_events, n_shops=n_shops, now=now):
         records = parts[(getattr(topics, kind), zlib.crc32(key) % PARTITIONS)]

@@ -146,19 +146,12 @@ def _section_doc(
     ops: list[list[Any]] = []
     for day, (rollup, per_group) in rollups.items():
         at = expire_at[day]
-        for key, values in ((keys.day(shop, day), rollup), (keys.groups(shop, day), per_group)):
-            if key in known:
-                ops.append([key, 0, _flat(values)])
-            else:
-                sent.append(key)
-                ops.append([key, at, _flat(values)])
+        day_key, groups_key = keys.day(shop, day), keys.groups(shop, day)
+        ops.append([day_key, _expiry(day_key, at, known, sent), _flat(rollup)])
+        ops.append([groups_key, _expiry(groups_key, at, known, sent), _flat(per_group)])
     for (day, group), fields in per_variation.items():
         key = keys.variations(shop, day, group)
-        if key in known:
-            ops.append([key, 0, fields])
-        else:
-            sent.append(key)
-            ops.append([key, expire_at[day], fields])
+        ops.append([key, _expiry(key, expire_at[day], known, sent), fields])
     money = []
     for m in s.money:
         at = expire_at[m.day]

@@ -102,8 +102,8 @@ class RedisStore:
     async def apply(self, batch: PartitionBatch) -> ApplyResult:
         async with unavailable_on_errors():
             if not self.cluster:
-                # One Redis: only the checkpoint is declared. Declaring a thousand progress keys
-                # costs more than the script's checks (no routing needs them here).
+                # One Redis: no routing, so only the checkpoint is declared. Declaring every
+                # shop's progress key cost the client ~1.5 us per event at 10,000 shops.
                 checkpoint_key = keys.partition(batch.topic, batch.partition)
                 return await self._call(batch.payload(), [checkpoint_key])
             by_slot: dict[int, list[str]] = defaultdict(list)

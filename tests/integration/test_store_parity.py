@@ -3,21 +3,17 @@ does on a real Redis: the same batches through both leave the same data behind."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
 
-from schemas.models import ShopSettings
-from stream.ingest import DeadLetter, Ingestor
 from stream.settings import Topics
-from stream.shop_directory import ShopDirectory
 from stream.state.memory import MemoryStore
 from stream.state.redis import RedisStore, connect
 from stream.state.store import CounterStore
-from stream.telemetry import Telemetry
 from tests.event_factory import SHOPS, mixed_events
+from tests.offline_ingestor import offline_ingestor
 from tests.records import Record
 
 pytestmark = [pytest.mark.integration]
@@ -32,24 +28,8 @@ KIND_TOPIC = {
 }
 
 
-class Discard:
-    async def send(self, letters: Sequence[DeadLetter]) -> None:
-        return None
-
-
 async def feed(store: CounterStore) -> None:
-    directory = ShopDirectory(store)  # type: ignore[arg-type]
-    for shop, tz in SHOPS.items():
-        await directory.apply(ShopSettings(shop, tz, "monday", "USD"))
-    ingestor = Ingestor(
-        topics=TOPICS,
-        store=store,
-        shops=directory,
-        dead_letters=Discard(),
-        telemetry=Telemetry(),
-        clock=lambda: NOW,
-        retention_days=800,
-    )
+    ingestor = await offline_ingestor(store, TOPICS, SHOPS.items(), NOW, retention_days=800)
     by_topic: dict[str, list[Record]] = {}
     for sent in mixed_events(6_000, seed=5, now=NOW):
         records = by_topic.setdefault(KIND_TOPIC[sent.kind], [])
