@@ -23,6 +23,5 @@ def count(section: ShopSection, event: PlanChange, day: str) -> None:
         MoneyEntry(
             seen_key=keys.seen(event.shop_id, "d", event.event_id),
             counters=counters,
-            day=day,
         )
     )

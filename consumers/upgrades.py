@@ -42,7 +42,6 @@ def count(section: ShopSection, event: PlanChange, day: str) -> None:
         MoneyEntry(
             seen_key=keys.seen(shop, "u", event.event_id),
             counters=counters,
-            day=day,
             hll=(keys.upgraders(shop, day), event.subscriber_id),
             ledger=(keys.ledger(shop), event_ms(event), ledger_item(event)),
         )

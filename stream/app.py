@@ -25,6 +25,7 @@ from stream.clock import Clock, system_clock
 from stream.dead_letters import KafkaDeadLetterSink
 from stream.ingest import Ingestor
 from stream.readiness import WorkerReadiness
+from stream.retention_sweep import RetentionSweep
 from stream.settings import Settings
 from stream.shop_directory import ShopDirectory
 from stream.startup import Bootstrapper
@@ -117,6 +118,12 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     _host(app, RedisCloser(redis))
     _host(app, dead_letters)
     _host(app, boot)
+    _host(
+        app,
+        RetentionSweep(
+            store=store, telemetry=telemetry, clock=clock, retention_days=s.retention_days
+        ),
+    )
     partitions_assigned: Callable[[], bool]
     if s.engine == "batch":
         engine = BatchEngine(

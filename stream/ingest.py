@@ -28,7 +28,6 @@ from stream.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 Counter = Callable[[ShopSection, Any, str], None]
-MAX_EXPIRY_MEMO = 500_000
 
 
 class RawRecord(Protocol):
@@ -110,14 +109,14 @@ class Ingestor:
         }
         self.partitions: dict[tuple[str, int], PartitionState] = {}
         self._seen_shops: set[str] = set()  # shops already listed in Redis (for /v1/shops)
-        # Counter keys whose EXPIREAT this worker has applied: later batches leave it out.
-        self._expiry_memo: set[str] = set()
-        self._memo_day = 0
+        # Shops whose progress TTL this worker refreshed today: later batches leave it out.
+        self._ttl_fresh: set[str] = set()
+        self._ttl_day = 0
 
     async def assign(self, topic: str, partition: int) -> int:
         """Claim the partition (a new fencing generation); returns the offset to resume from."""
         claim = await self._store.claim(topic, partition)
-        self._expiry_memo.clear()  # Redis may have lost keys (this may follow an outage)
+        self._ttl_fresh.clear()  # Redis may have lost keys (this may follow an outage)
         self._track(topic, partition, claim)
         return claim.resume_offset
 
@@ -159,6 +158,10 @@ class Ingestor:
             raise PartitionFenced(f"{topic}[{partition}] is not assigned to this worker")
         kind, counter = self._routes[topic]
         now = self._clock()
+        day = int(now.timestamp()) // 86_400
+        if day != self._ttl_day:  # the progress hashes' TTLs are refreshed once a day
+            self._ttl_fresh.clear()
+            self._ttl_day = day
         valid: list[tuple[int, Any]] = []
         letters: list[DeadLetter] = []
         for r in records:
@@ -196,12 +199,7 @@ class Ingestor:
         if new_shops:
             await self._store.mark_shops_seen(new_shops)
             self._seen_shops.update(new_shops)
-        day = int(now.timestamp()) // 86_400
-        if len(self._expiry_memo) > MAX_EXPIRY_MEMO or day != self._memo_day:
-            # daily: relative TTLs (the per-shop progress hashes) are refreshed once a day
-            self._expiry_memo.clear()
-            self._memo_day = day
-        self._expiry_memo.update(batch.expiry_sent)
+        self._ttl_fresh.update(batch.ttl_refreshed)
         money = result.money_counted + result.money_duplicates
         counted = batch.events - money + result.money_counted
         return BatchOutcome(counted, result.money_duplicates, len(letters), skipped, result)
@@ -222,7 +220,7 @@ class Ingestor:
             last,
             self._retention_days,
             epoch=state.epoch,
-            known_expiry=self._expiry_memo,
+            ttl_fresh=self._ttl_fresh,
         )
         done = state.shop_offsets
         timezone = self._shops.timezone

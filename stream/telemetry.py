@@ -33,6 +33,8 @@ class Telemetry:
     redis_reconnects: Counter = field(init=False)
     redis_up: Gauge = field(init=False)
     api_request_seconds: Histogram = field(init=False)
+    retention_deleted_keys: Counter = field(init=False)
+    retention_sweep_seconds: Gauge = field(init=False)
     worker_info: Info = field(init=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +90,16 @@ class Telemetry:
             "HTTP API request duration, by route template, method and status.",
             ["route", "method", "status"],
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.retention_deleted_keys = Counter(
+            "upsell_retention_deleted_keys",
+            "Day-scoped keys of days past the retention deleted by this worker's sweeps.",
+            registry=r,
+        )
+        self.retention_sweep_seconds = Gauge(
+            "upsell_retention_sweep_seconds",
+            "Duration of this worker's last completed retention sweep.",
             registry=r,
         )
         self.worker_info = Info("upsell_worker", "Version and settings that matter.", registry=r)

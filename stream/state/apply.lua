@@ -43,14 +43,12 @@ if #conflicts > 0 then
   return conflicts
 end
 
+-- Counter keys carry no TTL: the retention sweep deletes expired days (docs/state.md).
 local function apply_hashes(ops)
   for _, op in ipairs(ops) do
-    local key, fields = op[1], op[3]
+    local key, fields = op[1], op[2]
     for i = 1, #fields, 2 do
       redis.call('HINCRBY', key, fields[i], num(fields[i + 1]))
-    end
-    if op[2] ~= 0 then
-      redis.call('EXPIREAT', key, num(op[2]))
     end
   end
 end
@@ -65,7 +63,6 @@ for i, s in ipairs(p.s) do
       apply_hashes(m.h)
       if m.hl then
         redis.call('PFADD', m.hl, m.hm)
-        redis.call('EXPIREAT', m.hl, num(m.hx))
       end
       if m.lk then
         redis.call('ZADD', m.lk, num(m.ls), m.lm)

@@ -10,24 +10,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Container
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from stream.state import keys
 
 _DAY_SECONDS = 86_400
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 # (metric, day, group, variation) -> delta: views and clicks, pre-aggregated
 Cell = tuple[str, str, str, str]
 # key -> field -> delta
 Counters = dict[str, dict[str, int]]
-
-
-def day_expire_at(day: str, retention_days: int) -> int:
-    """Unix time at which a key of shop-local ``day`` expires: retention after it, plus slack."""
-    ordinal = date.fromisoformat(day).toordinal() - _EPOCH_ORDINAL
-    return (ordinal + retention_days + 2) * _DAY_SECONDS
 
 
 @dataclass(slots=True)
@@ -36,7 +28,6 @@ class MoneyEntry:
 
     seen_key: str
     counters: Counters
-    day: str
     hll: tuple[str, str] | None = None  # (key, subscriber_id)
     ledger: tuple[str, int, bytes] | None = None  # (key, score ms, member)
 
@@ -71,10 +62,10 @@ class PartitionBatch:
     retention_days: int
     epoch: int = 0
     sections: dict[str, ShopSection] = field(default_factory=dict)
-    # Counter keys whose expiry is already set in Redis (the Ingestor's memo); the payload
-    # leaves their EXPIREAT out. ``expiry_sent`` lists the keys it did include.
-    known_expiry: Container[str] = frozenset()
-    expiry_sent: list[str] = field(default_factory=list)
+    # Shops whose progress hash had its TTL refreshed today (the Ingestor's memo); the payload
+    # asks for a refresh of the others and lists them in ``ttl_refreshed``.
+    ttl_fresh: Container[str] = frozenset()
+    ttl_refreshed: list[str] = field(default_factory=list)
 
     def section(self, shop: str, offset: int) -> ShopSection:
         s = self.sections.get(shop)
@@ -89,8 +80,6 @@ class PartitionBatch:
     def payload(self, shops: list[str] | None = None, checkpoint: bool = True) -> dict[str, Any]:
         """The apply document for ``shops`` (all by default), with or without the checkpoint."""
         names = list(self.sections) if shops is None else shops
-        retention_s = self.retention_days * _DAY_SECONDS
-        expire_at = _ExpiryOfDay(self.retention_days)
         return {
             "t": self.topic,
             "p": self.partition,
@@ -98,93 +87,65 @@ class PartitionBatch:
             "e": self.epoch,
             "ck": keys.partition(self.topic, self.partition) if checkpoint else None,
             "co": self.last_offset,
-            "ttl": retention_s,
-            "s": [
-                _section_doc(self.sections[n], expire_at, self.known_expiry, self.expiry_sent)
-                for n in names
-            ],
+            "ttl": self.retention_days * _DAY_SECONDS,
+            "s": [self._section_doc(self.sections[n]) for n in names],
+        }
+
+    def _section_doc(self, s: ShopSection) -> dict[str, Any]:
+        # The hot path of a batch: one pass over the cells. A cell is unique per (metric, day,
+        # group, variation), so variation fields are appended as they come; the day and group
+        # rollups sum over cells and are dicts.
+        shop = s.shop
+        sep = keys.SEP
+        rollups: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+        per_variation: dict[tuple[str, str], list[Any]] = {}
+        for (metric, day, group, variation), delta in s.cells.items():
+            if not delta:
+                continue
+            pair = rollups.get(day)
+            if pair is None:
+                pair = rollups[day] = ({}, {})
+            rollup, per_group = pair
+            rollup[metric] = rollup.get(metric, 0) + delta
+            gf = metric + sep + group
+            per_group[gf] = per_group.get(gf, 0) + delta
+            fields = per_variation.get((day, group))
+            if fields is None:
+                fields = per_variation[(day, group)] = []
+            fields.append(metric + sep + variation)
+            fields.append(delta)
+        ops: list[list[Any]] = []
+        for day, (rollup, per_group) in rollups.items():
+            ops.append([keys.day(shop, day), _flat(rollup)])
+            ops.append([keys.groups(shop, day), _flat(per_group)])
+        for (day, group), fields in per_variation.items():
+            ops.append([keys.variations(shop, day, group), fields])
+        money = []
+        for m in s.money:
+            entry: dict[str, Any] = {"s": m.seen_key, "h": _hash_ops(m.counters)}
+            if m.hll is not None:
+                entry["hl"], entry["hm"] = m.hll
+            if m.ledger is not None:
+                entry["lk"], entry["ls"], member = m.ledger
+                entry["lm"] = member.decode()
+            money.append(entry)
+        refresh = shop not in self.ttl_fresh
+        if refresh:
+            self.ttl_refreshed.append(shop)
+        return {
+            "id": shop,
+            "k": keys.progress(shop),
+            "x": int(refresh),
+            "f": s.first_offset,
+            "l": s.last_offset,
+            "le": s.last_event_ms,
+            "h": ops,
+            "$": money,
         }
 
 
-class _ExpiryOfDay(dict[str, int]):
-    """day -> the unix time its keys expire, computed once per day and payload."""
-
-    def __init__(self, retention_days: int) -> None:
-        super().__init__()
-        self.retention_days = retention_days
-
-    def __missing__(self, day: str) -> int:
-        at = self[day] = day_expire_at(day, self.retention_days)
-        return at
-
-
-def _section_doc(
-    s: ShopSection, expire_at: _ExpiryOfDay, known: Container[str], sent: list[str]
-) -> dict[str, Any]:
-    # The hot path of a batch: one pass over the cells. A cell is unique per (metric, day,
-    # group, variation), so variation fields are appended as they come; the day and group
-    # rollups sum over cells and are dicts.
-    shop = s.shop
-    sep = keys.SEP
-    rollups: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
-    per_variation: dict[tuple[str, str], list[Any]] = {}
-    for (metric, day, group, variation), delta in s.cells.items():
-        if not delta:
-            continue
-        pair = rollups.get(day)
-        if pair is None:
-            pair = rollups[day] = ({}, {})
-        rollup, per_group = pair
-        rollup[metric] = rollup.get(metric, 0) + delta
-        gf = metric + sep + group
-        per_group[gf] = per_group.get(gf, 0) + delta
-        fields = per_variation.get((day, group))
-        if fields is None:
-            fields = per_variation[(day, group)] = []
-        fields.append(metric + sep + variation)
-        fields.append(delta)
-    ops: list[list[Any]] = []
-    for day, (rollup, per_group) in rollups.items():
-        at = expire_at[day]
-        day_key, groups_key = keys.day(shop, day), keys.groups(shop, day)
-        ops.append([day_key, _expiry(day_key, at, known, sent), _flat(rollup)])
-        ops.append([groups_key, _expiry(groups_key, at, known, sent), _flat(per_group)])
-    for (day, group), fields in per_variation.items():
-        key = keys.variations(shop, day, group)
-        ops.append([key, _expiry(key, expire_at[day], known, sent), fields])
-    money = []
-    for m in s.money:
-        at = expire_at[m.day]
-        entry: dict[str, Any] = {"s": m.seen_key, "h": _hash_ops(m.counters, at)}
-        if m.hll is not None:
-            entry["hl"], entry["hm"] = m.hll
-            entry["hx"] = at
-        if m.ledger is not None:
-            entry["lk"], entry["ls"], member = m.ledger
-            entry["lm"] = member.decode()
-        money.append(entry)
-    progress = keys.progress(shop)
-    return {
-        "id": shop,
-        "k": progress,
-        "x": _expiry(progress, 1, known, sent),  # 1: refresh the TTL
-        "f": s.first_offset,
-        "l": s.last_offset,
-        "le": s.last_event_ms,
-        "h": ops,
-        "$": money,
-    }
-
-
-def _expiry(key: str, at: int, known: Container[str], sent: list[str]) -> int:
-    if key in known:
-        return 0
-    sent.append(key)
-    return at
-
-
-def _hash_ops(counters: Counters, expire_at: int) -> list[list[Any]]:
-    return [[k, expire_at, _flat(v)] for k, v in counters.items()]
+def _hash_ops(counters: Counters) -> list[list[Any]]:
+    return [[k, _flat(v)] for k, v in counters.items()]
 
 
 def _flat(fields: dict[str, int]) -> list[Any]:

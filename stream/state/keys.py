@@ -88,8 +88,40 @@ def partition(topic: str, part: int) -> str:
     return f"{PREFIX}:part:{{{topic}:{part}}}"
 
 
+SHOP_KEYS = f"{PREFIX}:{{*"  # SCAN pattern of every per-shop key
+
+
+def retention_sweep(last_day: str) -> str:
+    """Marker of the sweep that deletes the days through ``last_day`` (one per deployment)."""
+    return f"{PREFIX}:retention:{last_day}"
+
+
 SHOPS = f"{PREFIX}:shops"  # hash shop_id -> JSON settings
 SHOPS_SEEN = f"{PREFIX}:shops:seen"  # set of shop ids that have counted events
+
+
+# Kinds of per-shop keys that belong to one shop-local day ``D`` (``us:{S}:<kind>:D[:G]``): the
+# retention sweep deletes them once D is past the retention (stream/state/retention.py).
+DAY_KINDS = ("day", "grp", "var", "trn", "hll")
+_DAY_LEN = len("YYYY-MM-DD")
+
+
+def day_of(name: str) -> str | None:
+    """The day ``D`` of a day-scoped key name, else None (``us:{s1}:var:2026-11-24:g`` ->
+    ``2026-11-24``; ``us:{s1}:ledger`` -> None). Shop ids never contain ``}``."""
+    head = f"{PREFIX}:{{"
+    if not name.startswith(head):
+        return None
+    close = name.find("}:", len(head))
+    if close < 0:
+        return None
+    kind, _, rest = name[close + 2 :].partition(":")
+    if kind not in DAY_KINDS or len(rest) < _DAY_LEN:
+        return None
+    day = rest[:_DAY_LEN]
+    if len(rest) > _DAY_LEN and rest[_DAY_LEN] != ":":
+        return None
+    return day
 
 
 def field(metric: str, ident: str) -> str:

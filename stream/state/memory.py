@@ -83,7 +83,7 @@ class MemoryStore:
         return ApplyResult("ok", counted, dups)
 
     def _hashes(self, ops: list[list[Any]]) -> None:
-        for key, _expire_at, fields in ops:
+        for key, fields in ops:
             h = self.hashes[key]
             for i in range(0, len(fields), 2):
                 h[fields[i]] = h.get(fields[i], 0) + fields[i + 1]
@@ -102,3 +102,24 @@ class MemoryStore:
 
     async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None:
         self.subscribers[shop_id][day.isoformat()] = count
+
+    async def claim_sweep(self, last_day: str, ttl_s: int) -> bool:
+        marker = keys.retention_sweep(last_day)
+        if marker in self.strings:
+            return False
+        self.strings[marker] = "1"
+        return True
+
+    async def release_sweep(self, last_day: str) -> None:
+        self.strings.pop(keys.retention_sweep(last_day), None)
+
+    async def delete_days_through(self, last_day: str) -> int:
+        deleted = 0
+        tables: tuple[dict[str, Any], ...] = (self.hashes, self.hlls)
+        for table in tables:
+            for name in list(table):
+                day = keys.day_of(name)
+                if day is not None and day <= last_day:
+                    del table[name]
+                    deleted += 1
+        return deleted

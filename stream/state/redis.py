@@ -165,6 +165,34 @@ class RedisStore:
             pipe.expire(key, ttl_s)
             await pipe.execute()
 
+    # -- retention ---------------------------------------------------------------------------
+    async def claim_sweep(self, last_day: str, ttl_s: int) -> bool:
+        async with unavailable_on_errors():
+            return bool(await self.client.set(keys.retention_sweep(last_day), 1, nx=True, ex=ttl_s))
+
+    async def release_sweep(self, last_day: str) -> None:
+        async with unavailable_on_errors():
+            await self.client.delete(keys.retention_sweep(last_day))
+
+    async def delete_days_through(self, last_day: str, chunk: int = 1_000) -> int:
+        """SCAN every per-shop key (every primary of a cluster) and UNLINK the expired days'.
+        Keys deleted or added while it runs are harmless: SCAN returns each key present
+        throughout at least once, and a key seen twice is deleted once."""
+        deleted = 0
+        doomed: list[str] = []
+        async with unavailable_on_errors():
+            async for raw in self.client.scan_iter(match=keys.SHOP_KEYS, count=chunk):
+                name = raw.decode() if isinstance(raw, bytes) else str(raw)
+                day = keys.day_of(name)
+                if day is not None and day <= last_day:
+                    doomed.append(name)
+                    if len(doomed) >= chunk:
+                        deleted += int(await self.client.unlink(*doomed))
+                        doomed.clear()
+            if doomed:
+                deleted += int(await self.client.unlink(*doomed))
+        return deleted
+
     async def ping(self) -> bool:
         try:
             return bool(await self.client.ping())

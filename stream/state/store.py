@@ -66,3 +66,16 @@ class SettingsStore(Protocol):
     async def mark_shops_seen(self, shop_ids: list[str]) -> None: ...
 
     async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None: ...
+
+
+class RetentionStore(Protocol):
+    async def claim_sweep(self, last_day: str, ttl_s: int) -> bool:
+        """True for the first caller per ``last_day``: that one sweeps, the others skip."""
+        ...
+
+    async def release_sweep(self, last_day: str) -> None: ...
+
+    async def delete_days_through(self, last_day: str) -> int:
+        """Delete every day-scoped key (keys.DAY_KINDS) of days ``<= last_day``; returns how
+        many keys were deleted."""
+        ...

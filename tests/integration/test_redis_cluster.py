@@ -15,6 +15,8 @@ from redis.asyncio import RedisCluster
 
 from stream.embedded import EmbeddedBroker
 from stream.settings import Topics
+from stream.state import keys
+from stream.state.redis import RedisStore
 from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
 from tests.integration.e2e import eventually, produce, worker_env, workers
@@ -101,4 +103,25 @@ async def test_exact_totals_and_api_on_a_cluster_with_a_kill_9(
         assert {s["shop_id"] for s in json.loads(body)["shops"]} == set(SHOPS)
     finally:
         w.stop()
+        await client.aclose()
+
+
+async def test_the_retention_sweep_scans_every_master(cluster: LocalRedisCluster) -> None:
+    client = RedisCluster.from_url(cluster.url)
+    try:
+        await client.flushall()
+        shops = [f"shop-{i}" for i in range(60)]  # spread over the three masters' slots
+        for shop in shops:
+            for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
+                await client.hset(keys.day(shop, day), "v", 1)
+                await client.pfadd(keys.upgraders(shop, day), "sub")
+            await client.hset(keys.progress(shop), "le", 1)
+        store = RedisStore(client, cluster=True)
+        assert await store.claim_sweep("2026-01-02", 60)
+        assert not await store.claim_sweep("2026-01-02", 60)
+        assert await store.delete_days_through("2026-01-02", chunk=7) == len(shops) * 2 * 2
+        left = {k.decode() async for k in client.scan_iter(match=keys.SHOP_KEYS)}
+        assert {keys.day_of(k) for k in left} == {"2026-01-03", None}
+        assert len(left) == len(shops) * 3  # day, hll of 01-03 and progress
+    finally:
         await client.aclose()

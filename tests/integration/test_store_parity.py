@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from stream.settings import Topics
+from stream.state import keys
 from stream.state.memory import MemoryStore
 from stream.state.redis import RedisStore, connect
 from stream.state.store import CounterStore
@@ -74,5 +75,37 @@ async def test_memory_store_and_lua_script_leave_the_same_data(redis_url: str) -
             assert await client.zcard(key) == len(members)
         for key, subscribers in memory.hlls.items():
             assert await client.pfcount(key) == len(subscribers)
+    finally:
+        await client.aclose()
+
+
+async def test_counters_have_no_ttl_and_the_sweep_deletes_the_same_keys(redis_url: str) -> None:
+    memory = MemoryStore()
+    await feed(memory)
+    client = connect(redis_url, cluster=False)
+    try:
+        redis = RedisStore(client)
+        await feed(redis)
+        days = sorted({d for k in memory.hashes if (d := keys.day_of(k)) is not None})
+        assert len(days) > 3
+        for key in [k for k in memory.hashes if keys.day_of(k) is not None][:50]:
+            assert await client.ttl(key) == -1, key  # the retention sweep deletes them
+        for shop in SHOPS:
+            assert 0 < await client.ttl(keys.progress(shop)) <= 800 * 86_400
+        cutoff = days[len(days) // 2]
+        deleted = await redis.delete_days_through(cutoff)
+        await memory.delete_days_through(cutoff)
+        got = await redis_hashes(client)
+        assert deleted > 0
+        left_days = {keys.day_of(k) for k in got} - {None}
+        assert left_days and all(str(d) > cutoff for d in left_days)
+        want = {k: v for k, v in memory.hashes.items() if v}
+        assert {k: v for k, v in got.items() if v} == {
+            k: {f: int(x) for f, x in v.items()} for k, v in want.items()
+        }
+        assert set(memory.zsets) and all([await client.exists(k) for k in memory.zsets])
+        assert {k for k in memory.hlls} == {
+            k.decode() async for k in client.scan_iter(match="us:{*}:hll:*")
+        }
     finally:
         await client.aclose()

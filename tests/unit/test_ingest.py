@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -13,7 +14,9 @@ from stream.ingest import DeadLetter, Ingestor, PartitionFenced
 from stream.settings import Topics
 from stream.shop_directory import ShopDirectory
 from stream.state import keys
+from stream.state.batch import PartitionBatch
 from stream.state.memory import MemoryStore
+from stream.state.store import ApplyResult
 from stream.telemetry import Telemetry
 from tests.records import Record
 
@@ -244,3 +247,40 @@ async def test_in_flight_fence_does_not_drop_a_fresh_claim(store: MemoryStore) -
     ing.partitions[(TOPICS.views, 4)] = fresh_state
     out = await ing.process(TOPICS.views, 4, records([("s1", view(2))], start=1))
     assert out.counted == 1
+
+
+class PayloadLog(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.payloads: list[dict[str, Any]] = []
+
+    async def apply(self, batch: PartitionBatch) -> ApplyResult:
+        payload = batch.payload()
+        self.payloads.append(payload)
+        return self.execute(payload)
+
+
+async def test_counter_ops_carry_no_expiry_and_progress_ttls_refresh_once_a_day() -> None:
+    store = PayloadLog()
+    now = [NOW]
+    ing = Ingestor(
+        topics=TOPICS,
+        store=store,
+        shops=ShopDirectory(store),
+        dead_letters=ListSink(),
+        telemetry=Telemetry(),
+        clock=lambda: now[0],
+        retention_days=800,
+    )
+    await ing.assign(TOPICS.upgrades, 0)
+    await ing.process(
+        TOPICS.upgrades, 0, records([("s1", upgrade("e1")), ("s2", upgrade("e2", shop="s2"))])
+    )
+    await ing.process(TOPICS.upgrades, 0, records([("s1", upgrade("e3"))], start=2))
+    now[0] = NOW + timedelta(days=1)
+    await ing.process(TOPICS.upgrades, 0, records([("s1", upgrade("e4"))], start=3))
+    refresh = [{s["id"]: s["x"] for s in p["s"]} for p in store.payloads]
+    assert refresh == [{"s1": 1, "s2": 1}, {"s1": 0}, {"s1": 1}]
+    first = store.payloads[0]["s"][0]["$"][0]
+    assert set(first) == {"s", "h", "hl", "hm", "lk", "ls", "lm"}  # no expiry of the HLL
+    assert all(len(op) == 2 for op in first["h"])  # [key, fields]: no EXPIREAT

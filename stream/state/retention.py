@@ -1,0 +1,28 @@
+"""Which shop-local days are past the retention: pure date arithmetic, no Redis.
+
+Counter keys carry no TTL (an ``EXPIREAT`` on every new key was a quarter of the apply script's
+time with many shops); the retention sweep (stream/retention_sweep.py) deletes the day-scoped
+keys of expired days instead. The rule is the one the TTLs had: the keys of day ``D`` live until
+00:00 UTC of ``D + retention + 2`` days (the 2 days of slack cover every time zone and events
+that arrive up to the retention limit).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+_DAY_SECONDS = 86_400
+SLACK_DAYS = 2
+_EPOCH = date(1970, 1, 1)
+
+
+def last_expired_day(now_s: float, retention_days: int) -> str:
+    """The newest day ``D`` (``YYYY-MM-DD``) whose keys are past the retention at ``now_s``:
+    every day ``<= D`` may be deleted, every later day is kept."""
+    today = _EPOCH + timedelta(days=int(now_s // _DAY_SECONDS))
+    return (today - timedelta(days=retention_days + SLACK_DAYS)).isoformat()
+
+
+def is_expired(day: str, last_expired: str) -> bool:
+    """ISO dates compare as strings."""
+    return day <= last_expired
