@@ -35,8 +35,8 @@ async def load_year(redis_url: str, groups: int = 50, variations: int = 4) -> in
             group = f"group-{i:02d}"
             section.money.append(
                 MoneyEntry(
-                    keys.seen(SHOP, "u", f"{day}-{i}"),
-                    {
+                    seen_key=keys.seen(SHOP, "u", f"{day}-{i}"),
+                    counters={
                         keys.day(SHOP, day): {"u": 1, "r:USD": 1000, "e:USD": 500},
                         keys.groups(SHOP, day): {keys.field("u", group): 1},
                         keys.variations(SHOP, day, group): {keys.field("u", "var-0"): 1},
@@ -44,9 +44,8 @@ async def load_year(redis_url: str, groups: int = 50, variations: int = 4) -> in
                             keys.transition_field("u", "var-0", "basic", "pro"): 1
                         },
                     },
-                    day,
-                    (keys.upgraders(SHOP, day), f"sub-{i}"),
-                    (
+                    hll=(keys.upgraders(SHOP, day), f"sub-{i}"),
+                    ledger=(
                         keys.ledger(SHOP),
                         int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000) + i,
                         f'{{"event_id":"{day}-{i}"}}'.encode(),
