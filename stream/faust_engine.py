@@ -9,6 +9,10 @@ wrapping ``consumer.perform_seek`` (Faust's recovery seeks to Kafka's committed 
 ``on_partitions_assigned``, FACTS.md), and every message below the resume offset is dropped
 before counting, so a re-delivery can never be applied twice. Kafka's committed offsets are
 Faust's business only.
+
+A log that restarted below the checkpoint (a broker that kept no data, a recreated topic) shows
+as a high watermark below the resume offset: once that lasts ``LogEndWatch.grace_s``, the
+partition is counted from offset 0 in a new epoch, as the batch engine does (docs/state.md).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from faust.types import TP
 
 from stream.faust_tuning import QuietMonitor, set_fetch_max_wait_ms
 from stream.ingest import Ingestor, PartitionFenced
+from stream.log_end_watch import LogEndWatch
 from stream.settings import Settings
 from stream.state.store import StoreUnavailable
 from stream.store_health import StoreHealth
@@ -59,17 +64,18 @@ class FaustCounting:
         self.counted = set(settings.topics.counted)
         self.resume: dict[tuple[str, int], int] = {}  # next offset to count, per owned partition
         self.joined = False
+        self.log_ends = LogEndWatch()
         self._seek_wrapped = False
 
     # -- rebalance -------------------------------------------------------------------------
     async def on_assigned(self, _sender: Any, assigned: set[TP], **_kw: Any) -> None:
         hot = {(tp.topic, tp.partition) for tp in assigned if tp.topic in self.counted}
         for key in [k for k in self.resume if k not in hot]:
-            self.resume.pop(key)
+            self._drop(key)
             self.ingestor.revoke(*key)
         for topic, part in sorted(hot - set(self.resume)):
             offset = await self.health.retry(partial(self.ingestor.assign, topic, part), "claim")
-            self.resume[(topic, part)] = offset
+            self._resume_at((topic, part), offset)
         self._wrap_perform_seek()
         await self._seek_resume(self.app.consumer)
         self.joined = True
@@ -80,8 +86,39 @@ class FaustCounting:
 
     async def on_revoked(self, _sender: Any, revoked: set[TP], **_kw: Any) -> None:
         for tp in revoked:
-            if self.resume.pop((tp.topic, tp.partition), None) is not None:
+            if self._drop((tp.topic, tp.partition)):
                 self.ingestor.revoke(tp.topic, tp.partition)
+
+    def _resume_at(self, key: tuple[str, int], offset: int) -> None:
+        self.resume[key] = offset
+        self.log_ends.positioned(key, offset)
+
+    def _drop(self, key: tuple[str, int]) -> bool:
+        self.log_ends.forget(key)
+        return self.resume.pop(key, None) is not None
+
+    # -- a log that restarted below the checkpoint ---------------------------------------
+    async def check_log_ends(self) -> None:
+        """Called every second: a partition whose high watermark stays below its resume offset
+        restarted its log; count it from offset 0 in a new epoch."""
+        consumer: Any = self.app.consumer
+        for key in list(self.resume):
+            if self.log_ends.high_watermark(key, consumer.highwater(TP(*key))):
+                await self._restart_log(key)
+
+    async def _restart_log(self, key: tuple[str, int]) -> None:
+        topic, part = key
+        try:
+            offset = await self.health.retry(
+                partial(self.ingestor.restart_log, topic, part), "claim"
+            )
+        except PartitionFenced as exc:
+            log.warning("%s; leaving it to its new owner", exc)
+            self._drop(key)
+            return
+        if key in self.resume:
+            self._resume_at(key, offset)
+            await self.app.consumer.seek_wait({TP(topic, part): offset})
 
     def _wrap_perform_seek(self) -> None:
         if self._seek_wrapped:
@@ -134,7 +171,7 @@ class FaustCounting:
                 break
             except PartitionFenced as exc:
                 log.warning("%s; leaving it to its new owner", exc)
-                self.resume.pop(key, None)
+                self._drop(key)
                 return
             except StoreUnavailable as exc:
                 self.health.failed("apply", exc)
@@ -153,7 +190,8 @@ class FaustCounting:
                     await self.app.crash(RuntimeError("redis lost acknowledged writes"))
                     return
                 self.health.succeeded()
-        self.resume[key] = fresh[-1].offset + 1
+        if key in self.resume:
+            self._resume_at(key, fresh[-1].offset + 1)
         self.telemetry.observe_batch(
             topic,
             part,
@@ -191,6 +229,7 @@ def register_counting_agents(
     signals: Any = app  # mode's Signal.connect is typed for a narrower receiver signature
     signals.on_partitions_assigned.connect(engine.on_assigned)
     signals.on_partitions_revoked.connect(engine.on_revoked)
+    app.timer(1.0, name="check-log-ends")(engine.check_log_ends)
 
     def joined() -> bool:
         return engine.joined

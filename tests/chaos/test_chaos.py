@@ -102,7 +102,8 @@ async def test_smoke_one_kill_9_and_one_redis_restart(
 
 
 @pytest.mark.timeout(240)
-async def test_broker_restart_is_survived(tmp_path: Path, redis_url: str) -> None:
+@pytest.mark.parametrize("engine", ["batch", "faust"])
+async def test_broker_restart_is_survived(engine: str, tmp_path: Path, redis_url: str) -> None:
     """The embedded broker keeps nothing: after a restart every topic is gone and offsets start
     at 0 again, far below the checkpoints in Redis. Workers must not crash, must report not
     ready while the broker is away, and must count the new log from its start."""
@@ -110,7 +111,7 @@ async def test_broker_restart_is_survived(tmp_path: Path, redis_url: str) -> Non
     await asyncio.to_thread(broker.start)  # start() runs its own event loop
     topics = Topics("brk.")
     await ensure_topics(broker.bootstrap, topics, partitions=4)
-    (w,) = workers(worker_env(broker.bootstrap, redis_url, topics, "batch"), tmp_path, 1)
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, topics, engine), tmp_path, 1)
     redis = Redis.from_url(redis_url)
     view = {
         "shop_id": "s1",
