@@ -58,6 +58,7 @@ def run_ours(
     total: int,
     cap_s: float,
     workdir: Path,
+    started: StartedWorkers,
     keep: bool = False,
 ) -> tuple[Run, list[WorkerProcess]]:
     client = redis.Redis(port=stack.redis.port)
@@ -71,6 +72,7 @@ def run_ours(
         )
         for i in range(n_workers)
     ]
+    started.extend(ws)
     for w in ws:
         w.start()
     for w in ws:
@@ -81,6 +83,18 @@ def run_ours(
         for w in ws:
             w.stop()
     return run, ws
+
+
+class StartedWorkers(list[WorkerProcess]):
+    """Every worker the bench started: the ones still running are stopped when the bench ends,
+    also when a row fails (a failed row had left its worker running after the bench)."""
+
+    def __enter__(self) -> StartedWorkers:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for w in self:
+            w.stop()
 
 
 QUIX_VENV = ROOT / ".venv-quix"
@@ -184,7 +198,7 @@ def main() -> None:
         "rows": {},
     }
     workdir = Path(tempfile.mkdtemp(prefix="upsell-bench-"))
-    with EmbeddedStack(workdir / "stack", appendonly=True) as stack:
+    with EmbeddedStack(workdir / "stack", appendonly=True) as stack, StartedWorkers() as started:
         topics = Topics("bench.")
         preload(stack, topics, n, 50)
         client = redis.Redis(port=stack.redis.port)
@@ -203,7 +217,7 @@ def main() -> None:
         else:
             record(results, f"Quix Streams {QUIX_VERSION} (views)", quix)
 
-        one, ws = run_ours(stack, topics, "batch", 1, n, cap, workdir, keep=True)
+        one, ws = run_ours(stack, topics, "batch", 1, n, cap, workdir, started, keep=True)
         record(results, "ours, 1 worker (batch)", one)
         results["redis_50_shops"] = redis_memory(client)
         results["freshness_ms"] = asyncio.run(
@@ -223,19 +237,18 @@ def main() -> None:
         for w in ws:
             w.stop()
 
-        record(
-            results, "ours, Faust engine", run_ours(stack, topics, "faust", 1, n, cap, workdir)[0]
-        )
+        faust_run = run_ours(stack, topics, "faust", 1, n, cap, workdir, started)[0]
+        record(results, "ours, Faust engine", faust_run)
         record(
             results,
             "ours, 2 workers (batch)",
-            run_ours(stack, topics, "batch", 2, n, cap, workdir)[0],
+            run_ours(stack, topics, "batch", 2, n, cap, workdir, started)[0],
         )
 
         # many shops: the same volume spread over 10,000 shops
         many = Topics("bench10k.")
         preload(stack, many, n, 10_000)
-        run, ws = run_ours(stack, many, "batch", 1, n, cap, workdir, keep=True)
+        run, ws = run_ours(stack, many, "batch", 1, n, cap, workdir, started, keep=True)
         record(results, "ours, 1 worker, 10,000 shops", run)
         results["redis_10k_shops"] = redis_memory(client)
         asyncio.run(api_latency.load_year(stack.redis.url))
