@@ -34,7 +34,7 @@ class RetentionSweep(Service):
         clock: Clock,
         retention_days: int,
         interval_s: float = 3_600.0,
-        first_delay_s: float = 60.0,
+        first_delay_s: float = 10.0,
     ) -> None:
         super().__init__()
         self.store = store

@@ -10,9 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis as SyncRedis
 
 from stream.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.settings import Topics
+from stream.state import keys
 from tests.event_factory import mixed_events, settings_messages
 from tests.integration.e2e import produce, worker_env, workers
 from tests.workers import WorkerProcess, http_get
@@ -47,6 +49,11 @@ async def test_metrics_follow_the_traffic(
     await produce(broker.bootstrap, topics, settings_messages())
     sent = mixed_events(5_000, seed=91, bad_every=500)
     bad = sum(1 for s in sent if not s.valid)
+    # left over from a shop counted long ago: the retention sweep (10 s after start) deletes it
+    leftover = SyncRedis.from_url(redis_url)
+    expired, recent = keys.day("old-shop", "2020-01-01"), keys.day("old-shop", "2026-01-01")
+    leftover.hset(expired, "v", 1)
+    leftover.hset(recent, "v", 1)
     (w,) = workers(worker_env(broker.bootstrap, redis_url, topics, "batch"), tmp_path, 1)
     try:
         w.start().wait_ready()
@@ -88,8 +95,15 @@ async def test_metrics_follow_the_traffic(
         )
         # labels stay bounded: no shop ids anywhere
         assert not any("shop-" in v for (_n, ls) in m for _k, v in ls)
+        while total(scrape(w), "upsell_retention_deleted_keys_total") < 1:
+            assert time.monotonic() < deadline + 30, "no retention sweep"
+            await asyncio.sleep(0.5)
+        assert total(scrape(w), "upsell_retention_deleted_keys_total") == 1
+        assert not leftover.exists(expired)
+        assert leftover.exists(recent)
     finally:
         w.stop()
+        leftover.close()
 
 
 async def test_readyz_follows_redis(broker: EmbeddedBroker, tmp_path: Path) -> None:
