@@ -88,7 +88,8 @@ def partition(topic: str, part: int) -> str:
     return f"{PREFIX}:part:{{{topic}:{part}}}"
 
 
-SHOP_KEYS = f"{PREFIX}:{{*"  # SCAN pattern of every per-shop key
+_SHOP_HEAD = f"{PREFIX}:{{"  # how every per-shop key starts
+SHOP_KEYS = _SHOP_HEAD + "*"  # their SCAN pattern
 
 
 def retention_sweep(last_day: str) -> str:
@@ -109,10 +110,9 @@ _DAY_LEN = len("YYYY-MM-DD")
 def day_of(name: str) -> str | None:
     """The day ``D`` of a day-scoped key name, else None (``us:{s1}:var:2026-11-24:g`` ->
     ``2026-11-24``; ``us:{s1}:ledger`` -> None). Shop ids never contain ``}``."""
-    head = f"{PREFIX}:{{"
-    if not name.startswith(head):
+    if not name.startswith(_SHOP_HEAD):
         return None
-    close = name.find("}:", len(head))
+    close = name.find("}:", len(_SHOP_HEAD))
     if close < 0:
         return None
     kind, _, rest = name[close + 2 :].partition(":")

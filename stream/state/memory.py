@@ -13,6 +13,7 @@ from typing import Any
 from schemas.models import ShopSettings
 from stream.state import keys
 from stream.state.batch import PartitionBatch
+from stream.state.retention import is_expired_key
 from stream.state.store import ApplyResult, Claim
 
 
@@ -118,8 +119,7 @@ class MemoryStore:
         tables: tuple[dict[str, Any], ...] = (self.hashes, self.hlls)
         for table in tables:
             for name in list(table):
-                day = keys.day_of(name)
-                if day is not None and day <= last_day:
+                if is_expired_key(name, last_day):
                     del table[name]
                     deleted += 1
         return deleted

@@ -23,6 +23,7 @@ from redis.crc import key_slot
 from schemas.models import ShopSettings
 from stream.state import keys
 from stream.state.batch import PartitionBatch
+from stream.state.retention import is_expired_key
 from stream.state.store import ApplyResult, Claim, StoreUnavailable
 
 AnyRedis = Redis | RedisCluster
@@ -183,8 +184,7 @@ class RedisStore:
         async with unavailable_on_errors():
             async for raw in self.client.scan_iter(match=keys.SHOP_KEYS, count=chunk):
                 name = raw.decode() if isinstance(raw, bytes) else str(raw)
-                day = keys.day_of(name)
-                if day is not None and day <= last_day:
+                if is_expired_key(name, last_day):
                     doomed.append(name)
                     if len(doomed) >= chunk:
                         deleted += int(await self.client.unlink(*doomed))

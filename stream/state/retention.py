@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from stream.state import keys
+
 _DAY_SECONDS = 86_400
 SLACK_DAYS = 2
 _EPOCH = date(1970, 1, 1)
@@ -26,3 +28,9 @@ def last_expired_day(now_s: float, retention_days: int) -> str:
 def is_expired(day: str, last_expired: str) -> bool:
     """ISO dates compare as strings."""
     return day <= last_expired
+
+
+def is_expired_key(name: str, last_expired: str) -> bool:
+    """A day-scoped key (``keys.DAY_KINDS``) of a day ``<= last_expired``: the sweep deletes it."""
+    day = keys.day_of(name)
+    return day is not None and is_expired(day, last_expired)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 
 from schemas.models import ShopSettings
+from stream.clock import Clock, FixedClock
 from stream.ingest import DeadLetter, Ingestor, PartitionFenced
 from stream.settings import Topics
 from stream.shop_directory import ShopDirectory
@@ -79,7 +80,10 @@ def store() -> MemoryStore:
 
 
 def make_ingestor(
-    store: MemoryStore, sink: ListSink | None = None, directory: ShopDirectory | None = None
+    store: MemoryStore,
+    sink: ListSink | None = None,
+    directory: ShopDirectory | None = None,
+    clock: Clock = lambda: NOW,
 ) -> Ingestor:
     return Ingestor(
         topics=TOPICS,
@@ -87,7 +91,7 @@ def make_ingestor(
         shops=directory or ShopDirectory(store),
         dead_letters=sink or ListSink(),
         telemetry=Telemetry(),
-        clock=lambda: NOW,
+        clock=clock,
         retention_days=800,
     )
 
@@ -262,22 +266,14 @@ class PayloadLog(MemoryStore):
 
 async def test_counter_ops_carry_no_expiry_and_progress_ttls_refresh_once_a_day() -> None:
     store = PayloadLog()
-    now = [NOW]
-    ing = Ingestor(
-        topics=TOPICS,
-        store=store,
-        shops=ShopDirectory(store),
-        dead_letters=ListSink(),
-        telemetry=Telemetry(),
-        clock=lambda: now[0],
-        retention_days=800,
-    )
+    clock = FixedClock(NOW)
+    ing = make_ingestor(store, clock=clock)
     await ing.assign(TOPICS.upgrades, 0)
     await ing.process(
         TOPICS.upgrades, 0, records([("s1", upgrade("e1")), ("s2", upgrade("e2", shop="s2"))])
     )
     await ing.process(TOPICS.upgrades, 0, records([("s1", upgrade("e3"))], start=2))
-    now[0] = NOW + timedelta(days=1)
+    clock.advance(days=1)
     await ing.process(TOPICS.upgrades, 0, records([("s1", upgrade("e4"))], start=3))
     refresh = [{s["id"]: s["x"] for s in p["s"]} for p in store.payloads]
     assert refresh == [{"s1": 1, "s2": 1}, {"s1": 0}, {"s1": 1}]
