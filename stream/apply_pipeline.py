@@ -8,6 +8,9 @@ next round; at most ``depth`` rounds are outstanding.
 Order and gaps: a partition's batches are chained, each task waits for the one before it on
 the same partition, and if that one did not succeed it does not apply at all (:class:`Aborted`):
 a checkpoint can never pass a batch that was not applied. The engine then re-seeks from Redis.
+
+Memory: a round keeps a :class:`Span` of each batch, not its records, so a batch's records are
+freed as soon as its apply ends; a worker's memory is bounded by the rounds in flight.
 """
 
 from __future__ import annotations
@@ -28,10 +31,25 @@ class Aborted(Exception):
     """Not applied, because an earlier batch of the same partition was not."""
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """What the engine needs of a batch after its apply: offsets, timestamps, size."""
+
+    count: int
+    last_offset: int
+    first_timestamp: int
+    last_timestamp: int
+
+    @classmethod
+    def of(cls, records: Sequence[Any]) -> Span:
+        first, last = records[0], records[-1]
+        return cls(len(records), last.offset, first.timestamp, last.timestamp)
+
+
 @dataclass(slots=True)
 class Settled:
     tp: TopicPartition
-    records: Sequence[Any]
+    span: Span
     outcome: BatchOutcome | None
     seconds: float
     error: BaseException | None
@@ -41,7 +59,7 @@ class ApplyPipeline:
     def __init__(self, ingestor: Ingestor, depth: int = 1) -> None:
         self.ingestor = ingestor
         self.depth = depth
-        self._rounds: deque[list[tuple[TopicPartition, Sequence[Any], asyncio.Task[Any]]]] = deque()
+        self._rounds: deque[list[tuple[TopicPartition, Span, asyncio.Task[Any]]]] = deque()
         self._last: dict[TopicPartition, asyncio.Task[Any]] = {}
 
     def submit(self, batches: Sequence[tuple[TopicPartition, Sequence[Any]]]) -> None:
@@ -50,7 +68,7 @@ class ApplyPipeline:
         for tp, records in batches:
             task = asyncio.ensure_future(self._apply_after(self._last.get(tp), tp, records))
             self._last[tp] = task
-            round_.append((tp, records, task))
+            round_.append((tp, Span.of(records), task))
         if round_:
             self._rounds.append(round_)
 
@@ -65,15 +83,15 @@ class ApplyPipeline:
         while len(self._rounds) > keep:
             round_ = self._rounds.popleft()
             await asyncio.wait([task for _tp, _r, task in round_])
-            for tp, records, task in round_:
+            for tp, span, task in round_:
                 if self._last.get(tp) is task:
                     del self._last[tp]
                 error = task.exception()
                 if error is not None:
-                    out.append(Settled(tp, records, None, 0.0, error))
+                    out.append(Settled(tp, span, None, 0.0, error))
                 else:
                     outcome, seconds = task.result()
-                    out.append(Settled(tp, records, outcome, seconds, None))
+                    out.append(Settled(tp, span, outcome, seconds, None))
         return out
 
     async def wait_for(self, tps: Sequence[TopicPartition]) -> None:

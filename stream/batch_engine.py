@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import (
@@ -24,7 +23,7 @@ from aiokafka.errors import (
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
-from stream.apply_pipeline import Aborted, ApplyPipeline, Settled
+from stream.apply_pipeline import Aborted, ApplyPipeline, Settled, Span
 from stream.ingest import BatchOutcome, Ingestor, PartitionFenced
 from stream.log_end_watch import LogEndWatch
 from stream.settings import Settings
@@ -293,9 +292,9 @@ class BatchEngine(Service):
             elif s.error is not None:
                 raise s.error
             elif s.outcome is not None:
-                self._observe(s.tp, s.records, s.outcome, s.seconds)
+                self._observe(s.tp, s.span, s.outcome, s.seconds)
                 if s.tp in self.assignment:
-                    commits[s.tp] = OffsetAndMetadata(s.records[-1].offset + 1, "")
+                    commits[s.tp] = OffsetAndMetadata(s.span.last_offset + 1, "")
         self._to_commit.update(commits)
         self._maybe_commit()
         return outage
@@ -330,7 +329,7 @@ class BatchEngine(Service):
         await self.health.retry(reclaim)
 
     def _observe(
-        self, tp: TopicPartition, records: Sequence[Any], outcome: BatchOutcome, seconds: float
+        self, tp: TopicPartition, span: Span, outcome: BatchOutcome, seconds: float
     ) -> None:
         assert self.consumer is not None
         high = self.consumer.highwater(tp)
@@ -339,9 +338,9 @@ class BatchEngine(Service):
             tp.partition,
             outcome,
             seconds,
-            [records[0].timestamp, records[-1].timestamp],
-            None if high is None else max(0, high - records[-1].offset - 1),
-            len(records),
+            [span.first_timestamp, span.last_timestamp],
+            None if high is None else max(0, high - span.last_offset - 1),
+            span.count,
         )
 
 

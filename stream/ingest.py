@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from consumers import clicks, downgrades, upgrades, views
@@ -162,23 +163,12 @@ class Ingestor:
         if day != self._ttl_day:  # the progress hashes' TTLs are refreshed once a day
             self._ttl_fresh.clear()
             self._ttl_day = day
-        valid: list[tuple[int, Any]] = []
         letters: list[DeadLetter] = []
-        for r in records:
-            event = decode(kind, r.key, r.value, now, self._retention_days)
-            if isinstance(event, Rejected):
-                letters.append(
-                    DeadLetter(
-                        topic, partition, r.offset, r.key, r.value, event.reason, event.detail
-                    )
-                )
-            else:
-                valid.append((r.offset, event))
+        # One pass decodes and aggregates: a batch keeps its aggregate, never its decoded events.
+        batch, skipped = self._build(state, topic, partition, records, kind, counter, now, letters)
         if letters:
             await self._dead_letters.send(letters)
-        last = records[-1].offset
         while True:
-            batch, skipped = self._build(state, topic, partition, last, valid, counter)
             result = await self._store.apply(batch)
             if result.status == "ok":
                 break
@@ -193,6 +183,8 @@ class Ingestor:
                 len(result.conflicts),
             )
             state.shop_offsets.update(result.conflicts)
+            # rebuilt from the records (rare): their dead letters were sent already
+            batch, skipped = self._build(state, topic, partition, records, kind, counter, now)
         for shop, section in batch.sections.items():
             state.shop_offsets[shop] = section.last_offset
         new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]
@@ -209,15 +201,18 @@ class Ingestor:
         state: PartitionState,
         topic: str,
         partition: int,
-        last: int,
-        valid: list[tuple[int, Any]],
+        records: Sequence[RawRecord],
+        kind: Kind,
         counter: Counter,
+        now: datetime,
+        letters: list[DeadLetter] | None = None,
     ) -> tuple[PartitionBatch, int]:
+        """Decode and pre-aggregate ``records``; rejected ones go to ``letters`` (if given)."""
         batch = PartitionBatch(
             topic,
             partition,
             state.generation,
-            last,
+            records[-1].offset,
             self._retention_days,
             epoch=state.epoch,
             ttl_fresh=self._ttl_fresh,
@@ -225,9 +220,20 @@ class Ingestor:
         done = state.shop_offsets
         timezone = self._shops.timezone
         day_of = self._days.day_of_epoch
+        retention_days = self._retention_days
         sections = batch.sections
         skipped = 0
-        for offset, event in valid:
+        for r in records:
+            event: Any = decode(kind, r.key, r.value, now, retention_days)
+            if isinstance(event, Rejected):
+                if letters is not None:
+                    letters.append(
+                        DeadLetter(
+                            topic, partition, r.offset, r.key, r.value, event.reason, event.detail
+                        )
+                    )
+                continue
+            offset = r.offset
             shop = event.shop_id
             if offset <= done.get(shop, -1):
                 skipped += 1

@@ -29,7 +29,7 @@ class MoneyEntry:
     seen_key: str
     counters: Counters
     hll: tuple[str, str] | None = None  # (key, subscriber_id)
-    ledger: tuple[str, int, bytes] | None = None  # (key, score ms, member)
+    ledger: tuple[str, int, str] | None = None  # (key, score ms, member JSON)
 
 
 @dataclass(slots=True)
@@ -126,8 +126,7 @@ class PartitionBatch:
             if m.hll is not None:
                 entry["hl"], entry["hm"] = m.hll
             if m.ledger is not None:
-                entry["lk"], entry["ls"], member = m.ledger
-                entry["lm"] = member.decode()
+                entry["lk"], entry["ls"], entry["lm"] = m.ledger
             money.append(entry)
         refresh = shop not in self.ttl_fresh
         if refresh:

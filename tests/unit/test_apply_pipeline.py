@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 
-from stream.apply_pipeline import Aborted, ApplyPipeline
+from stream.apply_pipeline import Aborted, ApplyPipeline, Span
 from stream.ingest import BatchOutcome
 from stream.state.store import StoreUnavailable
+from tests.records import Record
 
 P0, P1 = TopicPartition("t", 0), TopicPartition("t", 1)
 
@@ -25,12 +28,16 @@ class FakeIngestor:
         self.fail = fail or set()
 
     async def process(self, topic: str, partition: int, records: Sequence[Any]) -> BatchOutcome:
-        first = records[0]
+        first = records[0].offset
         await asyncio.sleep(self.delays.get(first, 0.0))
         if first in self.fail:
             raise StoreUnavailable("redis went away")
         self.applied.append((partition, first))
         return BatchOutcome(len(records), 0, 0, 0, None)  # type: ignore[arg-type]
+
+
+def batch(*offsets: int) -> list[Record]:
+    return [Record(o, None, None, timestamp=1000 + o) for o in offsets]
 
 
 def pipeline(ingestor: FakeIngestor) -> ApplyPipeline:
@@ -40,8 +47,8 @@ def pipeline(ingestor: FakeIngestor) -> ApplyPipeline:
 async def test_batches_of_one_partition_apply_in_order_even_if_the_first_is_slow() -> None:
     ingestor = FakeIngestor(delays={0: 0.05})
     p = pipeline(ingestor)
-    p.submit([(P0, [0, 1]), (P1, [100])])
-    p.submit([(P0, [2, 3])])
+    p.submit([(P0, batch(0, 1)), (P1, batch(100))])
+    p.submit([(P0, batch(2, 3))])
     assert p.outstanding == 2
     first = await p.settle()  # leaves one round in flight
     assert [s.tp for s in first] == [P0, P1] and p.outstanding == 1
@@ -53,10 +60,10 @@ async def test_batches_of_one_partition_apply_in_order_even_if_the_first_is_slow
 async def test_a_failed_batch_aborts_the_later_ones_of_its_partition_only() -> None:
     ingestor = FakeIngestor(fail={0})
     p = pipeline(ingestor)
-    p.submit([(P0, [0]), (P1, [100])])
-    p.submit([(P0, [1]), (P1, [101])])
+    p.submit([(P0, batch(0)), (P1, batch(100))])
+    p.submit([(P0, batch(1)), (P1, batch(101))])
     settled = await p.settle(keep=0)
-    errors = {(s.tp.partition, s.records[0]): type(s.error) for s in settled}
+    errors = {(s.tp.partition, s.span.last_offset): type(s.error) for s in settled}
     assert errors == {
         (0, 0): StoreUnavailable,
         (1, 100): type(None),
@@ -69,7 +76,7 @@ async def test_a_failed_batch_aborts_the_later_ones_of_its_partition_only() -> N
 async def test_wait_for_returns_once_the_partition_is_idle() -> None:
     ingestor = FakeIngestor(delays={0: 0.05})
     p = pipeline(ingestor)
-    p.submit([(P0, [0]), (P1, [100])])
+    p.submit([(P0, batch(0)), (P1, batch(100))])
     await asyncio.wait_for(p.wait_for([P0]), 2)
     assert (0, 0) in ingestor.applied
     assert p.outstanding == 1  # results stay queued for the engine
@@ -81,6 +88,20 @@ async def test_wait_for_returns_once_the_partition_is_idle() -> None:
 async def test_depth_bounds_the_rounds_in_flight(depth: int) -> None:
     p = ApplyPipeline(FakeIngestor(), depth=depth)  # type: ignore[arg-type]
     for i in range(5):
-        p.submit([(P0, [i])])
+        p.submit([(P0, batch(i))])
         await p.settle()
         assert p.outstanding <= depth
+
+
+async def test_a_round_keeps_a_span_of_its_batches_not_their_records() -> None:
+    p = pipeline(FakeIngestor())
+    records = batch(7, 8, 9)
+    alive = weakref.ref(records[0])
+    p.submit([(P0, records)])
+    del records
+    await p.wait_for([P0])
+    gc.collect()
+    assert alive() is None  # applied: freed while the round still waits to be settled
+    assert p.outstanding == 1
+    [settled] = await p.settle(keep=0)
+    assert settled.span == Span(count=3, last_offset=9, first_timestamp=1007, last_timestamp=1009)
