@@ -48,7 +48,7 @@ async def load_year(redis_url: str, groups: int = 50, variations: int = 4) -> in
                     ledger=(
                         keys.ledger(SHOP),
                         int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000) + i,
-                        f'{{"event_id":"{day}-{i}"}}'.encode(),
+                        f'{{"event_id":"{day}-{i}"}}',
                     ),
                 )
             )

@@ -54,7 +54,7 @@ def events(
             )
             if len(ts_cache) < 200_000:
                 ts_cache[second] = ts
-        doc = {
+        doc: dict[str, object] = {
             "event_id": f"b{seed}-{i}",
             "shop_id": shop,
             "occurred_at": ts,

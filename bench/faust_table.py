@@ -40,7 +40,7 @@ def main() -> None:
     state: dict[str, float] = {"n": 0, "t0": 0.0, "n0": 0, "c0": 0.0}
 
     @app.agent(views)
-    async def count(stream: faust.StreamT) -> None:
+    async def count(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             doc = orjson.loads(event.value)
             day = datetime.fromisoformat(doc["occurred_at"].replace("Z", "+00:00")).date()
