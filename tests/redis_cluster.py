@@ -90,7 +90,9 @@ class LocalRedisCluster:
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            info = redis.Redis(port=self.ports[0]).execute_command("CLUSTER INFO")
+            info = redis.Redis(port=self.ports[0]).execute_command(  # type: ignore[no-untyped-call]
+                "CLUSTER INFO"
+            )
             if info.get("cluster_state") == "ok":
                 return self
             time.sleep(0.2)

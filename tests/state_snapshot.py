@@ -9,15 +9,21 @@ from redis.asyncio import Redis
 COUNTER_KINDS = (b"day", b"grp", b"var", b"trn")
 
 
+def text(raw: bytes | str) -> str:
+    """A name or field from a client that does not decode responses (typed as either)."""
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
 async def counters(redis: Redis) -> dict[str, dict[str, int]]:
     """Every counter hash (day, group, variation, transition) -> {field: value}, no zeros."""
     out: dict[str, dict[str, int]] = {}
     async for raw in redis.scan_iter(match=b"us:{*}:*", count=1000):
+        assert isinstance(raw, bytes)  # the client does not decode responses
         kind = raw.split(b"}:", 1)[1].split(b":", 1)[0]
         if kind not in COUNTER_KINDS:
             continue
         fields = await redis.hgetall(raw)
-        values = {f.decode(): int(v) for f, v in fields.items() if int(v) != 0}
+        values = {text(f): int(v) for f, v in fields.items() if int(v) != 0}
         if values:
             out[raw.decode()] = values
     return out

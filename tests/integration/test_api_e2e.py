@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,17 @@ class Stack:
     def get(
         self, path: str, token: str | None = None, worker: int = 0, **params: str
     ) -> tuple[int, Any]:
+        return self.query(path, params, token, worker)
+
+    def query(
+        self, path: str, params: Mapping[str, str], token: str | None = None, worker: int = 0
+    ) -> tuple[int, Any]:
         url = self.workers[worker].url + path + ("?" + urlencode(params) if params else "")
         status, body = http_get(url, token=token if token is not None else self.admin, timeout=10)
         return status, json.loads(body) if body else None
 
     def ok(self, template: str, path: str, **params: str) -> Any:
-        status, body = self.get(path, **params)
+        status, body = self.query(path, params)
         assert status == 200, body
         openapi_check.validate(openapi_check.response_schema(template, 200), body)
         return body
@@ -105,10 +110,9 @@ def _wait_counted(s: Stack, timeout_s: float = 90) -> None:
     while datetime.now(UTC) < deadline:
         got = 0
         for shop in SHOPS:
-            _status, body = s.get(
+            _status, body = s.query(
                 f"/v1/shops/{shop}/overview",
-                period="custom",
-                **{"from": FIRST_DAY.isoformat(), "to": _today(shop).isoformat()},
+                {"period": "custom", "from": FIRST_DAY.isoformat(), "to": _today(shop).isoformat()},
             )
             got += body["metrics"]["banner_views"] if body and "metrics" in body else 0
         if got == want:
@@ -268,7 +272,7 @@ def test_conversions_ledger_pages_newest_first(stack: Stack) -> None:
     times: list[str] = []
     cursor = None
     while True:
-        extra = {"cursor": cursor} if cursor else {}
+        extra: dict[str, str] = {"cursor": cursor} if cursor else {}
         page = stack.ok(
             "/v1/shops/{shop_id}/conversions", f"/v1/shops/{shop}/conversions", **params, **extra
         )
@@ -317,7 +321,7 @@ def test_shops_listing_follows_the_token(stack: Stack) -> None:
 def test_bad_parameters_are_400_with_a_code(
     stack: Stack, params: dict[str, str], code: str, param: str
 ) -> None:
-    status, body = stack.get("/v1/shops/shop-utc/overview", **params)
+    status, body = stack.query("/v1/shops/shop-utc/overview", params)
     assert status == 400
     openapi_check.validate("Error", body)
     assert body["error"]["code"] == code and body["error"]["param"] == param
@@ -335,7 +339,7 @@ def test_other_error_cases(stack: Stack) -> None:
         ("/v1/nothing-here", {}, None, 404, "not_found"),
     ]
     for path, params, token, status, code in cases:
-        got, body = stack.get(path, token=token, **params)
+        got, body = stack.query(path, params, token=token)
         assert (got, body["error"]["code"]) == (status, code), (path, params, body)
         openapi_check.validate("Error", body)
 

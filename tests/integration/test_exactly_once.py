@@ -181,7 +181,7 @@ async def test_replay_from_offset_zero_changes_nothing(
     await redis_client.delete(*checkpoints)
     replay_env = {**env, "UPSELL_GROUP_ID": env["UPSELL_GROUP_ID"] + "-replay"}
     (r,) = workers(replay_env, tmp_path, 1)
-    ends = {}
+    ends: dict[tuple[str, int], int] = {}
     try:
         r.start().wait_ready()
         for topic in topics.counted:

@@ -21,6 +21,7 @@ from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
 from tests.integration.e2e import eventually, produce, worker_env, workers
 from tests.redis_cluster import LocalRedisCluster
+from tests.state_snapshot import text
 from tests.workers import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -38,9 +39,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisClus
 async def cluster_counters(client: RedisCluster) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     async for raw in client.scan_iter(match="us:{*}:*", count=1000):
+        assert isinstance(raw, bytes)  # the client does not decode responses
         kind = raw.split(b"}:", 1)[1].split(b":", 1)[0]
         if kind in (b"day", b"grp", b"var", b"trn"):
-            values = {f.decode(): int(v) for f, v in (await client.hgetall(raw)).items() if int(v)}
+            fields = await client.hgetall(raw)
+            values = {text(f): int(v) for f, v in fields.items() if int(v)}
             if values:
                 out[raw.decode()] = values
     return out

@@ -6,16 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from redis.asyncio import Redis
 
 from stream.settings import Topics
 from stream.state import keys
 from stream.state.memory import MemoryStore
-from stream.state.redis import RedisStore, connect
+from stream.state.redis import AnyRedis, RedisStore, connect
 from stream.state.store import CounterStore
 from tests.event_factory import SHOPS, mixed_events
 from tests.offline_ingestor import offline_ingestor
 from tests.records import Record
+from tests.state_snapshot import text
 
 pytestmark = [pytest.mark.integration]
 
@@ -41,17 +41,18 @@ async def feed(store: CounterStore) -> None:
             await ingestor.process(topic, 0, records[i : i + 700])
 
 
-async def redis_hashes(client: Redis) -> dict[str, dict[str, int]]:
+async def redis_hashes(client: AnyRedis) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     async for raw in client.scan_iter(match="us:*", count=1000):
+        assert isinstance(raw, bytes)  # the client does not decode responses
         if await client.type(raw) == b"hash":
             fields = await client.hgetall(raw)
-            out[raw.decode()] = {f.decode(): int(v) for f, v in fields.items() if _integer(v)}
+            out[raw.decode()] = {text(f): int(v) for f, v in fields.items() if _integer(v)}
     return out
 
 
-def _integer(raw: bytes) -> bool:
-    return raw.lstrip(b"-").isdigit()
+def _integer(raw: bytes | str) -> bool:
+    return text(raw).lstrip("-").isdigit()
 
 
 async def test_memory_store_and_lua_script_leave_the_same_data(redis_url: str) -> None:

@@ -70,7 +70,7 @@ def upgrade(
     return orjson.dumps(doc)
 
 
-def records(values: list[tuple[str, bytes | None]], start: int = 0) -> list[Record]:
+def records(values: Sequence[tuple[str, bytes | None]], start: int = 0) -> list[Record]:
     return [Record(start + i, k.encode(), v) for i, (k, v) in enumerate(values)]
 
 
