@@ -6,6 +6,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from stream.state.redis import AnyRedis
+
 COUNTER_KINDS = (b"day", b"grp", b"var", b"trn")
 
 
@@ -14,11 +16,11 @@ def text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-async def counters(redis: Redis) -> dict[str, dict[str, int]]:
-    """Every counter hash (day, group, variation, transition) -> {field: value}, no zeros."""
+async def counters(redis: AnyRedis) -> dict[str, dict[str, int]]:
+    """Every counter hash (day, group, variation, transition) -> {field: value}, no zeros; on a
+    Redis Cluster, of every primary."""
     out: dict[str, dict[str, int]] = {}
     async for raw in redis.scan_iter(match=b"us:{*}:*", count=1000):
-        assert isinstance(raw, bytes)  # the client does not decode responses
         kind = raw.split(b"}:", 1)[1].split(b":", 1)[0]
         if kind not in COUNTER_KINDS:
             continue

@@ -17,11 +17,11 @@ from stream.embedded import EmbeddedBroker
 from stream.settings import Topics
 from stream.state import keys
 from stream.state.redis import RedisStore
+from tests import state_snapshot
 from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
 from tests.integration.e2e import eventually, produce, worker_env, workers
 from tests.redis_cluster import LocalRedisCluster
-from tests.state_snapshot import text
 from tests.workers import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -34,19 +34,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisClus
         yield c
     finally:
         c.stop()
-
-
-async def cluster_counters(client: RedisCluster) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    async for raw in client.scan_iter(match="us:{*}:*", count=1000):
-        assert isinstance(raw, bytes)  # the client does not decode responses
-        kind = raw.split(b"}:", 1)[1].split(b":", 1)[0]
-        if kind in (b"day", b"grp", b"var", b"trn"):
-            fields = await client.hgetall(raw)
-            values = {text(f): int(v) for f, v in fields.items() if int(v)}
-            if values:
-                out[raw.decode()] = values
-    return out
 
 
 @pytest.mark.parametrize("engine", ["batch", "faust"])
@@ -85,7 +72,7 @@ async def test_exact_totals_and_api_on_a_cluster_with_a_kill_9(
         w.start().wait_ready()
         await producing
         want = expected.counters()
-        got = await eventually(lambda: cluster_counters(client), lambda c: c == want, 150)
+        got = await eventually(lambda: state_snapshot.counters(client), lambda c: c == want, 150)
         assert got == want
         # the API over the cluster: totals, unique upgraders (PFCOUNT across day keys), ledger
         status, body = http_get(

@@ -44,7 +44,6 @@ async def feed(store: CounterStore) -> None:
 async def redis_hashes(client: AnyRedis) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     async for raw in client.scan_iter(match="us:*", count=1000):
-        assert isinstance(raw, bytes)  # the client does not decode responses
         if await client.type(raw) == b"hash":
             fields = await client.hgetall(raw)
             out[raw.decode()] = {text(f): int(v) for f, v in fields.items() if _integer(v)}
