@@ -178,6 +178,17 @@ def total_forks(client: redis.Redis) -> int:
     return int(client.info("stats")["total_forks"])
 
 
+def query_latency(
+    stack: EmbeddedStack, client: redis.Redis, api_url: str, requests: int
+) -> tuple[dict[str, dict[str, float]], int]:
+    """Load the year-long shop beside whatever Redis holds, time the queries through the API;
+    returns the latencies and the Redis forks while they ran."""
+    asyncio.run(api_latency.load_year(stack.redis.url))
+    forks = total_forks(client)
+    latency = asyncio.run(api_latency.measure(api_url, requests))
+    return latency, total_forks(client) - forks
+
+
 def redis_memory(client: redis.Redis) -> dict[str, float]:
     used = int(client.info("memory")["used_memory"])
     sets = counter_sets(client)
@@ -236,10 +247,9 @@ def main() -> None:
         )
         print(f"  freshness at {one.rate / 2:,.0f}/s: {results['freshness_ms']}", flush=True)
         client.flushall()
-        asyncio.run(api_latency.load_year(stack.redis.url))
-        forks = total_forks(client)
-        results["api_latency"] = asyncio.run(api_latency.measure(ws[0].url, requests))
-        results["api_latency_forks"] = total_forks(client) - forks
+        results["api_latency"], results["api_latency_forks"] = query_latency(
+            stack, client, ws[0].url, requests
+        )
         print(f"  api latency: {results['api_latency']}", flush=True)
         for w in ws:
             w.stop()
@@ -258,10 +268,9 @@ def main() -> None:
         run, ws = run_ours(stack, many, "batch", 1, n, cap, workdir, started, keep=True)
         record(results, "ours, 1 worker, 10,000 shops", run)
         results["redis_10k_shops"] = redis_memory(client)
-        asyncio.run(api_latency.load_year(stack.redis.url))
-        forks = total_forks(client)
-        results["api_latency_10k_shops"] = asyncio.run(api_latency.measure(ws[0].url, requests))
-        results["api_latency_10k_shops_forks"] = total_forks(client) - forks
+        results["api_latency_10k_shops"], results["api_latency_10k_shops_forks"] = query_latency(
+            stack, client, ws[0].url, requests
+        )
         for w in ws:
             w.stop()
 
