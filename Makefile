@@ -5,11 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test unit lint fmt typecheck bench bench-quick chaos soak clean
+.PHONY: help venv system-tools run test unit lint fmt typecheck bench bench-quick chaos soak clean
 
 help:
 	@echo "make run          embedded broker + Redis + worker + demo traffic (upsell-stream dev --demo)"
-	@echo "make test         lint, then the whole test suite (what CI runs)"
+	@echo "make test         system tools, lint, then the whole test suite (what CI runs)"
 	@echo "make unit         fast tests only (no broker, no Redis)"
 	@echo "make lint         ruff check, ruff format --check, mypy --strict"
 	@echo "make bench        full benchmark table (~15 min); bench-quick for ~1 min"
@@ -35,8 +35,13 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+# redis-server, Chromium, promtool/prometheus: installed as root with apt-get, else the command
+system-tools:
+	scripts/ensure-system-tools
+
+# system-tools first: a machine without them stops in seconds, before lint and any test
+test: system-tools lint
+	$(BIN)/pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -47,7 +52,7 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
 
-chaos: $(STAMP)
+chaos: system-tools $(STAMP)
 	$(BIN)/pytest -m slow tests/chaos -s $(PYTEST_ARGS)
 
 soak: $(STAMP)

@@ -24,7 +24,7 @@ PROM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
 def _tool(name: str) -> str:
     path = shutil.which(name)
-    assert path, f"{name} is missing: apt-get install prometheus (.ci/run installs it)"
+    assert path, f"{name} is missing: scripts/ensure-system-tools installs it"
     return path
 
 
