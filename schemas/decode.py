@@ -31,7 +31,10 @@ from stream.days import zone
 MAX_BYTES = 64 * 1024
 MAX_ID = 128
 MAX_PRODUCTS = 100
-MAX_INT = 2**53 - 1
+# The largest amount an event may carry (minor units, and subscriber counts): 10^12. A Redis
+# counter (int64) then holds 9.2 million maximal events of one shop, day and field, and every
+# amount is exact in a JSON double. Larger values are dead-lettered as ``bad_value:<field>``.
+MAX_AMOUNT = 10**12
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 _SHOP_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -121,8 +124,8 @@ def _int(doc: dict[str, Any], name: str, path: str = "", required: bool = True) 
         return None
     if type(value) is not int:
         raise _Reject(f"bad_type:{path}{name}", "expected an integer")
-    if not 0 <= value <= MAX_INT:
-        raise _Reject(f"bad_value:{path}{name}", f"must be between 0 and {MAX_INT}")
+    if not 0 <= value <= MAX_AMOUNT:
+        raise _Reject(f"bad_value:{path}{name}", f"must be between 0 and {MAX_AMOUNT}")
     return value
 
 

@@ -240,3 +240,37 @@ def test_arbitrary_json_never_raises(doc: dict[str, Any], kind: Kind) -> None:
 def test_mutating_one_field_of_an_upgrade_never_raises(name: str, value: Any) -> None:
     result = decode(Kind.UPGRADE, b"s1", json.dumps({**UPGRADE, name: value}).encode(), NOW)
     assert isinstance(result, Rejected | PlanChange)
+
+
+AMOUNT_MAX = 10**12  # contract §2: the documented maximum of every amount
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        (Kind.UPGRADE, ("revenue_minor",)),
+        (Kind.UPGRADE, ("from", "mrr_minor")),
+        (Kind.UPGRADE, ("to", "mrr_minor")),
+        (Kind.DOWNGRADE, ("revenue_minor",)),
+        (Kind.SUBSCRIBERS, ("active_subscribers",)),
+    ],
+)
+def test_amounts_up_to_the_documented_maximum_and_not_one_more(
+    kind: Kind, path: tuple[str, ...]
+) -> None:
+    base: dict[str, Any] = (
+        {"shop_id": "s1", "date": "2026-11-01", "active_subscribers": 1}
+        if kind is Kind.SUBSCRIBERS
+        else json.loads(json.dumps(UPGRADE))
+    )
+
+    def with_amount(value: int) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(json.dumps(base))
+        inner = doc
+        for name in path[:-1]:
+            inner = inner[name]
+        inner[path[-1]] = value
+        return doc
+
+    assert not isinstance(run(kind, with_amount(AMOUNT_MAX)), Rejected)
+    assert reason(kind, with_amount(AMOUNT_MAX + 1)) == "bad_value:" + ".".join(path)

@@ -90,6 +90,7 @@ def mutations(kind: Kind) -> list[tuple[str, dict[str, Any]]]:
             out.append((f"too long {name}", {**base, name: "x" * 129}))
         if isinstance(base[name], int):
             out.append((f"negative {name}", {**base, name: -1}))
+            out.append((f"above the maximum {name}", {**base, name: 10**12 + 1}))
     out.append(("bad shop id", {**base, "shop_id": "a b"}))
     if "currency" in base:
         out.append(("lower currency", {**base, "currency": "eur"}))
