@@ -16,27 +16,40 @@ import orjson
 from stream.state import keys
 from stream.state.redis import AnyRedis
 
+# Sums exactly: Lua numbers are doubles (exact only to 2^53), so each stored integer is split
+# into its digits above and below 10^9 and the two parts are summed apart; both sums stay far
+# below 2^53 for any retention (a counter is at most 2^63: its high part is below 10^10).
 _SUM_LUA = """
-local acc, order = {}, {}
+local high, low, order = {}, {}, {}
 for _, k in ipairs(KEYS) do
   local kv = redis.call('HGETALL', k)
   for i = 1, #kv, 2 do
-    local f, v = kv[i], tonumber(kv[i + 1])
-    if acc[f] == nil then
-      acc[f] = v
-      order[#order + 1] = f
-    else
-      acc[f] = acc[f] + v
+    local f, s = kv[i], kv[i + 1]
+    local sign = 1
+    if string.sub(s, 1, 1) == '-' then
+      sign, s = -1, string.sub(s, 2)
     end
+    local n = #s
+    local h = 0
+    if n > 9 then h = tonumber(string.sub(s, 1, n - 9)) end
+    local l = tonumber(string.sub(s, math.max(1, n - 8)))
+    if high[f] == nil then
+      high[f], low[f] = 0, 0
+      order[#order + 1] = f
+    end
+    high[f] = high[f] + sign * h
+    low[f] = low[f] + sign * l
   end
 end
 local out = {}
 for _, f in ipairs(order) do
   out[#out + 1] = f
-  out[#out + 1] = string.format('%.0f', acc[f])
+  out[#out + 1] = string.format('%.0f', high[f])
+  out[#out + 1] = string.format('%.0f', low[f])
 end
 return out
 """
+_LOW_DIGITS = 10**9
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +101,10 @@ class StateReader:
         if not names:
             return {}
         flat = await self._sum(keys=names, args=[])
-        return {_s(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return {
+            _s(flat[i]): int(flat[i + 1]) * _LOW_DIGITS + int(flat[i + 2])
+            for i in range(0, len(flat), 3)
+        }
 
     async def sum_days(self, shop: str, days: list[date]) -> dict[str, int]:
         return await self._summed([keys.day(shop, d.isoformat()) for d in days])
