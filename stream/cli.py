@@ -29,6 +29,14 @@ def _parser() -> argparse.ArgumentParser:
         "the partitions.",
     )
 
+    sub.add_parser(
+        "collector",
+        help="run one HTTP collector: storefronts POST events, it produces them to Kafka",
+        description="Serve POST /v1/collect, /v1/upsell.js, /healthz, /readyz and /metrics on "
+        "UPSELL_COLLECTOR_PORT (default 6067). Write keys live in UPSELL_REDIS_URL; events go to "
+        "UPSELL_KAFKA_BOOTSTRAP. Start as many as you like behind a load balancer.",
+    )
+
     dev = sub.add_parser(
         "dev",
         help="everything on this machine: embedded broker, Redis, a worker, optional demo traffic",
@@ -61,6 +69,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--shop", action="append", required=True, help="shop id, or * for all")
     add.add_argument("--file", type=Path, help="tokens file (default: UPSELL_API_TOKENS)")
+
+    key = sub.add_parser("key", help="manage the collector's write keys (kept in Redis)")
+    key_sub = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    key_add = key_sub.add_parser(
+        "add",
+        help="make a write key for one shop; prints it on the last line",
+        description="Public keys (upk_) send banner views and clicks from the given browser "
+        "origins; secret keys (usk_) send every kind from a storefront server. Only the key's "
+        "SHA-256 is stored, in UPSELL_REDIS_URL.",
+    )
+    key_add.add_argument("--shop", required=True, help="the shop the key writes for")
+    key_add.add_argument("--kind", required=True, choices=("public", "secret"))
+    key_add.add_argument(
+        "--origin", action="append", default=[], help="allowed browser origin (public keys)"
+    )
+    key_revoke = key_sub.add_parser(
+        "revoke",
+        help="revoke a write key; every collector refuses it within UPSELL_COLLECTOR_KEY_CACHE_S",
+    )
+    key_revoke.add_argument("key", help="the key itself (upk_... or usk_...)")
     return p
 
 
@@ -77,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             _produce_demo(args)
         elif args.command == "token":
             _token_add(args)
+        elif args.command == "collector":
+            _collector(Settings.from_env(_without_api_tokens()))
+        elif args.command == "key":
+            sys.exit(_key(Settings.from_env(_without_api_tokens()), args))
     except SettingsError as exc:
         print(f"upsell-stream: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -106,6 +138,39 @@ def _worker(settings: Settings) -> None:
         override_logging=False,
         redirect_stdouts=False,
     ).execute_from_commandline()
+
+
+def _without_api_tokens() -> dict[str, str]:
+    """The collector and the key commands serve no query API: no tokens file is needed."""
+    return {**os.environ, "UPSELL_AUTH": "off"}
+
+
+def _collector(settings: Settings) -> None:
+    from stream.app import build_collector
+    from stream.collector.server import serve
+    from stream.logging_setup import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+
+    async def run() -> None:
+        collector = build_collector(settings)
+        await serve(
+            collector.web_app,
+            settings.collector.host,
+            settings.collector.port,
+            on_start=collector.producer.start_in_background,
+            on_stop=collector.close,
+        )
+
+    asyncio.run(run())
+
+
+def _key(settings: Settings, args: argparse.Namespace) -> int:
+    from stream.collector.keys_cli import add_key, revoke_key
+
+    if args.key_command == "add":
+        return add_key(settings, args.shop, args.kind, args.origin)
+    return revoke_key(settings, args.key)
 
 
 def tune_gc() -> None:

@@ -75,6 +75,50 @@ class Topics:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectorSettings:
+    """The HTTP collector (``upsell-stream collector``): limits, key cache, dedupe window."""
+
+    host: str = "0.0.0.0"
+    port: int = 6067
+    key_rate_per_s: float = 2000.0  # events a write key may send per second, sustained
+    key_burst: int = 4000
+    address_rate_per_s: float = 200.0  # events one client address may send per second
+    address_burst: int = 400
+    limiter_entries: int = 100_000  # buckets kept per limiter (least recently used evicted)
+    key_cache_s: float = 2.0  # how long a key lookup is trusted: the revocation delay
+    dedupe_window_s: int = 900  # an accepted event_id is dropped when sent again within this
+    produce_timeout_ms: int = 5000  # broker unanswered this long: 503
+    demo_key: str = ""  # a public key the /demo-store page embeds (dev --demo only)
+    demo_shop: str = ""
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> CollectorSettings:
+        d = cls()
+        return cls(
+            host=e.get("UPSELL_COLLECTOR_HOST", d.host) or d.host,
+            port=_int(e, "UPSELL_COLLECTOR_PORT", d.port, lo=1, hi=65535),
+            key_rate_per_s=_float(e, "UPSELL_COLLECTOR_KEY_RATE", d.key_rate_per_s, 0.01, 1e7),
+            key_burst=_int(e, "UPSELL_COLLECTOR_KEY_BURST", d.key_burst, lo=1, hi=10_000_000),
+            address_rate_per_s=_float(
+                e, "UPSELL_COLLECTOR_ADDRESS_RATE", d.address_rate_per_s, 0.01, 1e7
+            ),
+            address_burst=_int(
+                e, "UPSELL_COLLECTOR_ADDRESS_BURST", d.address_burst, lo=1, hi=10_000_000
+            ),
+            limiter_entries=_int(
+                e, "UPSELL_COLLECTOR_LIMITER_ENTRIES", d.limiter_entries, 100, 10_000_000
+            ),
+            key_cache_s=_float(e, "UPSELL_COLLECTOR_KEY_CACHE_S", d.key_cache_s, 0, 60),
+            dedupe_window_s=_int(e, "UPSELL_COLLECTOR_DEDUPE_S", d.dedupe_window_s, 1, 604_800),
+            produce_timeout_ms=_int(
+                e, "UPSELL_COLLECTOR_PRODUCE_TIMEOUT_MS", d.produce_timeout_ms, 100, 120_000
+            ),
+            demo_key=e.get("UPSELL_COLLECTOR_DEMO_KEY", "").strip(),
+            demo_shop=e.get("UPSELL_COLLECTOR_DEMO_SHOP", "").strip(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -99,6 +143,7 @@ class Settings:
     heartbeat_interval_s: float = 1.5
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     data_dir: Path = Path(".upsell-data")
+    collector: CollectorSettings = field(default_factory=CollectorSettings)
 
     @property
     def topics(self) -> Topics:
@@ -141,6 +186,7 @@ class Settings:
             heartbeat_interval_s=_float(e, "UPSELL_HEARTBEAT_S", d.heartbeat_interval_s, 0.1, 60),
             worker_id=e.get("UPSELL_WORKER_ID") or d.worker_id,
             data_dir=Path(e.get("UPSELL_DATA_DIR") or d.data_dir),
+            collector=CollectorSettings.from_env(e),
         )
 
 

@@ -1,4 +1,5 @@
-"""Workers as real subprocesses (``python -m stream.cli worker``), for end-to-end tests."""
+"""Workers (and collectors) as real subprocesses (``python -m stream.cli worker``), for
+end-to-end tests."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def http_get(url: str, token: str | None = None, timeout: float = 2.0) -> tuple[
 
 @dataclass
 class WorkerProcess:
-    """One worker subprocess with its own API port, logging to ``log_dir``."""
+    """One worker subprocess with its own API port, logging to ``log_dir``. ``role`` runs
+    another process role of the CLI on that port instead (``collector``)."""
 
     env: dict[str, str]
     log_dir: Path
@@ -43,6 +45,7 @@ class WorkerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    role: str = "worker"
 
     @property
     def url(self) -> str:
@@ -55,12 +58,14 @@ class WorkerProcess:
             **self.env,
             "UPSELL_API_PORT": str(self.port),
             "UPSELL_API_HOST": "127.0.0.1",
+            "UPSELL_COLLECTOR_PORT": str(self.port),
+            "UPSELL_COLLECTOR_HOST": "127.0.0.1",
             "UPSELL_WORKER_ID": f"{self.name}-{self.starts}",
             "UPSELL_DATA_DIR": str(self.log_dir / f"{self.name}-data"),
         }
         log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", "worker"],
+            [sys.executable, "-m", "stream.cli", self.role],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -109,3 +114,27 @@ class WorkerProcess:
         if not path.exists():
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def http_post(
+    url: str,
+    body: bytes,
+    *,
+    key: str | None = None,
+    origin: str | None = None,
+    content_type: str = "application/json",
+    method: str = "POST",
+    timeout: float = 15.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """POST ``body``; ``key`` as a Bearer header. Returns (status, headers, body)."""
+    req = urllib.request.Request(url, data=body, method=method)
+    req.add_header("Content-Type", content_type)
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    if origin:
+        req.add_header("Origin", origin)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), dict(resp.headers.items()), bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), dict(exc.headers.items()), exc.read()

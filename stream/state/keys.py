@@ -97,6 +97,16 @@ def retention_sweep(last_day: str) -> str:
     return f"{PREFIX}:retention:{last_day}"
 
 
+def write_key(key_digest: str) -> str:
+    """A collector write key, by the SHA-256 of the key: hash ``shop``, ``kind``, ``origins``."""
+    return f"{PREFIX}:wk:{key_digest}"
+
+
+def collected(shop: str, event_id: str) -> str:
+    """Collector dedupe marker: this shop's event id was accepted (expires with the window)."""
+    return f"{PREFIX}:{{{shop}}}:col:{event_id}"
+
+
 SHOPS = f"{PREFIX}:shops"  # hash shop_id -> JSON settings
 SHOPS_SEEN = f"{PREFIX}:shops:seen"  # set of shop ids that have counted events
 

@@ -1,0 +1,165 @@
+"""A request's batch, from body bytes to records ready for Kafka, or the reason why not.
+
+Pure (no I/O, the time is given): parse the body, then for each event check the kind against
+the key, apply the clock rule, add ``received_at`` and run the worker's own decoder on exactly
+the bytes that will be produced. Contract: docs/contract.md, section 6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from schemas.decode import FUTURE_TOLERANCE, decode
+from schemas.models import Kind, Rejected
+from stream.collector.errors import CollectError
+from stream.collector.keys import WriteKey
+from stream.settings import Topics
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_EVENTS = 100
+
+# The collector's kind -> (the decoder's kind, the Topics attribute of its topic).
+KINDS: dict[str, tuple[Kind, str]] = {
+    "banner_view": (Kind.VIEW, "views"),
+    "banner_click": (Kind.CLICK, "clicks"),
+    "upgrade": (Kind.UPGRADE, "upgrades"),
+    "downgrade": (Kind.DOWNGRADE, "downgrades"),
+    "shop": (Kind.SHOP, "shops"),
+    "subscriber_count": (Kind.SUBSCRIBERS, "subscriber_counts"),
+}
+_TIMED = frozenset({"banner_view", "banner_click", "upgrade", "downgrade"})
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    index: int
+    kind: str
+    topic: str
+    shop_id: str
+    event_id: str | None  # None for shop settings and subscriber counts (no dedupe)
+    value: bytes
+
+
+@dataclass(slots=True)
+class Prepared:
+    records: list[Record] = field(default_factory=list)
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # index, kind, reason
+
+
+def parse_body(body: bytes) -> tuple[list[Any], datetime | None]:
+    """``{"events": [...], "sent_at"?}`` -> (events, sent_at); raises :class:`CollectError`."""
+    if len(body) > MAX_BODY_BYTES:
+        raise CollectError(413, "too_large", f"the body is limited to {MAX_BODY_BYTES} bytes")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise CollectError(400, "invalid_body", "the body is not JSON") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
+        raise CollectError(400, "invalid_body", 'expected {"events": [...]}')
+    events: list[Any] = doc["events"]
+    if not events:
+        raise CollectError(400, "invalid_body", "no events")
+    if len(events) > MAX_EVENTS:
+        raise CollectError(413, "too_many_events", f"at most {MAX_EVENTS} events per request")
+    return events, _sent_at(doc.get("sent_at"))
+
+
+def _sent_at(value: object) -> datetime | None:
+    if value is None:
+        return None
+    parsed = _instant(value)
+    if parsed is None:
+        raise CollectError(400, "invalid_body", "sent_at must be an RFC 3339 time with an offset")
+    return parsed
+
+
+def _instant(value: object) -> datetime | None:
+    if type(value) is not str or len(value) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def foreign_shop(events: list[Any], key: WriteKey) -> bool:
+    """An event names another shop than the key's: the whole request is refused (403)."""
+    return any(
+        isinstance(e, dict) and isinstance(e.get("shop_id"), str) and e["shop_id"] != key.shop_id
+        for e in events
+    )
+
+
+def prepare(
+    events: list[Any],
+    key: WriteKey,
+    topics: Topics,
+    received_at: datetime,
+    sent_at: datetime | None,
+    retention_days: int,
+) -> Prepared:
+    out = Prepared()
+    skew = received_at - sent_at if sent_at is not None else timedelta(0)
+    stamp = iso(received_at)
+    for index, doc in enumerate(events):
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        reason = _kind_problem(doc, kind, key)
+        if reason is not None:
+            out.rejected.append((index, str(kind) if kind in KINDS else "unknown", reason))
+            continue
+        assert isinstance(doc, dict) and isinstance(kind, str)
+        body = {k: v for k, v in doc.items() if k != "kind"}
+        body.setdefault("shop_id", key.shop_id)
+        if kind in _TIMED:
+            _apply_clock_rule(body, received_at, skew)
+        body["received_at"] = stamp
+        value = orjson.dumps(body)
+        decoder_kind, topic_attr = KINDS[kind]
+        event = decode(decoder_kind, key.shop_id.encode(), value, received_at, retention_days)
+        if isinstance(event, Rejected):
+            out.rejected.append((index, kind, event.reason))
+            continue
+        event_id = getattr(event, "event_id", None)
+        topic = str(getattr(topics, topic_attr))
+        out.records.append(Record(index, kind, topic, key.shop_id, event_id, value))
+    return out
+
+
+def _kind_problem(doc: object, kind: object, key: WriteKey) -> str | None:
+    if not isinstance(doc, dict):
+        return "bad_type:event"
+    if kind is None:
+        return "missing_field:kind"
+    if type(kind) is not str or kind not in KINDS:
+        return "bad_value:kind"
+    if kind not in key.kinds:
+        return "kind_not_allowed"
+    return None
+
+
+def _apply_clock_rule(body: dict[str, Any], received_at: datetime, skew: timedelta) -> None:
+    """The contract's rule for client clocks: a missing ``occurred_at`` is ``received_at``; with
+    ``sent_at`` the client's clock offset (``received_at - sent_at``) is added to it; a time
+    after ``received_at`` but within the decoder's 5 minutes is set to ``received_at``. What is
+    left in the future beyond that is rejected by the decoder (``future_timestamp``)."""
+    raw = body.get("occurred_at")
+    if raw is None:
+        body["occurred_at"] = iso(received_at)
+        return
+    occurred = _instant(raw)
+    if occurred is None:
+        return  # the decoder names the problem
+    occurred += skew
+    if received_at < occurred <= received_at + FUTURE_TOLERANCE:
+        occurred = received_at
+    if skew or occurred != _instant(raw):
+        body["occurred_at"] = iso(occurred)

@@ -1,0 +1,192 @@
+"""The collector's aiohttp application: /v1/collect (with CORS), the snippet, the demo store,
+its OpenAPI document, and /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from stream.collector.batch import MAX_BODY_BYTES
+from stream.collector.errors import CollectError
+from stream.collector.intake import Intake
+from stream.collector.keys import KeyKind
+from stream.collector.telemetry import CollectorTelemetry
+from stream.settings import CollectorSettings
+from stream.state.redis import RETRIABLE
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Readiness = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
+_PACKAGE = files("stream.collector")
+_CONTENT_TYPES = ("application/json", "text/plain", "application/octet-stream")
+_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def build_collector_web(
+    *,
+    intake: Intake,
+    telemetry: CollectorTelemetry,
+    readiness: Readiness,
+    settings: CollectorSettings,
+) -> web.Application:
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[_metrics(telemetry), _cors(), _errors()]
+    )
+    routes = _Routes(intake, telemetry, readiness, settings)
+    r = app.router
+    r.add_post("/v1/collect", routes.collect)
+    r.add_route("OPTIONS", "/v1/collect", routes.preflight)
+    r.add_get("/v1/upsell.js", routes.snippet)
+    r.add_get("/v1/openapi.json", routes.openapi)
+    r.add_get("/healthz", routes.healthz)
+    r.add_get("/readyz", routes.readyz)
+    r.add_get("/metrics", routes.metrics)
+    if settings.demo_key and settings.demo_shop:
+        r.add_get("/demo-store", routes.demo_store)
+    return app
+
+
+def key_of(request: web.Request) -> str | None:
+    """``Authorization: Bearer <key>`` or ``?key=<key>`` (beacons cannot set headers)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.query.get("key") or None
+
+
+class _Routes:
+    def __init__(
+        self,
+        intake: Intake,
+        telemetry: CollectorTelemetry,
+        readiness: Readiness,
+        settings: CollectorSettings,
+    ) -> None:
+        self.intake = intake
+        self.telemetry = telemetry
+        self.readiness = readiness
+        self.settings = settings
+
+    async def collect(self, request: web.Request) -> web.Response:
+        origin = request.headers.get("Origin")
+        key = await self.intake.authorise(key_of(request), origin)
+        if origin is not None and key.kind is KeyKind.PUBLIC:
+            request["cors_origin"] = origin
+        if request.content_type not in _CONTENT_TYPES:
+            raise CollectError(415, "unsupported_media_type", "send application/json or text/plain")
+        body = await request.read()
+        answer = await self.intake.collect(key, request.remote or "unknown", body)
+        return web.json_response(answer, status=202)
+
+    async def preflight(self, request: web.Request) -> web.Response:
+        """CORS preflight: with ``?key=`` the key must allow the origin, else 403."""
+        origin = request.headers.get("Origin")
+        key_text = request.query.get("key")
+        if origin is None:
+            raise CollectError(403, "origin_not_allowed", "a preflight carries an Origin")
+        if key_text:
+            await self.intake.authorise(key_text, origin)
+        response = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+        request["cors_origin"] = origin
+        return response
+
+    async def snippet(self, _request: web.Request) -> web.Response:
+        return _static("upsell.js", "application/javascript", "public, max-age=300")
+
+    async def openapi(self, _request: web.Request) -> web.Response:
+        return _static("openapi.json", "application/json", "no-cache")
+
+    async def demo_store(self, _request: web.Request) -> web.Response:
+        html = _PACKAGE.joinpath("static", "demo-store.html").read_text()
+        html = html.replace("{{KEY}}", self.settings.demo_key)
+        html = html.replace("{{SHOP}}", self.settings.demo_shop)
+        return web.Response(
+            text=html, content_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        ready, checks = await self.readiness()
+        body = {"status": "ready" if ready else "not_ready", "checks": checks}
+        return web.json_response(body, status=200 if ready else 503)
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        body = generate_latest(self.telemetry.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _static(name: str, content_type: str, cache: str) -> web.Response:
+    path = _PACKAGE.joinpath("static", name) if name != "openapi.json" else _PACKAGE.joinpath(name)
+    return web.Response(
+        body=path.read_bytes(),
+        content_type=content_type,
+        charset="utf-8",
+        headers={"Cache-Control": cache},
+    )
+
+
+def _metrics(telemetry: CollectorTelemetry) -> web.middleware:  # type: ignore[valid-type]
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            info = request.match_info.route.resource
+            route = info.canonical if info is not None else "unmatched"
+            telemetry.requests.labels(route, str(status)).inc()
+
+    return middleware
+
+
+def _errors() -> web.middleware:  # type: ignore[valid-type]
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except CollectError as exc:
+            return exc.response()
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = _ERROR_CODES.get(exc.status, "http_error")
+            return CollectError(exc.status, code, exc.reason).response()
+        except RETRIABLE as exc:
+            log.warning("redis unavailable while serving %s: %s", request.path, exc)
+            return CollectError(
+                503, "unavailable", "key store unavailable, retry", headers={"Retry-After": "1"}
+            ).response()
+        except Exception:
+            log.exception("unexpected error serving %s", request.path)
+            return CollectError(500, "internal", "internal error").response()
+
+    return middleware
+
+
+def _cors() -> web.middleware:  # type: ignore[valid-type]
+    """Answers carry ``Access-Control-Allow-Origin`` once the key allowed the origin, errors
+    included, so the snippet can read a 429's ``Retry-After``."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        origin = request.get("cors_origin")
+        if origin:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware

@@ -1,0 +1,315 @@
+"""The HTTP collector as a real process against the embedded broker and a real Redis: keys and
+origins, kinds a key may send, limits (413, 429), dedupe, the clock rule, revocation through
+the CLI, and schemathesis on the collector's own OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.settings import Topics
+from stream.topics import ensure_topics
+from tests.collector_keys import make_key
+from tests.integration.e2e import read_topic
+from tests.workers import ROOT, WorkerProcess, http_get, http_post
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+SHOP = "shop-col"
+ORIGIN = "https://shop-col.example"
+
+
+class Site:
+    def __init__(self, collector: WorkerProcess, topics: Topics, bootstrap: str, redis: str):
+        self.collector = collector
+        self.topics = topics
+        self.bootstrap = bootstrap
+        self.redis_url = redis
+        self.public = make_key(redis, SHOP, "public", [ORIGIN])
+        self.secret = make_key(redis, SHOP, "secret")
+
+    @property
+    def collect_url(self) -> str:
+        return self.collector.url + "/v1/collect"
+
+    def post(
+        self, events: list[dict[str, Any]], key: str | None, origin: str | None = None, **extra: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        body = orjson.dumps({"events": events, **extra})
+        status, headers, raw = http_post(self.collect_url, body, key=key, origin=origin)
+        return status, headers, json.loads(raw)
+
+    def views_in_topic(self) -> list[dict[str, Any]]:
+        records = asyncio.run(read_topic(self.bootstrap, self.topics.views))
+        return [orjson.loads(r.value) for r in records]
+
+
+def now_iso(delta: timedelta = timedelta(0)) -> str:
+    return (datetime.now(UTC) + delta).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def view(**fields: Any) -> dict[str, Any]:
+    return {
+        "kind": "banner_view",
+        "event_id": str(uuid.uuid4()),
+        "shop_id": SHOP,
+        "occurred_at": now_iso(),
+        "group_id": "g1",
+        "variation_id": "a",
+        **fields,
+    }
+
+
+def upgrade() -> dict[str, Any]:
+    plan = {"product_ids": ["p1"], "selling_plan_id": "monthly", "mrr_minor": 1000}
+    return {
+        "kind": "upgrade",
+        "event_id": str(uuid.uuid4()),
+        "shop_id": SHOP,
+        "occurred_at": now_iso(),
+        "subscriber_id": "sub-1",
+        "order_id": "o-1",
+        "from": plan,
+        "to": {**plan, "selling_plan_id": "annual", "mrr_minor": 1500},
+        "revenue_minor": 15000,
+        "currency": "USD",
+    }
+
+
+def collector_env(bootstrap: str, redis_url: str, topics: Topics, **extra: str) -> dict[str, str]:
+    return {
+        "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
+        "UPSELL_REDIS_URL": redis_url,
+        "UPSELL_TOPIC_PREFIX": topics.prefix,
+        "UPSELL_COLLECTOR_KEY_CACHE_S": "1",
+        "UPSELL_COLLECTOR_KEY_RATE": "50",
+        "UPSELL_COLLECTOR_KEY_BURST": "300",
+        "UPSELL_COLLECTOR_ADDRESS_RATE": "5000",
+        "UPSELL_COLLECTOR_ADDRESS_BURST": "10000",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def site(
+    broker: EmbeddedBroker, redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("collector")
+    topics = Topics("col.")
+    asyncio.run(ensure_topics(broker.bootstrap, topics, partitions=4))
+    env = collector_env(broker.bootstrap, redis_server.url, topics)
+    collector = WorkerProcess(env, tmp, name="collector", role="collector")
+    try:
+        collector.start().wait_ready()
+        yield Site(collector, topics, broker.bootstrap, redis_server.url)
+    finally:
+        collector.stop()
+
+
+def test_202_means_the_broker_holds_the_events_keyed_by_shop(site: Site) -> None:
+    events = [view(), view(subscriber_id="s-1")]
+    status, _, body = site.post(events, site.secret)
+    assert status == 202, body
+    assert body == {"accepted": 2, "duplicates": 0, "rejected": []}
+    by_id = {e["event_id"]: e for e in site.views_in_topic()}
+    for sent in events:
+        got = by_id[sent["event_id"]]
+        assert "kind" not in got and got["shop_id"] == SHOP
+        assert got["received_at"].endswith("Z"), got
+    records = asyncio.run(read_topic(site.bootstrap, site.topics.views))
+    assert {r.key for r in records} == {SHOP.encode()}
+
+
+def test_the_same_batch_again_is_not_produced_twice(site: Site) -> None:
+    events = [view(), view()]
+    assert site.post(events, site.secret)[2]["duplicates"] == 0
+    again = site.post(events, site.secret)
+    assert again[0] == 202 and again[2] == {"accepted": 2, "duplicates": 2, "rejected": []}
+    ids = [e["event_id"] for e in site.views_in_topic()]
+    assert all(ids.count(e["event_id"]) == 1 for e in events), ids
+
+
+def test_public_key_only_from_its_origins(site: Site) -> None:
+    for origin in ("https://evil.example", None, "https://shop-col.example.evil.example"):
+        status, _, body = site.post([view()], site.public, origin=origin)
+        assert status == 403 and body["error"]["code"] == "origin_not_allowed", (origin, body)
+    status, headers, body = site.post([view()], site.public, origin=ORIGIN)
+    assert status == 202, body
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_preflight_is_answered_for_allowed_origins_only(site: Site) -> None:
+    url = f"{site.collect_url}?key={site.public}"
+    status, headers, _ = http_post(url, b"", origin=ORIGIN, method="OPTIONS")
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert http_post(url, b"", origin="https://evil.example", method="OPTIONS")[0] == 403
+
+
+def test_beacon_as_text_plain_with_the_key_in_the_query(site: Site) -> None:
+    body = orjson.dumps({"events": [view()]})
+    url = f"{site.collect_url}?key={site.public}"
+    status, _, raw = http_post(url, body, origin=ORIGIN, content_type="text/plain;charset=UTF-8")
+    assert status == 202, raw
+
+
+def test_public_key_may_not_send_upgrades(site: Site) -> None:
+    status, _, body = site.post([upgrade(), view()], site.public, origin=ORIGIN)
+    assert status == 202, body
+    assert body["accepted"] == 1
+    assert body["rejected"] == [{"index": 0, "reason": "kind_not_allowed"}]
+    status, _, body = site.post([upgrade()], site.public, origin=ORIGIN)
+    assert status == 400 and body["error"]["code"] == "all_rejected", body
+    assert body["rejected"] == [{"index": 0, "reason": "kind_not_allowed"}]
+    assert site.post([upgrade()], site.secret)[0] == 202
+
+
+def test_another_shops_key_is_forbidden(site: Site) -> None:
+    other = make_key(site.redis_url, "shop-other", "secret")
+    status, _, body = site.post([view()], other)
+    assert status == 403 and body["error"]["code"] == "wrong_shop", body
+
+
+def test_unknown_key_and_bad_events(site: Site) -> None:
+    assert site.post([view()], "usk_nope")[0] == 401
+    assert site.post([view()], None)[0] == 401
+    status, _, body = site.post([view(group_id=None), view(), {"kind": "nope"}], site.secret)
+    assert status == 202, body
+    assert body["rejected"] == [
+        {"index": 0, "reason": "missing_field:group_id"},
+        {"index": 2, "reason": "bad_value:kind"},
+    ]
+
+
+def test_too_large_and_too_many_events(site: Site) -> None:
+    big = view(padding="x" * (64 * 1024))
+    status, _, body = site.post([big], site.secret)
+    assert status == 413 and body["error"]["code"] == "too_large", body
+    status, _, body = site.post([view() for _ in range(101)], site.secret)
+    assert status == 413 and body["error"]["code"] == "too_many_events", body
+
+
+def test_rate_limited_per_key_with_retry_after(site: Site) -> None:
+    key = make_key(site.redis_url, SHOP, "secret")
+    junk = [{"kind": "banner_view"}] * 100  # tokens are taken before validation
+    statuses = [site.post(junk, key)[0] for _ in range(3)]
+    assert statuses == [400, 400, 400], statuses  # burst 300
+    status, headers, body = site.post(junk, key)
+    assert status == 429 and body["error"]["code"] == "rate_limited", body
+    assert int(headers["Retry-After"]) >= 1
+    assert site.post([view()], site.secret)[0] == 202, "another key is not limited"
+    _, metrics = http_get(site.collector.url + "/metrics")
+    assert b'upsell_collector_rate_limited_total{limit="key"}' in metrics
+
+
+def test_clock_rule_corrects_a_client_clock_that_is_off(site: Site) -> None:
+    ahead = timedelta(days=1)  # the shopper's clock is a day ahead
+    late = view(occurred_at=now_iso(ahead))
+    status, _, body = site.post([late], site.secret)
+    assert status == 400 and body["rejected"][0]["reason"] == "future_timestamp", body
+    status, _, body = site.post([late], site.secret, sent_at=now_iso(ahead))
+    assert status == 202, body
+    got = next(e for e in site.views_in_topic() if e["event_id"] == late["event_id"])
+    occurred = datetime.fromisoformat(got["occurred_at"])
+    received = datetime.fromisoformat(got["received_at"])
+    assert abs(occurred - received) < timedelta(seconds=30), got
+
+
+def test_revoked_key_is_refused_within_seconds(site: Site) -> None:
+    env = {**os.environ, "UPSELL_REDIS_URL": site.redis_url, "UPSELL_COLLECTOR_KEY_CACHE_S": "1"}
+    cli = [sys.executable, "-m", "stream.cli", "key"]
+    made = subprocess.run(
+        [*cli, "add", "--shop", SHOP, "--kind", "public", "--origin", ORIGIN],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    key = made.stdout.strip().splitlines()[-1]
+    assert key.startswith("upk_"), made.stdout
+    assert site.post([view()], key, origin=ORIGIN)[0] == 202
+    subprocess.run([*cli, "revoke", key], env=env, cwd=ROOT, timeout=60, check=True)
+    revoked_at = time.monotonic()
+    while site.post([view()], key, origin=ORIGIN)[0] != 401:
+        assert time.monotonic() - revoked_at < 5, "the revoked key still works after 5 s"
+        time.sleep(0.1)
+
+
+def test_public_key_needs_an_origin(site: Site) -> None:
+    env = {**os.environ, "UPSELL_REDIS_URL": site.redis_url}
+    proc = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "key", "add", "--shop", SHOP, "--kind", "public"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "--origin" in proc.stderr, proc.stderr
+
+
+def test_snippet_and_ops_routes(site: Site) -> None:
+    status, js = http_get(site.collector.url + "/v1/upsell.js")
+    assert status == 200 and b"sendBeacon" in js and b"randomUUID" in js
+    assert len(js) < 8 * 1024, f"the snippet is {len(js)} bytes"
+    for path in ("/healthz", "/readyz", "/metrics", "/v1/openapi.json"):
+        assert http_get(site.collector.url + path)[0] == 200, path
+    _, metrics = http_get(site.collector.url + "/metrics")
+    for name in (
+        b"upsell_collector_requests_total",
+        b"upsell_collector_events_accepted_total",
+        b"upsell_collector_events_rejected_total",
+        b"upsell_collector_produce_seconds_bucket",
+    ):
+        assert name in metrics, name
+
+
+def test_schemathesis_on_the_collectors_openapi(site: Site, tmp_path: Path) -> None:
+    key = make_key(site.redis_url, SHOP, "secret")
+    cli = Path(sys.executable).with_name("schemathesis")
+    proc = subprocess.run(
+        [
+            str(cli),
+            "run",
+            site.collector.url + "/v1/openapi.json",
+            "--url",
+            site.collector.url,
+            "-H",
+            f"Authorization: Bearer {key}",
+            "--checks",
+            "not_a_server_error,response_schema_conformance,"
+            "status_code_conformance,content_type_conformance",
+            "--max-examples",
+            "40",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--suppress-health-check",
+            "all",
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+    )
+    tail = (proc.stdout + proc.stderr)[-4000:]
+    assert proc.returncode == 0, tail
+    assert "POST /v1/collect" in proc.stdout, tail

@@ -1,0 +1,104 @@
+"""Pure parts of the collector: the clock rule, kinds per key, body limits, rate limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from stream.collector.batch import iso, parse_body, prepare
+from stream.collector.errors import CollectError
+from stream.collector.keys import KeyKind, WriteKey, normalise_origins
+from stream.collector.limits import RateLimiter, retry_after
+from stream.settings import Topics
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+PUBLIC = WriteKey("k1", "s1", KeyKind.PUBLIC, frozenset({"https://s1.example"}))
+SECRET = WriteKey("k2", "s1", KeyKind.SECRET, frozenset())
+
+
+def view(**fields: Any) -> dict[str, Any]:
+    return {"kind": "banner_view", "event_id": "e1", "group_id": "g", "variation_id": "v", **fields}
+
+
+def produced(event: dict[str, Any], sent_at: datetime | None = None) -> dict[str, Any]:
+    out = prepare([event], SECRET, Topics(), NOW, sent_at, retention_days=800)
+    assert not out.rejected, out.rejected
+    doc: dict[str, Any] = orjson.loads(out.records[0].value)
+    return doc
+
+
+def test_missing_time_and_shop_come_from_the_request() -> None:
+    doc = produced(view())
+    assert doc["occurred_at"] == doc["received_at"] == iso(NOW)
+    assert doc["shop_id"] == "s1" and "kind" not in doc
+
+
+def test_sent_at_corrects_a_skewed_client_clock() -> None:
+    client_off = timedelta(hours=-3)  # the client's clock is 3 h behind
+    occurred = NOW + client_off - timedelta(seconds=10)
+    doc = produced(view(occurred_at=iso(occurred)), sent_at=NOW + client_off)
+    assert doc["occurred_at"] == iso(NOW - timedelta(seconds=10))
+
+
+def test_slightly_future_times_are_set_to_received_at() -> None:
+    doc = produced(view(occurred_at=iso(NOW + timedelta(minutes=2))))
+    assert doc["occurred_at"] == iso(NOW)
+
+
+def test_far_future_without_sent_at_is_rejected() -> None:
+    event = view(occurred_at=iso(NOW + timedelta(hours=2)))
+    out = prepare([event], SECRET, Topics(), NOW, None, retention_days=800)
+    assert out.rejected == [(0, "banner_view", "future_timestamp")]
+
+
+def test_public_keys_send_views_and_clicks_only() -> None:
+    events = [{"kind": k} for k in ("upgrade", "downgrade", "shop", "subscriber_count")]
+    out = prepare(events, PUBLIC, Topics(), NOW, None, retention_days=800)
+    assert [r[2] for r in out.rejected] == ["kind_not_allowed"] * 4
+    assert PUBLIC.allows_origin("https://s1.example")
+    assert not PUBLIC.allows_origin("https://s1.example.evil")
+    assert not PUBLIC.allows_origin(None)
+
+
+def test_body_limits() -> None:
+    with pytest.raises(CollectError) as too_many:
+        parse_body(orjson.dumps({"events": [{}] * 101}))
+    assert too_many.value.status == 413
+    for bad in (b"nope", b"[]", b'{"events": []}', b'{"events": [{}], "sent_at": "yesterday"}'):
+        with pytest.raises(CollectError) as exc:
+            parse_body(bad)
+        assert exc.value.status == 400, bad
+
+
+def test_origins_are_scheme_and_host() -> None:
+    assert normalise_origins(["https://a.example/"]) == {"https://a.example"}
+    with pytest.raises(ValueError):
+        normalise_origins(["a.example"])
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    clock = FakeMonotonic()
+    limiter = RateLimiter(rate_per_s=10, burst=100, max_entries=10, monotonic=clock)
+    assert limiter.take("a", 100) == 0.0
+    wait = limiter.take("a", 20)
+    assert wait == pytest.approx(2.0) and retry_after(wait) == "2"
+    clock.t += 2.0
+    assert limiter.take("a", 20) == 0.0
+
+
+def test_limiter_memory_is_bounded() -> None:
+    limiter = RateLimiter(rate_per_s=1, burst=5, max_entries=100, monotonic=FakeMonotonic())
+    for i in range(10_000):
+        limiter.take(f"10.0.{i // 256}.{i % 256}", 1)
+    assert len(limiter) == 100
