@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv system-tools run test unit lint fmt typecheck bench bench-quick chaos soak clean
+.PHONY: help venv system-tools run test unit lint lock fmt typecheck bench bench-quick chaos soak clean
 
 help:
 	@echo "make run          embedded broker + Redis + worker + demo traffic (upsell-stream dev --demo)"
 	@echo "make test         system tools, lint, then the whole test suite (what CI runs)"
 	@echo "make unit         fast tests only (no broker, no Redis)"
-	@echo "make lint         ruff check, ruff format --check, mypy --strict"
+	@echo "make lint         ruff, mypy --strict, hadolint, Kubernetes schemas, promtool"
+	@echo "make lock         pin the image's dependencies (deploy/requirements.lock)"
 	@echo "make bench        full benchmark table (~15 min); bench-quick for ~1 min"
 	@echo "make chaos        long chaos run; make soak for the 10 min soak"
 
@@ -30,6 +31,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint deploy/Dockerfile
+	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
+	@command -v promtool >/dev/null 2>&1 || { echo "make lint: promtool is missing;" \
+		"run make system-tools (or apt-get install prometheus)"; exit 1; }
+	cd deploy/prometheus && promtool check rules alerts.yml \
+		&& promtool test rules alerts_test.yml \
+		&& promtool check config --syntax-only prometheus.yml
+
+lock: $(STAMP)
+	$(BIN)/python deploy/lock.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

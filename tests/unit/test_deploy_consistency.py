@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,98 @@ def test_k8s_manifests_probe_the_api_port(tmp_path: Path) -> None:
     assert service["spec"]["ports"][0]["targetPort"] == settings.api_port
 
 
-def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
+def _k8s_docs() -> list[dict[str, Any]]:
+    return [
+        d
+        for f in sorted((DEPLOY / "k8s").glob("*.yaml"))
+        for d in yaml.safe_load_all(f.read_text())
+    ]
+
+
+def _image_uid() -> int:
+    text = (DEPLOY / "Dockerfile").read_text()
+    user = re.search(r"^USER (\d+):(\d+)$", text, re.MULTILINE)
+    assert user, "the image names its user by number (runAsNonRoot cannot verify a name)"
+    assert int(user[1]) > 0 and int(user[2]) > 0
+    return int(user[1])
+
+
+def test_dockerfile_runs_as_a_numeric_non_root_user_with_a_healthcheck() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert text.count("FROM ") >= 2
-    assert "\nUSER upsell" in text and "HEALTHCHECK" in text and "/healthz" in text
+    assert _image_uid() >= 1000
+    assert "HEALTHCHECK" in text and "/healthz" in text
+    assert "UPSELL_DATA_DIR=/app/data" in text and 'VOLUME ["/app/data"]' in text
+
+
+def test_image_installs_the_locked_versions_the_tests_ran() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert text.count("--constraint") == 2, "both stages install under deploy/requirements.lock"
+    pins = dict(
+        line.split("==")
+        for line in (DEPLOY / "requirements.lock").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    normal = {re.sub(r"[-_.]+", "-", name).lower(): v for name, v in pins.items()}
+    project = (ROOT / "pyproject.toml").read_text()
+    runtime = re.search(r"^dependencies = \[(.*?)\]", project, re.MULTILINE | re.DOTALL)
+    assert runtime
+    for requirement in re.findall(r'"([A-Za-z0-9_.-]+)', runtime[1]):
+        name = re.sub(r"[-_.]+", "-", requirement).lower()
+        assert name in normal, f"{requirement} is not pinned in deploy/requirements.lock"
+        assert version(name) == normal[name], f"{name}: tests ran {version(name)}, image pins it"
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[ignored.index("**")] == "**", "the build context admits only what it needs"
+    assert "!deploy/requirements.lock" in ignored
+
+
+def test_k8s_pod_is_hardened_and_writes_only_its_data_dir() -> None:
+    docs = _k8s_docs()
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    uid = _image_uid()
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == container["securityContext"]["runAsUser"] == uid
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts[config["UPSELL_DATA_DIR"]]], "the data dir is writable"
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    prestop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert prestop[0] == "sleep" and int(prestop[1]) >= 5
+    assert pod["terminationGracePeriodSeconds"] > int(prestop[1]) + 20
+    assert container["readinessProbe"]["timeoutSeconds"] > 1, "longer than the checks' 1 s"
+    assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} >= {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+
+
+def test_k8s_secrets_stay_out_of_the_configmap() -> None:
+    docs = _k8s_docs()
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert "UPSELL_REDIS_URL" not in config
+    assert int(config["UPSELL_REPLICATION_FACTOR"]) == 3
+    assert int(config["UPSELL_MIN_INSYNC_REPLICAS"]) == 2
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    redis = env["UPSELL_REDIS_URL"]["valueFrom"]["secretKeyRef"]
+    tokens = next(v for v in pod["volumes"] if v["name"] == "tokens")["secret"]["secretName"]
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    for secret in (redis["name"], tokens):
+        assert f"kubectl create secret generic {secret}" in guide, secret
+
+
+def test_compose_workers_run_as_the_pod_does() -> None:
+    services = _compose()["services"]
+    uid = _image_uid()
+    for name in ("worker-1", "worker-2"):
+        svc = services[name]
+        assert svc["user"] == f"{uid}:{uid}" and svc["read_only"] is True
+        assert svc["cap_drop"] == ["ALL"]
+        data_dir = svc["environment"]["UPSELL_DATA_DIR"]
+        assert any(v.endswith(f":{data_dir}") for v in svc["volumes"]), name
