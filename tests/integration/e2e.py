@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.kafka_clients import make_producer
 from stream.settings import Topics
-from tests.workers import WorkerProcess
+from tests.workers import WorkerProcess, http_get
 
 T = TypeVar("T")
 
@@ -117,3 +119,17 @@ async def eventually(
         if done(value) or time.monotonic() > deadline:
             return value
         await asyncio.sleep(interval_s)
+
+
+async def day_metrics(url: str, shop: str, first: date, last: date) -> dict[str, Any]:
+    """The ``metrics`` of ``shop``'s overview from ``first`` to ``last``, read over HTTP (auth
+    off); an empty dict while the worker cannot answer."""
+    query = f"period=custom&from={first.isoformat()}&to={last.isoformat()}"
+    try:
+        status, body = await asyncio.to_thread(http_get, f"{url}/v1/shops/{shop}/overview?{query}")
+    except OSError:
+        return {}
+    if status != 200:
+        return {}
+    metrics: dict[str, Any] = orjson.loads(body)["metrics"]
+    return metrics
