@@ -8,6 +8,7 @@ fields (types, then rules), key, then time.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -338,7 +339,31 @@ def _shop(doc: dict[str, Any]) -> ShopSettings:
         raise _Reject("bad_type:week_start", "expected monday or sunday")
     if week_start not in ("monday", "sunday"):
         raise _Reject("bad_value:week_start", "expected monday or sunday")
-    return ShopSettings(shop, tz, week_start, _currency(doc))
+    return ShopSettings(shop, tz, week_start, _currency(doc), _split_weights(doc))
+
+
+def _split_weights(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Optional ``groups: {group_id: {variation_id: weight}}``: ids of 1-128 characters,
+    weights finite numbers >= 0, at least one of a group's weights > 0."""
+    raw = doc.get("groups")
+    if raw is None:
+        return {}
+    if type(raw) is not dict:
+        raise _Reject("bad_type:groups", "expected {group_id: {variation_id: weight}}")
+    out: dict[str, dict[str, float]] = {}
+    for group_id, weights in raw.items():
+        if not 0 < len(group_id) <= MAX_ID or type(weights) is not dict or not weights:
+            raise _Reject("bad_value:groups", "expected {group_id: {variation_id: weight}}")
+        parsed = {}
+        for variation_id, weight in weights.items():
+            ok = type(weight) in (int, float) and math.isfinite(weight) and weight >= 0
+            if not 0 < len(variation_id) <= MAX_ID or not ok:
+                raise _Reject("bad_value:groups", "weights are numbers >= 0 per variation id")
+            parsed[variation_id] = float(weight)
+        if not any(parsed.values()):
+            raise _Reject("bad_value:groups", "a group needs a weight above 0")
+        out[group_id] = parsed
+    return out
 
 
 def _subscribers(doc: dict[str, Any]) -> SubscriberSnapshot:

@@ -5,7 +5,8 @@ Produced only by :func:`schemas.decode.decode`; everything downstream may trust 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -72,6 +73,9 @@ class ShopSettings:
     timezone: str  # a valid IANA name
     week_start: str  # "monday" | "sunday"
     currency: str
+    # Intended traffic split per A/B group, {group_id: {variation_id: weight}} (the SRM check);
+    # groups not listed are expected to split equally.
+    groups: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,7 @@ class RedisStore:
                 "timezone": settings.timezone,
                 "week_start": settings.week_start,
                 "currency": settings.currency,
+                "groups": settings.groups,
             }
         )
         async with unavailable_on_errors():
@@ -151,7 +152,9 @@ class RedisStore:
         for shop_id, doc in raw.items():
             d = orjson.loads(doc)
             sid = shop_id.decode() if isinstance(shop_id, bytes) else str(shop_id)
-            out[sid] = ShopSettings(sid, d["timezone"], d["week_start"], d["currency"])
+            out[sid] = ShopSettings(
+                sid, d["timezone"], d["week_start"], d["currency"], d.get("groups", {})
+            )
         return out
 
     async def mark_shops_seen(self, shop_ids: list[str]) -> None:

@@ -274,3 +274,16 @@ def test_amounts_up_to_the_documented_maximum_and_not_one_more(
 
     assert not isinstance(run(kind, with_amount(AMOUNT_MAX)), Rejected)
     assert reason(kind, with_amount(AMOUNT_MAX + 1)) == "bad_value:" + ".".join(path)
+
+
+SHOP = {"shop_id": "s1", "timezone": "UTC", "currency": "EUR"}
+
+
+def test_shop_split_weights() -> None:
+    s = run(Kind.SHOP, {**SHOP, "groups": {"g1": {"control": 1, "d10": 0.5}}})
+    assert isinstance(s, ShopSettings) and s.groups == {"g1": {"control": 1.0, "d10": 0.5}}
+    assert run(Kind.SHOP, SHOP).groups == {}
+    assert run(Kind.SHOP, {**SHOP, "groups": []}).reason == "bad_type:groups"
+    bad: dict[str, Any]
+    for bad in ({"g": {}}, {"g": {"a": -1}}, {"g": {"a": "1"}}, {"g": {"a": 0}}, {"": {"a": 1}}):
+        assert run(Kind.SHOP, {**SHOP, "groups": bad}).reason == "bad_value:groups", bad

@@ -94,6 +94,10 @@ def mutations(kind: Kind) -> list[tuple[str, dict[str, Any]]]:
     out.append(("bad shop id", {**base, "shop_id": "a b"}))
     if "currency" in base:
         out.append(("lower currency", {**base, "currency": "eur"}))
+    if kind is Kind.SHOP:
+        out.append(("groups not an object", {**base, "groups": []}))
+        out.append(("negative weight", {**base, "groups": {"g": {"a": -1}}}))
+        out.append(("empty group", {**base, "groups": {"g": {}}}))
     if "from" in base:
         out.append(
             ("plan without mrr", {**base, "from": {"product_ids": [], "selling_plan_id": "p"}})
