@@ -1,12 +1,23 @@
-"""The dead-letter record written to ``upsell.dead-letters``: the original key and bytes, plus
-why and where from. The reason travels in a header too, so tools can route without parsing."""
+"""The dead-letter record written to ``upsell.dead-letters``: why and where from, and a bounded
+copy of the original (its first 16 KiB, its size and SHA-256), so a dead letter always fits in a
+Kafka request whatever arrived. The reason travels in a header too, so tools can route without
+parsing."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime
 
 import orjson
+
+KEPT_BYTES = 16 * 1024  # of the original value, as text (when UTF-8) and as base64
+KEPT_KEY_BYTES = 1024  # of the original key, used as the dead letter's key
+DETAIL_CHARS = 1000
+# What a dead letter's value weighs at most: the kept bytes as JSON text (6 bytes each at worst,
+# for escaped control characters) and as base64 (4/3), the detail (escaped the same way) and the
+# fixed fields: 16 KiB * (6 + 4/3) + 6,000 + ~500 < 128 KiB, far below a Kafka request's 1 MiB.
+MAX_RECORD_BYTES = 128 * 1024
 
 
 def dead_letter_value(
@@ -18,24 +29,42 @@ def dead_letter_value(
     detail: str,
     raw: bytes | None,
     now: datetime,
+    key_bytes: int | None = None,
 ) -> bytes:
-    original: str | None
-    try:
-        original = raw.decode("utf-8") if raw is not None else None
-    except UnicodeDecodeError:
-        original = None
+    kept = raw[:KEPT_BYTES] if raw is not None else None
     return orjson.dumps(
         {
             "reason": reason,
-            "detail": detail,
+            "detail": detail[:DETAIL_CHARS],
             "source": {"topic": topic, "partition": partition, "offset": offset},
             "failed_at": now.astimezone(UTC)
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
-            "original": original,
-            "original_b64": base64.b64encode(raw).decode() if raw is not None else None,
+            "original": _text(kept),
+            "original_b64": base64.b64encode(kept).decode() if kept is not None else None,
+            "original_bytes": len(raw) if raw is not None else None,
+            "original_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else None,
+            "truncated": raw is not None and len(raw) > KEPT_BYTES,
+            "key_bytes": key_bytes,
         }
     )
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The original key, cut to its first KiB (a dead letter's key is bounded too)."""
+    return key[:KEPT_KEY_BYTES] if key is not None else None
+
+
+def _text(kept: bytes | None) -> str | None:
+    """The kept bytes as text when they are UTF-8 (a character cut at the end is dropped)."""
+    if kept is None:
+        return None
+    for cut in range(4):
+        try:
+            return kept[: len(kept) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 def dead_letter_headers(reason: str, topic: str) -> list[tuple[str, bytes]]:

@@ -24,6 +24,7 @@ class Telemetry:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     events: Counter = field(init=False)
     dead_letters: Counter = field(init=False)
+    dead_letter_send_failures: Counter = field(init=False)
     consumer_lag: Gauge = field(init=False)
     assigned_partitions: Gauge = field(init=False)
     batch_apply_seconds: Histogram = field(init=False)
@@ -49,6 +50,11 @@ class Telemetry:
             "upsell_dead_letters",
             "Messages sent to the dead-letter topic, by reason code.",
             ["reason"],
+            registry=r,
+        )
+        self.dead_letter_send_failures = Counter(
+            "upsell_dead_letter_send_failures",
+            "Failed attempts to send dead letters to Kafka (each is retried with backoff).",
             registry=r,
         )
         self.consumer_lag = Gauge(

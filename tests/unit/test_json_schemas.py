@@ -11,7 +11,7 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from schemas.dead_letter import dead_letter_value
+from schemas.dead_letter import MAX_RECORD_BYTES, dead_letter_value
 from schemas.decode import decode
 from schemas.models import Kind, Rejected
 
@@ -127,18 +127,29 @@ def test_structurally_invalid_samples_rejected_by_both(kind: Kind) -> None:
         assert isinstance(decoded, Rejected) and not schema_ok, (kind, label, decoded)
 
 
-def test_dead_letter_record_matches_its_schema() -> None:
+def test_dead_letter_record_matches_its_schema_and_is_bounded() -> None:
     validator = schema("dead-letter")
-    for raw in (b"{broken", b"\xff\xfe", None):
+    worst = (
+        b"{broken",
+        b"\xff\xfe",
+        None,
+        b"",
+        b"\x01" * 2_000_000,  # control characters: the most escaped JSON text
+        ("\U0001f600" * 300_000).encode(),  # UTF-8, cut mid-character at 16 KiB
+        bytes(range(256)) * 5000,
+    )
+    for raw in worst:
         doc = orjson.loads(
             dead_letter_value(
                 topic="t",
                 partition=1,
                 offset=2,
                 reason="invalid_json",
-                detail="x",
+                detail="\x02" * 5000,
                 raw=raw,
                 now=NOW,
             )
         )
         assert not list(validator.iter_errors(doc)), doc
+        assert len(orjson.dumps(doc)) <= MAX_RECORD_BYTES
+        assert doc["truncated"] == (raw is not None and len(raw) > 16 * 1024)

@@ -1,0 +1,76 @@
+"""Poison records mid-stream: every size from 0 bytes to the producer's limit, binary and odd
+bytes, a tombstone. Each ends dead-lettered (a bounded copy that names its size and hash), the
+valid views around them are all counted (read over HTTP), and the worker never restarts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+
+from stream.embedded import EmbeddedBroker
+from stream.settings import Topics
+from tests.integration.e2e import (
+    day_metrics,
+    eventually,
+    produce,
+    read_topic,
+    worker_env,
+    workers,
+)
+from tests.integration.odd_records import interleaved, odd_values
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+DEAD_LETTER_MAX_BYTES = 128 * 1024  # contract §2: a dead letter's value is at most 128 KiB
+
+
+def dead_letter_schema() -> Draft202012Validator:
+    text = files("schemas").joinpath("json/dead-letter.schema.json").read_text()
+    return Draft202012Validator(json.loads(text))
+
+
+@pytest.mark.parametrize("engine", ["batch", "faust"])
+async def test_records_of_every_size_and_odd_bytes_mid_stream(
+    engine: str, broker: EmbeddedBroker, redis_url: str, created_topics: Topics, tmp_path: Path
+) -> None:
+    at = datetime.now(UTC) - timedelta(hours=1)
+    odd = odd_values(random.Random(7))
+    items, valid = interleaved("poison", at, odd, valid_between=50, seed=3)
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, created_topics, engine), tmp_path, 1)
+    try:
+        w.start().wait_ready()
+        await produce(broker.bootstrap, created_topics, [("view", k, v) for k, v in items])
+        metrics = await eventually(
+            lambda: day_metrics(w.url, "poison", at.date(), at.date()),
+            lambda m: m.get("banner_views") == valid,
+            90,
+        )
+        assert metrics.get("banner_views") == valid, f"{engine}: {metrics}\n{w.tail()}"
+        letters = await eventually(
+            lambda: read_topic(broker.bootstrap, created_topics.dead_letters),
+            lambda rs: len(rs) >= len(odd),
+            30,
+        )
+        assert w.alive() and w.starts == 1, w.tail()
+    finally:
+        w.stop()
+    assert len(letters) == len(odd)
+    schema = dead_letter_schema()
+    sent = {(hashlib.sha256(v).hexdigest() if v is not None else None) for v in odd}
+    seen = set()
+    for record in letters:
+        assert len(record.value) <= DEAD_LETTER_MAX_BYTES, len(record.value)
+        doc = orjson.loads(record.value)
+        assert not list(schema.iter_errors(doc)), doc["reason"]
+        seen.add(doc["original_sha256"])
+        if doc["original_bytes"] is not None:
+            assert doc["truncated"] == (doc["original_bytes"] > 16 * 1024)
+    assert seen == sent
