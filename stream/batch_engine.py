@@ -25,6 +25,7 @@ from mode import Service
 
 from stream.apply_pipeline import Aborted, ApplyPipeline, Settled, Span
 from stream.ingest import BatchOutcome, Ingestor, PartitionFenced
+from stream.kafka_clients import make_consumer
 from stream.log_end_watch import LogEndWatch
 from stream.settings import Settings
 from stream.state.store import StoreUnavailable
@@ -66,7 +67,7 @@ class BatchEngine(Service):
         self.telemetry = telemetry
         self.health = health
         self.ready_to_count = ready_to_count
-        self._consumer_factory = consumer_factory or self._default_consumer
+        self._consumer_factory = consumer_factory or partial(counting_consumer, settings)
         self.consumer: AIOKafkaConsumer | None = None
         self.assignment: set[TopicPartition] = set()
         self._fenced: set[TopicPartition] = set()
@@ -76,23 +77,6 @@ class BatchEngine(Service):
         self._committed_at = 0.0
         self._log_end_checked = 0.0
         self.joined = False  # the group gave this worker its (possibly empty) share once
-
-    def _default_consumer(self) -> AIOKafkaConsumer:
-        s = self.settings
-        return AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
-            group_id=f"{s.consumer_group}.counters",
-            client_id=f"{s.worker_id}-counters",
-            enable_auto_commit=False,
-            # Never reset silently: a position out of range is handled in _out_of_range.
-            auto_offset_reset="none",
-            fetch_max_wait_ms=s.fetch_max_wait_ms,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=32 * 1024 * 1024,
-            session_timeout_ms=int(s.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
-            max_poll_interval_ms=600_000,
-        )
 
     async def on_start(self) -> None:
         self.add_future(self._run())
@@ -342,6 +326,23 @@ class BatchEngine(Service):
             None if high is None else max(0, high - span.last_offset - 1),
             span.count,
         )
+
+
+def counting_consumer(s: Settings) -> AIOKafkaConsumer:
+    """The batch engine's consumer of the counted topics (read_committed, never auto-commits)."""
+    return make_consumer(
+        s.kafka_bootstrap,
+        group_id=f"{s.consumer_group}.counters",
+        client_id=f"{s.worker_id}-counters",
+        # Never reset silently: a position out of range is handled in _out_of_range.
+        auto_offset_reset="none",
+        fetch_max_wait_ms=s.fetch_max_wait_ms,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_bytes=32 * 1024 * 1024,
+        session_timeout_ms=int(s.session_timeout_s * 1000),
+        heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
+        max_poll_interval_ms=600_000,
+    )
 
 
 def _fmt(tps: Iterable[TopicPartition]) -> str:

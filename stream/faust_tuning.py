@@ -2,6 +2,8 @@
 
 - Faust hard-codes ``fetch_max_wait_ms=1500`` on its consumer; on a quiet topic an event then
   waits up to ~0.7 s on the broker (FACTS.md). We want ~100 ms: freshness is a product promise.
+- Faust reads ``read_uncommitted`` unless it runs its own transactions; every consumer of ours
+  reads ``read_committed`` (aborted writes of a transactional producer are never counted).
 - Faust's Monitor sensor does bookkeeping per message and per stream event; it is a measured
   share of the per-event cost. :class:`QuietMonitor` keeps the sensor API but drops the per-event
   work (our own Prometheus metrics cover throughput, lag and freshness).
@@ -13,6 +15,8 @@ from typing import Any
 
 from faust.sensors.monitor import Monitor
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from stream.kafka_clients import ISOLATION_LEVEL
 
 _PATCHED_ATTR = "_upsell_fetch_wait_ms"
 
@@ -29,6 +33,7 @@ def set_fetch_max_wait_ms(wait_ms: int) -> None:
     def create_worker_consumer(self: Any, transport: Any) -> Any:
         consumer = original(self, transport)
         consumer._fetch_max_wait_ms = getattr(type(self), _PATCHED_ATTR)
+        consumer._isolation_level = ISOLATION_LEVEL  # read before start() builds its fetcher
         return consumer
 
     thread_cls._create_worker_consumer = create_worker_consumer

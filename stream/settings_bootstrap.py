@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from schemas.decode import decode
 from schemas.models import Kind, ShopSettings
+from stream.kafka_clients import make_consumer
 from stream.shop_directory import ShopDirectory
 
 log = logging.getLogger(__name__)
@@ -20,12 +21,7 @@ log = logging.getLogger(__name__)
 
 async def read_to_end(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
     """All (key, value) records of ``topic`` up to the end offsets seen when called."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        fetch_max_wait_ms=100,
-    )
+    consumer = make_consumer(bootstrap, group_id=None, fetch_max_wait_ms=100)
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic) or set()

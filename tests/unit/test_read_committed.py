@@ -1,0 +1,35 @@
+"""Every consumer of ours reads committed records only (aborted transactional writes are never
+counted). The embedded broker has no transactions, so this checks the consumers' setting; the
+end-to-end tests show that the broker serves such fetches (docs/state.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stream.app import faust_app
+from stream.batch_engine import counting_consumer
+from stream.faust_engine import configure_faust
+from stream.kafka_clients import make_consumer
+from stream.settings import Settings
+
+SETTINGS = Settings(kafka_bootstrap="127.0.0.1:1", auth_enabled=False)
+
+
+async def test_the_batch_engine_and_the_settings_reader_read_committed() -> None:
+    for consumer in (counting_consumer(SETTINGS), make_consumer(SETTINGS.kafka_bootstrap)):
+        assert consumer._isolation_level == "read_committed"
+        await consumer.stop()
+
+
+async def test_the_faust_worker_consumer_reads_committed() -> None:
+    app = faust_app(SETTINGS)
+    configure_faust(app, SETTINGS)
+    faust_consumer: Any = app.consumer
+    thread = faust_consumer._thread
+    consumer = thread._create_worker_consumer(app.transport)
+    try:
+        assert consumer._isolation_level == "read_committed"
+        assert consumer._fetch_max_wait_ms == SETTINGS.fetch_max_wait_ms
+    finally:
+        await consumer.stop()
+        thread.thread_loop.close()  # the consumer thread's own loop, never started here
