@@ -130,6 +130,8 @@ class Settings:
     auth_enabled: bool = True
     engine: Engine = "batch"
     cors_origins: tuple[str, ...] = ()
+    api_max_range_days: int = 400  # the days a period (or its compare) may span
+    api_max_heavy_queries: int = 4  # queries over > 31 days running at once per worker
     log_format: LogFormat = "text"
     log_level: str = "INFO"
     partitions: int = 8
@@ -173,6 +175,10 @@ class Settings:
             auth_enabled=auth_enabled,
             engine=_choice(e, "UPSELL_ENGINE", d.engine, ("batch", "faust")),  # type: ignore[arg-type]
             cors_origins=_origins(e),
+            api_max_range_days=_int(e, "UPSELL_API_MAX_RANGE_DAYS", d.api_max_range_days, 1, 36500),
+            api_max_heavy_queries=_int(
+                e, "UPSELL_API_MAX_HEAVY_QUERIES", d.api_max_heavy_queries, lo=1, hi=10_000
+            ),
             log_format=_choice(e, "UPSELL_LOG_FORMAT", d.log_format, ("text", "json")),  # type: ignore[arg-type]
             log_level=_choice(e, "UPSELL_LOG_LEVEL", d.log_level, _LOG_LEVELS, upper=True),
             partitions=_int(e, "UPSELL_PARTITIONS", d.partitions, lo=1, hi=1024),

@@ -12,6 +12,7 @@ from aiohttp import web
 from stream.api.auth import TokenStore
 from stream.api.errors import ApiError
 from stream.api.handlers import Handlers
+from stream.api.limits import HeavyQueries
 from stream.api.queries import StateReader
 from stream.clock import Clock
 from stream.settings import Settings
@@ -35,13 +36,21 @@ def install_api(
     tokens: TokenStore | None,
 ) -> None:
     """Add the /v1 routes and the middlewares to ``app`` (before it starts)."""
-    h = Handlers(StateReader(redis), clock, settings.retention_days)
+    heavy = HeavyQueries(settings.api_max_heavy_queries)
+    h = Handlers(
+        StateReader(redis),
+        clock,
+        settings.retention_days,
+        max_range_days=settings.api_max_range_days,
+        heavy=heavy,
+    )
     app.middlewares.extend(
         [
             _metrics(telemetry),
+            _cors(settings.cors_origins),  # outside _errors: error responses carry CORS too
             _errors(),
-            _cors(settings.cors_origins),
             _auth(tokens if settings.auth_enabled else None, settings.auth_enabled),
+            _heavy_slots(heavy),
         ]
     )
     r = app.router
@@ -118,6 +127,20 @@ def _cors(origins: tuple[str, ...]) -> web.middleware:  # type: ignore[valid-typ
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
         return response
+
+    return middleware
+
+
+def _heavy_slots(heavy: HeavyQueries) -> web.middleware:  # type: ignore[valid-type]
+    """Give back the heavy-query slot a handler took, however it ends."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        finally:
+            if request.get("heavy"):
+                heavy.leave()
 
     return middleware
 

@@ -30,7 +30,8 @@ class Grant:
 
 
 def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # aiohttp hands over header bytes that are not UTF-8 as surrogate escapes: hash those bytes
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class TokenStore:

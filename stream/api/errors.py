@@ -6,18 +6,26 @@ from aiohttp import web
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.param = param
+        self.headers = headers or {}
 
     def response(self) -> web.Response:
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.param:
             body["param"] = self.param
-        return web.json_response({"error": body}, status=self.status)
+        return web.json_response({"error": body}, status=self.status, headers=self.headers)
 
 
 def bad_request(code: str, message: str, param: str | None = None) -> ApiError:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from stream.api import figures
 from stream.api.errors import ApiError, bad_request
+from stream.api.limits import HeavyQueries
 from stream.api.queries import ShopView, StateReader
 from stream.clock import Clock
 from stream.days import day_bounds_utc, local_date
@@ -28,10 +29,19 @@ def _iso(ms: int | None) -> str | None:
 
 
 class Handlers:
-    def __init__(self, reader: StateReader, clock: Clock, retention_days: int) -> None:
+    def __init__(
+        self,
+        reader: StateReader,
+        clock: Clock,
+        retention_days: int,
+        *,
+        max_range_days: int,
+        heavy: HeavyQueries,
+    ) -> None:
         self.reader = reader
         self.clock = clock
-        self.retention_days = retention_days
+        self.max_days = min(retention_days, max_range_days)
+        self.heavy = heavy
 
     # -- shared ----------------------------------------------------------------------------
     async def _context(self, request: web.Request) -> tuple[ShopView, Period, Period | None]:
@@ -44,19 +54,20 @@ class Handlers:
         today = local_date(shop.timezone, self.clock())
         try:
             period = resolve_period(
-                request.query,
-                today=today,
-                week_start=shop.week_start,
-                retention_days=self.retention_days,
+                request.query, today=today, week_start=shop.week_start, retention_days=self.max_days
             )
             compare = resolve_compare(
-                request.query,
-                period,
-                week_start=shop.week_start,
-                retention_days=self.retention_days,
+                request.query, period, week_start=shop.week_start, retention_days=self.max_days
             )
+            for name, span in (("period", period), ("compare", compare)):
+                if span is not None and span.days > self.max_days:
+                    raise PeriodError(
+                        "range_too_long", name, f"a range may span at most {self.max_days} days"
+                    )
         except PeriodError as exc:
             raise bad_request(exc.code, exc.message, exc.param) from None
+        days = period.days + (compare.days if compare is not None else 0)
+        request["heavy"] = self.heavy.enter(days)  # released by the limits middleware
         return shop, period, compare
 
     async def _metrics(self, shop: ShopView, period: Period) -> dict[str, Any]:
@@ -225,7 +236,7 @@ def _dumps(obj: Any) -> str:
 def _limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return 50
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
         raise bad_request("bad_limit", "limit must be an integer from 1 to 500", "limit")
     return int(raw)
 
