@@ -132,6 +132,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     api_max_range_days: int = 400  # the days a period (or its compare) may span
     api_max_heavy_queries: int = 4  # queries over > 31 days running at once per worker
+    live_max_streams: int = 100
+    live_heartbeat_s: float = 15.0
     log_format: LogFormat = "text"
     log_level: str = "INFO"
     partitions: int = 8
@@ -179,6 +181,8 @@ class Settings:
             api_max_heavy_queries=_int(
                 e, "UPSELL_API_MAX_HEAVY_QUERIES", d.api_max_heavy_queries, lo=1, hi=10_000
             ),
+            live_max_streams=_int(e, "UPSELL_LIVE_MAX_STREAMS", d.live_max_streams, 1, 100_000),
+            live_heartbeat_s=_float(e, "UPSELL_LIVE_HEARTBEAT_S", d.live_heartbeat_s, 0.1, 300),
             log_format=_choice(e, "UPSELL_LOG_FORMAT", d.log_format, ("text", "json")),  # type: ignore[arg-type]
             log_level=_choice(e, "UPSELL_LOG_LEVEL", d.log_level, _LOG_LEVELS, upper=True),
             partitions=_int(e, "UPSELL_PARTITIONS", d.partitions, lo=1, hi=1024),

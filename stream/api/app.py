@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
+from typing import Any
 
 from aiohttp import web
 
@@ -13,6 +14,7 @@ from stream.api.auth import TokenStore
 from stream.api.errors import ApiError
 from stream.api.handlers import Handlers
 from stream.api.limits import HeavyQueries
+from stream.api.live import LiveStreams
 from stream.api.queries import StateReader
 from stream.clock import Clock
 from stream.settings import Settings
@@ -36,14 +38,31 @@ def install_api(
     tokens: TokenStore | None,
 ) -> None:
     """Add the /v1 routes and the middlewares to ``app`` (before it starts)."""
+    reader = StateReader(redis)
     heavy = HeavyQueries(settings.api_max_heavy_queries)
     h = Handlers(
-        StateReader(redis),
+        reader,
         clock,
         settings.retention_days,
         max_range_days=settings.api_max_range_days,
         heavy=heavy,
     )
+
+    async def overview(request: web.Request) -> dict[str, Any]:
+        return (await h.overview_doc(request))[1]
+
+    async def groups(request: web.Request) -> dict[str, Any]:
+        return (await h.groups_doc(request))[2]
+
+    live = LiveStreams(
+        reader,
+        overview,
+        groups,
+        heavy=heavy,
+        max_streams=settings.live_max_streams,
+        heartbeat_s=settings.live_heartbeat_s,
+    )
+    app.on_shutdown.append(live.on_shutdown)
     app.middlewares.extend(
         [
             _metrics(telemetry),
@@ -61,6 +80,7 @@ def install_api(
     r.add_get("/v1/shops/{shop_id}/groups", h.groups)
     r.add_get("/v1/shops/{shop_id}/groups/{group_id}", h.group)
     r.add_get("/v1/shops/{shop_id}/conversions", h.conversions)
+    r.add_get("/v1/shops/{shop_id}/live", live.handle)
 
 
 async def _openapi(_request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from stream.api import figures
+from stream.api import csv_export, experiment, figures, ledger, replies
 from stream.api.errors import ApiError, bad_request
 from stream.api.limits import HeavyQueries
 from stream.api.queries import ShopView, StateReader
@@ -67,7 +67,8 @@ class Handlers:
         except PeriodError as exc:
             raise bad_request(exc.code, exc.message, exc.param) from None
         days = period.days + (compare.days if compare is not None else 0)
-        request["heavy"] = self.heavy.enter(days)  # released by the limits middleware
+        if not request.get("heavy"):  # one slot a request, released by the limits middleware
+            request["heavy"] = self.heavy.enter(days)
         return shop, period, compare
 
     async def _metrics(self, shop: ShopView, period: Period) -> dict[str, Any]:
@@ -94,6 +95,11 @@ class Handlers:
         return web.json_response({"shops": visible}, dumps=_dumps)
 
     async def overview(self, request: web.Request) -> web.Response:
+        shop, doc = await self.overview_doc(request)
+        rows = csv_export.overview_rows(doc, shop.currency)
+        return replies.reply(request, doc, "overview", rows)
+
+    async def overview_doc(self, request: web.Request) -> tuple[ShopView, dict[str, Any]]:
         shop, period, compare = await self._context(request)
         current = await self._metrics(shop, period)
         doc: dict[str, Any] = {
@@ -108,7 +114,7 @@ class Handlers:
             doc["compare"] = self._compare_doc(
                 shop, compare, current, await self._metrics(shop, compare)
             )
-        return web.json_response(doc, dumps=_dumps)
+        return shop, doc
 
     async def timeseries(self, request: web.Request) -> web.Response:
         shop, period, compare = await self._context(request)
@@ -128,7 +134,8 @@ class Handlers:
                 }
         except PeriodError as exc:
             raise bad_request(exc.code, exc.message, exc.param) from None
-        return web.json_response(doc, dumps=_dumps)
+        rows = csv_export.timeseries_rows(doc, shop.currency)
+        return replies.reply(request, doc, "timeseries", rows)
 
     async def _points(self, shop: ShopView, period: Period, interval: str) -> list[dict[str, Any]]:
         spans = buckets(period, interval, shop.week_start)
@@ -150,6 +157,17 @@ class Handlers:
         return points
 
     async def groups(self, request: web.Request) -> web.Response:
+        shop, period, doc = await self.groups_doc(request)
+        if replies.wants_csv(request):
+            control = request.query.get("control") or None
+            table: list[csv_export.Row] = [csv_export.GROUP_HEADER]
+            for row in doc["groups"]:
+                detail = await self._group_doc(shop, period, row["group_id"], control)
+                table.extend(csv_export.group_rows(detail, shop.currency))
+            return replies.reply(request, doc, "groups", table)
+        return web.json_response(doc, dumps=_dumps)
+
+    async def groups_doc(self, request: web.Request) -> tuple[ShopView, Period, dict[str, Any]]:
         shop, period, compare = await self._context(request)
         sums = await self.reader.sum_groups(shop.shop_id, period.dates())
         base = await self.reader.sum_groups(shop.shop_id, compare.dates()) if compare else {}
@@ -174,16 +192,27 @@ class Handlers:
             "groups": rows,
             "compare": compare.to_json(shop.timezone) if compare else None,
         }
-        return web.json_response(doc, dumps=_dumps)
+        return shop, period, doc
 
     async def group(self, request: web.Request) -> web.Response:
         shop, period, _compare = await self._context(request)
         group_id = request.match_info["group_id"]
         if not 0 < len(group_id) <= 128:
             raise bad_request("bad_group_id", "group ids are 1-128 characters", "group_id")
+        control = request.query.get("control") or None
+        if control is not None and len(control) > 128:
+            raise bad_request("bad_control", "control is a variation id of 1-128 chars", "control")
+        doc = await self._group_doc(shop, period, group_id, control)
+        table = [csv_export.GROUP_HEADER, *csv_export.group_rows(doc, shop.currency)]
+        return replies.reply(request, doc, "group-" + group_id, table)
+
+    async def _group_doc(
+        self, shop: ShopView, period: Period, group_id: str, control: str | None
+    ) -> dict[str, Any]:
         days = period.dates()
         variations = await self.reader.sum_variations(shop.shop_id, days, group_id)
         transitions = await self.reader.sum_transitions(shop.shop_id, days, group_id)
+        stats, decision = experiment.decision(variations, control, shop.groups.get(group_id))
         total: dict[str, int] = {}
         out = []
         for variation_id in sorted(variations):
@@ -199,38 +228,40 @@ class Handlers:
                 {
                     "variation_id": variation_id,
                     "metrics": figures.metrics(raw),
+                    "stats": stats[variation_id],
                     "transitions": moves,
                 }
             )
-        doc = {
+        return {
             "shop_id": shop.shop_id,
             "period": period.to_json(shop.timezone),
             "group_id": group_id,
             "metrics": figures.metrics(total),
+            **decision,
             "variations": out,
         }
-        return web.json_response(doc, dumps=_dumps)
 
-    async def conversions(self, request: web.Request) -> web.Response:
+    async def conversions(self, request: web.Request) -> web.StreamResponse:
         shop, period, _compare = await self._context(request)
-        limit = _limit(request.query.get("limit"))
-        after = _decode_cursor(request.query.get("cursor"))
         lo = day_bounds_utc(shop.timezone, period.start)[0]
         hi = day_bounds_utc(shop.timezone, period.end)[1]
-        items, cursor = await self.reader.ledger_page(
-            shop.shop_id, int(lo.timestamp() * 1000), int(hi.timestamp() * 1000) - 1, after, limit
-        )
+        span = (int(lo.timestamp() * 1000), int(hi.timestamp() * 1000) - 1)
+        if replies.wants_csv(request):
+            period_doc = period.to_json(shop.timezone)
+            return await ledger.stream_csv(request, self.reader, shop, period_doc, span)
+        limit = _limit(request.query.get("limit"))
+        after = _decode_cursor(request.query.get("cursor"))
+        items, cursor = await self.reader.ledger_page(shop.shop_id, *span, after, limit)
         doc = {
             "shop_id": shop.shop_id,
             "period": period.to_json(shop.timezone),
-            "items": items,
+            "items": ledger.with_local_time(items, shop),
             "next_cursor": _encode_cursor(cursor) if cursor else None,
         }
         return web.json_response(doc, dumps=_dumps)
 
 
-def _dumps(obj: Any) -> str:
-    return orjson.dumps(obj).decode()
+_dumps = replies.dumps
 
 
 def _limit(raw: str | None) -> int:

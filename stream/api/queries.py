@@ -6,8 +6,10 @@ shop's hash slot), so an overview for a year is one round trip.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -58,6 +60,7 @@ class ShopView:
     timezone: str
     week_start: str
     currency: str | None
+    groups: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,7 +85,13 @@ class StateReader:
         if raw is None:
             return ShopView(shop_id, "UTC", "monday", None)
         d = orjson.loads(raw)
-        return ShopView(shop_id, d["timezone"], d.get("week_start", "monday"), d.get("currency"))
+        return ShopView(
+            shop_id,
+            d["timezone"],
+            d.get("week_start", "monday"),
+            d.get("currency"),
+            d.get("groups") or {},
+        )
 
     async def shops(self) -> list[ShopView]:
         settings = await self.redis.hgetall(keys.SHOPS)
@@ -153,6 +162,13 @@ class StateReader:
             if day <= limit and (best is None or day > best[0]):
                 best = (day, int(raw_count))
         return best[1] if best else None
+
+    async def progress_signature(self, shop: str) -> bytes:
+        """A digest of the shop's progress hash: it changes whenever a batch holding any of the
+        shop's events is applied (offsets move), whichever worker applied it."""
+        raw = await self.redis.hgetall(keys.progress(shop))
+        items = sorted((_s(k), _s(v)) for k, v in raw.items())
+        return hashlib.blake2b(orjson.dumps(items), digest_size=16).digest()
 
     async def last_event_ms(self, shop: str) -> int | None:
         raw = await self.redis.hget(keys.progress(shop), keys.LAST_EVENT)
