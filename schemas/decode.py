@@ -1,6 +1,10 @@
-"""``decode(kind, key, raw, now)``: bytes from Kafka to a valid event, or the reason why not.
+"""The contract's validator: bytes from Kafka to a valid event, or the reason why not.
 
-Never raises. Reasons are the contract's codes: ``too_large``, ``invalid_json``,
+``check(kind, key, raw, latest, oldest, retention_days)`` and its convenience form
+``decode(kind, key, raw, now)`` hold no state between calls (the worker's cached fast path is
+:class:`schemas.decoder.Decoder`, which falls back to ``check``). Never raises.
+
+Reasons are the contract's codes: ``too_large``, ``invalid_json``,
 ``bad_type:<field>``, ``missing_field:<field>``, ``bad_value:<field>``, ``key_mismatch``,
 ``future_timestamp``, ``too_old``, ``tombstone``. Checks run in that order: size, JSON,
 fields (types, then rules), key, then time.
@@ -53,6 +57,23 @@ class _Reject(Exception):
 def decode(
     kind: Kind, key: bytes | None, raw: bytes | None, now: datetime, retention_days: int = 800
 ) -> Event | Rejected:
+    """One message against the contract, ``now`` as the batch's time. The worker's hot path is
+    :class:`schemas.decoder.Decoder`, which answers the same and is faster for views and clicks."""
+    return check(
+        kind, key, raw, now + FUTURE_TOLERANCE, now - timedelta(days=retention_days), retention_days
+    )
+
+
+def check(
+    kind: Kind,
+    key: bytes | None,
+    raw: bytes | None,
+    latest: datetime,
+    oldest: datetime,
+    retention_days: int,
+) -> Event | Rejected:
+    """The validator: every field checked in order, the first failure named. An ``occurred_at``
+    must lie in ``[oldest, latest]`` (``retention_days`` only words the ``too_old`` detail)."""
     if raw is None:
         return Rejected("tombstone", "the message has no value")
     if len(raw) > MAX_BYTES:
@@ -70,7 +91,6 @@ def decode(
         _check_key(key, event.shop_id)
         occurred = getattr(event, "occurred_at", None)
         if occurred is not None:
-            latest, oldest = _bounds(now, retention_days)
             if occurred > latest:
                 raise _Reject("future_timestamp", f"{occurred.isoformat()} is after now + 5 min")
             if occurred < oldest:
@@ -80,18 +100,6 @@ def decode(
         return Rejected(rej.reason, rej.detail)
     except (RecursionError, OverflowError, ValueError) as exc:  # defensive: never raise
         return Rejected("invalid_json", str(exc)[:200])
-
-
-_last_bounds: list[Any] = [None, None, (None, None)]
-
-
-def _bounds(now: datetime, retention_days: int) -> tuple[datetime, datetime]:
-    """(latest, oldest) accepted ``occurred_at``; memoised, as a batch decodes with one ``now``."""
-    if _last_bounds[0] is now and _last_bounds[1] == retention_days:
-        return _last_bounds[2]  # type: ignore[no-any-return]
-    bounds = (now + FUTURE_TOLERANCE, now - timedelta(days=retention_days))
-    _last_bounds[:] = [now, retention_days, bounds]
-    return bounds
 
 
 # -- fields -------------------------------------------------------------------------------------
@@ -130,23 +138,19 @@ def _int(doc: dict[str, Any], name: str, path: str = "", required: bool = True) 
     return value
 
 
-_VALID_SHOP_IDS: set[str] = set()  # shop ids that passed the checks once (bounded)
-_MAX_VALID_SHOP_IDS = 200_000
+def valid_shop_id(value: str) -> bool:
+    """Only ``[A-Za-z0-9._:-]``, 1-128 characters."""
+    return _SHOP_ID.fullmatch(value) is not None
 
 
 def _shop_id(doc: dict[str, Any]) -> str:
     value = _req_text(doc, "shop_id")
-    if value in _VALID_SHOP_IDS:
-        return value
-    if not _SHOP_ID.fullmatch(value):
+    if not valid_shop_id(value):
         raise _Reject("bad_value:shop_id", "only [A-Za-z0-9._:-] allowed")
-    if len(_VALID_SHOP_IDS) >= _MAX_VALID_SHOP_IDS:
-        _VALID_SHOP_IDS.clear()
-    _VALID_SHOP_IDS.add(value)
     return value
 
 
-def _canonical_utc(value: str) -> bool:
+def canonical_utc(value: str) -> bool:
     """``YYYY-MM-DDTHH:MM:SSZ`` or ``YYYY-MM-DDTHH:MM:SS.mmmZ``, the shapes almost every producer
     sends: the regex can be skipped, ``fromisoformat`` still rejects anything but digits."""
     n = len(value)
@@ -163,7 +167,7 @@ def _canonical_utc(value: str) -> bool:
 
 def _timestamp(doc: dict[str, Any], name: str = "occurred_at") -> datetime:
     value = _get(doc, name, "", True)
-    if type(value) is str and _canonical_utc(value):
+    if type(value) is str and canonical_utc(value):
         try:
             return datetime.fromisoformat(value)
         except ValueError as exc:
@@ -176,6 +180,14 @@ def _timestamp(doc: dict[str, Any], name: str = "occurred_at") -> datetime:
         return datetime.fromisoformat(value.upper() if value[-1] in "zZ" else value)
     except ValueError as exc:
         raise _Reject(f"bad_value:{name}", str(exc)) from None
+
+
+def parse_timestamp(value: str) -> datetime | None:
+    """An ``occurred_at`` text as the validator reads it, or None where it rejects it."""
+    try:
+        return _timestamp({"occurred_at": value})
+    except _Reject:
+        return None
 
 
 def _currency(doc: dict[str, Any]) -> str:
@@ -228,46 +240,7 @@ def _plan(doc: dict[str, Any], name: str) -> Plan:
 
 
 # -- kinds --------------------------------------------------------------------------------------
-_Ids = tuple[str, str, str, str, Any]  # event, shop, group, variation, subscriber (str | None)
-
-
-def _fast_ids(doc: dict[str, Any], subscriber_required: bool) -> _Ids | None:
-    """The hot path of views and clicks: all ids present and well-formed, a shop id seen valid
-    before. None sends the event through the full checks, which name the first bad field."""
-    e, s, g, v = (
-        doc.get("event_id"),
-        doc.get("shop_id"),
-        doc.get("group_id"),
-        doc.get("variation_id"),
-    )
-    sub = doc.get("subscriber_id")
-    if (
-        type(e) is str
-        and type(s) is str
-        and type(g) is str
-        and type(v) is str
-        and 0 < len(e) <= MAX_ID
-        and 0 < len(g) <= MAX_ID
-        and 0 < len(v) <= MAX_ID
-        and (
-            (type(sub) is str and 0 < len(sub) <= MAX_ID)
-            or (sub is None and not subscriber_required)
-        )
-        and s in _VALID_SHOP_IDS
-    ):
-        return e, s, g, v, sub
-    return None
-
-
 def _view(doc: dict[str, Any]) -> BannerView:
-    ids = _fast_ids(doc, subscriber_required=False)
-    if ids is not None:  # every field but the timestamp is known good: same reasons either way
-        e, s, g, v, sub = ids
-        return BannerView(e, s, _timestamp(doc), g, v, sub)
-    return _view_checked(doc)
-
-
-def _view_checked(doc: dict[str, Any]) -> BannerView:
     event_id = _req_text(doc, "event_id")
     shop = _shop_id(doc)
     occurred = _timestamp(doc)
@@ -279,14 +252,6 @@ def _view_checked(doc: dict[str, Any]) -> BannerView:
 
 
 def _click(doc: dict[str, Any]) -> BannerClick:
-    ids = _fast_ids(doc, subscriber_required=True)
-    if ids is not None:
-        e, s, g, v, sub = ids
-        return BannerClick(e, s, _timestamp(doc), g, v, sub)
-    return _click_checked(doc)
-
-
-def _click_checked(doc: dict[str, Any]) -> BannerClick:
     event_id = _req_text(doc, "event_id")
     shop = _shop_id(doc)
     occurred = _timestamp(doc)

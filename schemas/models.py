@@ -1,6 +1,9 @@
-"""Validated events, one frozen dataclass per input topic, plus the dead-letter record.
+"""Validated events, one frozen record per input topic, and the reason a message was rejected.
 
-Produced only by :func:`schemas.decode.decode`; everything downstream may trust their fields.
+Produced only by the decoder (:mod:`schemas.decode`, :mod:`schemas.decoder`); everything
+downstream may trust their fields. The events are frozen msgspec ``Struct``s rather than frozen
+dataclasses: the worker builds one per message, and a frozen dataclass's ``__init__`` (one
+``object.__setattr__`` per field) cost ~1.6 us of the decoder's ~5 us; a Struct takes ~0.2 us.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+
+import msgspec
 
 
 class Kind(StrEnum):
@@ -22,15 +27,13 @@ class Kind(StrEnum):
     SUBSCRIBERS = "subscribers"
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     product_ids: tuple[str, ...]
     selling_plan_id: str
     mrr_minor: int
 
 
-@dataclass(frozen=True, slots=True)
-class BannerView:
+class BannerView(msgspec.Struct, frozen=True):
     event_id: str
     shop_id: str
     occurred_at: datetime  # timezone-aware
@@ -39,8 +42,7 @@ class BannerView:
     subscriber_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class BannerClick:
+class BannerClick(msgspec.Struct, frozen=True):
     event_id: str
     shop_id: str
     occurred_at: datetime
@@ -49,8 +51,7 @@ class BannerClick:
     subscriber_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class PlanChange:
+class PlanChange(msgspec.Struct, frozen=True):
     """An upgrade (``kind`` UPGRADE, ``order_id`` set) or a downgrade (``order_id`` optional)."""
 
     kind: Kind
@@ -67,8 +68,7 @@ class PlanChange:
     currency: str
 
 
-@dataclass(frozen=True, slots=True)
-class ShopSettings:
+class ShopSettings(msgspec.Struct, frozen=True):
     shop_id: str
     timezone: str  # a valid IANA name
     week_start: str  # "monday" | "sunday"
@@ -78,8 +78,7 @@ class ShopSettings:
     groups: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriberSnapshot:
+class SubscriberSnapshot(msgspec.Struct, frozen=True):
     shop_id: str
     date: date  # shop-local
     active_subscribers: int

@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from consumers import clicks, downgrades, upgrades, views
-from schemas.decode import decode
+from schemas.decoder import Decoder, TimeBounds
 from schemas.models import Kind, Rejected
 from stream.clock import Clock
 from stream.days import DayResolver
@@ -94,6 +93,7 @@ class Ingestor:
         clock: Clock,
         retention_days: int,
         days: DayResolver | None = None,
+        decoder: Decoder | None = None,
     ) -> None:
         self._store = store
         self._shops = shops
@@ -102,6 +102,7 @@ class Ingestor:
         self._clock = clock
         self._retention_days = retention_days
         self._days = days or DayResolver()
+        self._decoder = decoder or Decoder()
         self._routes: dict[str, tuple[Kind, Counter]] = {
             topics.views: (views.KIND, views.count),
             topics.clicks: (clicks.KIND, clicks.count),
@@ -159,13 +160,16 @@ class Ingestor:
             raise PartitionFenced(f"{topic}[{partition}] is not assigned to this worker")
         kind, counter = self._routes[topic]
         now = self._clock()
+        bounds = TimeBounds.at(now, self._retention_days)  # one pair of bounds for the batch
         day = int(now.timestamp()) // 86_400
         if day != self._ttl_day:  # the progress hashes' TTLs are refreshed once a day
             self._ttl_fresh.clear()
             self._ttl_day = day
         letters: list[DeadLetter] = []
         # One pass decodes and aggregates: a batch keeps its aggregate, never its decoded events.
-        batch, skipped = self._build(state, topic, partition, records, kind, counter, now, letters)
+        batch, skipped = self._build(
+            state, topic, partition, records, kind, counter, bounds, letters
+        )
         if letters:
             await self._dead_letters.send(letters)
         while True:
@@ -184,7 +188,7 @@ class Ingestor:
             )
             state.shop_offsets.update(result.conflicts)
             # rebuilt from the records (rare): their dead letters were sent already
-            batch, skipped = self._build(state, topic, partition, records, kind, counter, now)
+            batch, skipped = self._build(state, topic, partition, records, kind, counter, bounds)
         for shop, section in batch.sections.items():
             state.shop_offsets[shop] = section.last_offset
         new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]
@@ -204,7 +208,7 @@ class Ingestor:
         records: Sequence[RawRecord],
         kind: Kind,
         counter: Counter,
-        now: datetime,
+        bounds: TimeBounds,
         letters: list[DeadLetter] | None = None,
     ) -> tuple[PartitionBatch, int]:
         """Decode and pre-aggregate ``records``; rejected ones go to ``letters`` (if given)."""
@@ -220,11 +224,11 @@ class Ingestor:
         done = state.shop_offsets
         timezone = self._shops.timezone
         day_of = self._days.day_of_epoch
-        retention_days = self._retention_days
+        decode = self._decoder.decode
         sections = batch.sections
         skipped = 0
         for r in records:
-            event: Any = decode(kind, r.key, r.value, now, retention_days)
+            event: Any = decode(kind, r.key, r.value, bounds)
             if isinstance(event, Rejected):
                 if letters is not None:
                     letters.append(
