@@ -9,7 +9,7 @@ dataclasses: the worker builds one per message, and a frozen dataclass's ``__ini
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -75,7 +75,7 @@ class ShopSettings(msgspec.Struct, frozen=True):
     currency: str
     # Intended traffic split per A/B group, {group_id: {variation_id: weight}} (the SRM check);
     # groups not listed are expected to split equally.
-    groups: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    groups: Mapping[str, Mapping[str, float]] = msgspec.field(default_factory=dict)
 
 
 class SubscriberSnapshot(msgspec.Struct, frozen=True):
