@@ -13,7 +13,7 @@ _TYPES = {
     ".css": "text/css",
     ".svg": "image/svg+xml",
 }
-_FILES = {"app.js", "app.css"}
+_FILES = {"app.js", "app.css", "decisions.js", "live.js"}
 
 
 def install_dashboard(app: web.Application) -> None:

@@ -135,6 +135,7 @@ function renderChart(ts) {
 async function renderGroups(shop) {
   const p = params();
   const body = await api(`/v1/shops/${encodeURIComponent(shop)}/groups`, p);
+  await renderDecisions(shop, body.groups, p);
   const tbody = $("group-table").querySelector("tbody");
   if (!body.groups.length) { tbody.innerHTML = `<tr><td class="empty" colspan="7">No upgrade group has events in this period.</td></tr>`; return; }
   tbody.querySelectorAll("td.empty").forEach((td) => td.parentElement.remove());
@@ -168,12 +169,38 @@ async function renderConversions(shop, more = false) {
   if (!more) { tbody.innerHTML = ""; }
   if (!more && !body.items.length) tbody.innerHTML = `<tr><td class="empty" colspan="5">No conversions in this period.</td></tr>`;
   for (const c of body.items) {
-    const tr = setRow(tbody, c.event_id, [c.subscriber_id, c.occurred_at.slice(0, 10),
-      `${c.from.product_ids.join(", ")} → ${c.to.product_ids.join(", ")}`, c.order_id ?? "–", fmtMoneyOne(c.revenue_minor, c.currency)]);
+    const tr = setRow(tbody, c.event_id, [c.subscriber_id, localDateTime(c), planChange(c.from, c.to),
+      c.order_id ?? "–", fmtMoneyOne(c.revenue_minor, c.currency)]);
     tr.dataset.testid = "conversion-row";
   }
   state.cursor = body.next_cursor;
   $("more").hidden = !state.cursor;
+}
+
+// The shop's wall-clock date and time (the API's local_time), never the browser's.
+function localDateTime(c) { const t = c.local_time || c.occurred_at; return `${t.slice(0, 10)} ${t.slice(11, 16)}`; }
+
+// "pro → business", or with the same products on both sides their selling plans: "pro, monthly → pro, annual".
+function planChange(from, to) {
+  const a = from.product_ids.join(", "), b = to.product_ids.join(", ");
+  if (a !== b) return `${a} → ${b}`;
+  return `${a}, ${from.selling_plan_id} → ${b}, ${to.selling_plan_id}`;
+}
+
+const CSV_ROUTES = { overview: "timeseries", groups: "groups", conversions: "conversions" };
+async function downloadCsv() {
+  const shop = $("shop").value;
+  const route = CSV_ROUTES[state.tab];
+  const p = { ...params(), format: "csv" };
+  if (route === "timeseries") p.interval = $("interval").value;
+  const query = new URLSearchParams(Object.entries(p).filter(([, v]) => v !== "" && v != null));
+  const resp = await fetch(`/v1/shops/${encodeURIComponent(shop)}/${route}?${query}`, { headers: { Authorization: `Bearer ${state.token}` } });
+  if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => null));
+  const name = (/filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "") || [])[1] || `${shop}-${route}.csv`;
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await resp.blob()); a.download = name;
+  document.body.appendChild(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
 async function refresh() {
@@ -200,7 +227,9 @@ function tick() {
   const live = $("live");
   if (!state.updatedAt) { live.textContent = "not connected"; live.className = "live"; return; }
   const s = Math.round((Date.now() - state.updatedAt) / 1000);
-  live.textContent = `live · updated ${s} s ago`; live.className = s < 3 * REFRESH_MS / 1000 ? "live ok" : "live";
+  const how = liveState.mode === "stream" ? "streaming" : `polling every ${REFRESH_MS / 1000} s`;
+  live.textContent = `live · updated ${s} s ago · ${how}`; live.dataset.mode = liveState.mode;
+  live.className = liveState.mode === "stream" || s < 3 * REFRESH_MS / 1000 ? "live ok" : "live";
 }
 
 function showTab(tab) {
@@ -209,6 +238,7 @@ function showTab(tab) {
   document.querySelectorAll("main .tab").forEach((s) => { s.hidden = s.id !== tab; });
   state.loadedConversions = false;
   refresh();
+  connectLive();
 }
 
 async function start() {
@@ -228,16 +258,17 @@ async function start() {
 
 function wire() {
   $("token-form").addEventListener("submit", (e) => { e.preventDefault(); state.token = $("token-input").value.trim(); $("token-input").value = ""; sessionStorage.setItem("upsell.token", state.token); showMessage(""); start(); });
-  $("logout").addEventListener("click", () => { sessionStorage.removeItem("upsell.token"); state.token = null; state.updatedAt = null; start(); });
+  $("logout").addEventListener("click", () => { stopLive(); sessionStorage.removeItem("upsell.token"); state.token = null; state.updatedAt = null; start(); });
   for (const id of ["shop", "period", "date", "from", "to", "compare", "compare_from", "compare_to", "interval"]) {
     $(id).addEventListener("change", () => {
       toggle("date", $("period").value === "date"); toggle("custom", $("period").value === "custom"); toggle("compare-custom", $("compare").value === "custom");
-      state.loadedConversions = false; state.expanded.clear(); refresh();
+      state.loadedConversions = false; state.expanded.clear(); refresh(); connectLive();
     });
   }
   document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
   $("more").addEventListener("click", () => renderConversions($("shop").value, true).catch(handleError));
-  setInterval(() => { if (state.token && state.tab !== "conversions") refresh(); }, REFRESH_MS);
+  document.querySelectorAll("[data-testid=download-csv]").forEach((b) => b.addEventListener("click", () => downloadCsv().catch(handleError)));
+  setInterval(() => { if (state.token && state.tab !== "conversions" && liveState.mode !== "stream") refresh(); }, REFRESH_MS);
   setInterval(tick, 1000);
 }
 

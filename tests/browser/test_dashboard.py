@@ -7,12 +7,18 @@ changes them; a wrong token shows the access message; screenshots land in tests/
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,11 +27,13 @@ from stream.embedded import EmbeddedBroker
 from stream.settings import Topics
 from stream.topics import ensure_topics
 from tests.event_factory import SHOPS, mixed_events, settings_messages
+from tests.experiment_events import arms, shop_message, upgrade
 from tests.integration.e2e import produce, worker_env, workers
 from tests.workers import WorkerProcess, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(240)]
 
+T = TypeVar("T")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -240,3 +248,183 @@ def test_wrong_token_shows_the_access_message(site: Site, browser: Any) -> None:
     assert page.get_by_test_id("login").is_visible()
     assert page.evaluate("sessionStorage.getItem('upsell.token')") is None
     page.close()
+
+
+# -- decisions, CSV, live push and shop-local dates, on a shop in Pacific/Auckland ----------------
+
+AKL, AKL_TZ = "akl", "Pacific/Auckland"
+AKL_BANNER = {"control": (2000, 60), "discount-10": (2000, 90), "free-month": (2000, 62)}
+AKL_SPLIT = {"a": (900, 10), "b": (600, 8)}  # meant to split equally: trips the SRM check
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a loop of its own thread: Playwright's sync API holds this one's."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class Auckland:
+    def __init__(self, worker: WorkerProcess, admin: str, bootstrap: str, topics: Any) -> None:
+        self.worker, self.admin, self.bootstrap, self.topics = worker, admin, bootstrap, topics
+        self.now = datetime.now(UTC)
+        self.today = self.now.astimezone(ZoneInfo(AKL_TZ)).date()
+        # the latest 09:34 in Auckland, a day earlier in UTC (20:34 or 21:34)
+        local = self.now.astimezone(ZoneInfo(AKL_TZ)).replace(hour=9, minute=34, second=0)
+        if local > self.now:
+            local -= timedelta(days=1)
+        self.morning = local.replace(microsecond=0)
+        self.period = {
+            "period": "custom",
+            "from": (self.today - timedelta(days=1)).isoformat(),
+            "to": self.today.isoformat(),
+        }
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"{self.worker.url}{path}?{urlencode({**self.period, **params})}"
+        status, body = http_get(url, token=self.admin, timeout=10)
+        assert status == 200, body
+        return json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def akl(
+    site: Site, broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Auckland]:
+    """A second shop on the same worker and topics as ``site``."""
+    topics = Topics("dash.")
+    a = Auckland(site.worker, site.admin, broker.bootstrap, topics)
+    morning = upgrade(AKL, "akl-morning", a.morning, "banner", "control", currency="NZD")
+    messages = [
+        *arms(AKL, "banner", AKL_BANNER, a.now),
+        *arms(AKL, "split", AKL_SPLIT, a.now),
+        morning,
+    ]
+    _run(produce(broker.bootstrap, topics, [shop_message(AKL, AKL_TZ, "NZD")]))
+    _run(produce(broker.bootstrap, topics, messages))
+    want = sum(v for arm in (AKL_BANNER, AKL_SPLIT) for v, _ in arm.values())
+    for _ in range(120):
+        if a.api(f"/v1/shops/{AKL}/overview")["metrics"]["banner_views"] == want:
+            break
+        time.sleep(0.5)
+    assert a.api(f"/v1/shops/{AKL}/overview")["metrics"]["banner_views"] == want, "not counted"
+    yield a
+
+
+def _open_akl(page: Any, a: Auckland, tab: str) -> None:
+    _login(page, Site(a.worker, a.admin), a.admin)
+    page.get_by_test_id("shop").select_option(AKL)
+    page.get_by_test_id("period").select_option("custom")
+    page.get_by_test_id("from").fill(a.period["from"])
+    page.get_by_test_id("to").fill(a.period["to"])
+    page.get_by_test_id("to").dispatch_event("change")
+    page.get_by_test_id(f"tab-{tab}").click()
+
+
+def test_groups_tab_shows_the_verdict_intervals_and_srm(akl: Auckland, browser: Any) -> None:
+    doc = akl.api(f"/v1/shops/{AKL}/groups/banner")
+    verdict = doc["verdict"]
+    assert verdict["winner"] == "discount-10", verdict
+    want = (
+        f"discount-10 converts {round(verdict['lift'] * 100)} % better than control "
+        f"(p = {verdict['p_value_adjusted']:.3f})"
+    )
+    for width in (1280, 390):
+        page = browser.new_page(viewport={"width": width, "height": 900}, locale="en-US")
+        _open_akl(page, akl, "groups")
+        banner = page.locator("[data-testid=decision][data-group=banner]")
+        banner.wait_for(timeout=15_000)
+        assert banner.get_by_test_id("verdict").inner_text() == want
+        bars = banner.get_by_test_id("interval-bar")
+        assert bars.count() == 3
+        for i in range(3):
+            bar = bars.nth(i)
+            v = doc["variations"][i]
+            lo, hi = v["stats"]["conversion_rate_ci95"]
+            assert f"({lo * 100:.2f} % \u2013 {hi * 100:.2f} %)" in bar.inner_text()
+            interval = bar.get_by_test_id("interval").bounding_box()
+            rate = bar.locator(".bar").bounding_box()
+            assert interval["width"] > 0
+            end = rate["x"] + rate["width"]
+            assert interval["x"] <= end <= interval["x"] + interval["width"] + 1, v
+        assert banner.get_by_test_id("srm-warning").count() == 0
+        split = page.locator("[data-testid=decision][data-group=split]")
+        assert "Sample-ratio mismatch" in split.get_by_test_id("srm-warning").inner_text()
+        assert split.get_by_test_id("verdict").inner_text().startswith("no clear winner yet")
+        width_px = page.evaluate("document.documentElement.scrollWidth")
+        assert width_px <= width, f"page scrolls sideways at {width} px ({width_px}px)"
+        page.screenshot(path=str(ARTIFACTS / f"groups-{width}.png"), full_page=True)
+        page.close()
+
+
+def test_csv_download_from_the_groups_tab(akl: Auckland, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+    _open_akl(page, akl, "groups")
+    page.locator("[data-testid=decision][data-group=banner]").wait_for(timeout=15_000)
+    with page.expect_download(timeout=10_000) as info:
+        page.locator("#groups [data-testid=download-csv]").click()
+    download = info.value
+    assert (
+        download.suggested_filename == f"{AKL}-groups-{akl.period['from']}-{akl.period['to']}.csv"
+    )
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
+    by_key = {(r["group_id"], r["variation_id"]): r for r in rows}
+    assert set(by_key) == {("banner", v) for v in AKL_BANNER} | {("split", v) for v in AKL_SPLIT}
+    assert by_key[("banner", "discount-10")]["significant"] == "True"
+    assert by_key[("banner", "discount-10")]["currency"] == "NZD"
+    page.close()
+
+
+def test_ledger_shows_the_shops_local_date_and_selling_plans(akl: Auckland, browser: Any) -> None:
+    for width in (1280, 390):
+        page = browser.new_page(viewport={"width": width, "height": 900}, locale="en-US")
+        _open_akl(page, akl, "conversions")
+        rows = page.locator("[data-testid=conversion-row]")
+        rows.first.wait_for(timeout=15_000)
+        row = rows.filter(has_text="sub-akl-morning")
+        for _ in range(20):  # the oldest conversion: on a later page of the ledger
+            if row.count() or not page.get_by_test_id("load-more").is_visible():
+                break
+            seen = rows.count()
+            page.get_by_test_id("load-more").click()
+            page.wait_for_function(
+                "n => document.querySelectorAll('[data-testid=conversion-row]').length > n",
+                arg=seen,
+                timeout=10_000,
+            )
+        assert row.count() == 1, "the Auckland morning conversion is not in the ledger"
+        cells = row.locator("td").all_inner_texts()
+        assert cells[1] == f"{akl.morning.date().isoformat()} 09:34", cells
+        utc_day = akl.morning.astimezone(UTC).date()
+        assert utc_day != akl.morning.date()  # the browser's or UTC's date would be the day before
+        assert cells[2] == "pro, monthly → pro, annual"
+        page.screenshot(path=str(ARTIFACTS / f"conversions-{width}.png"), full_page=True)
+        page.close()
+
+
+def test_a_produced_event_arrives_through_the_live_stream(akl: Auckland, browser: Any) -> None:
+    for width in (390, 1280):
+        page = browser.new_page(viewport={"width": width, "height": 900}, locale="en-US")
+        _open_akl(page, akl, "overview")
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=live]').dataset.mode === 'stream'",
+            timeout=10_000,
+        )
+        assert "streaming" in page.get_by_test_id("live").inner_text()
+        before = akl.api(f"/v1/shops/{AKL}/overview")["metrics"]["conversions"]
+        page.wait_for_function(
+            "v => document.querySelector('[data-testid=value-conversions]')?.textContent === v",
+            arg=_fmt(before),
+            timeout=10_000,
+        )
+        page.screenshot(path=str(ARTIFACTS / f"overview-{width}.png"), full_page=True)
+        event = upgrade(AKL, f"akl-live-{width}", datetime.now(UTC), "banner", "free-month")
+        _run(produce(akl.bootstrap, akl.topics, [event]))
+        started = time.monotonic()
+        page.wait_for_function(
+            "v => document.querySelector('[data-testid=value-conversions]')?.textContent === v",
+            arg=_fmt(before + 1),
+            timeout=5_000,
+        )
+        took = time.monotonic() - started
+        assert took < 2.0, f"the dashboard showed the event after {took:.2f} s"
+        page.close()
