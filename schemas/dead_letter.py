@@ -30,13 +30,17 @@ def dead_letter_value(
     raw: bytes | None,
     now: datetime,
     key_bytes: int | None = None,
+    last_offset: int | None = None,
 ) -> bytes:
     kept = raw[:KEPT_BYTES] if raw is not None else None
+    source: dict[str, object] = {"topic": topic, "partition": partition, "offset": offset}
+    if last_offset is not None:
+        source["last_offset"] = last_offset
     return orjson.dumps(
         {
             "reason": reason,
             "detail": detail[:DETAIL_CHARS],
-            "source": {"topic": topic, "partition": partition, "offset": offset},
+            "source": source,
             "failed_at": now.astimezone(UTC)
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),

@@ -23,6 +23,7 @@ from aiokafka.errors import (
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
+from stream import unreadable_batches
 from stream.apply_pipeline import Aborted, ApplyPipeline, Settled, Span
 from stream.ingest import BatchOutcome, Ingestor, PartitionFenced
 from stream.kafka_clients import make_consumer
@@ -147,9 +148,15 @@ class BatchEngine(Service):
             except NoOffsetForPartitionError as exc:
                 await self._reclaim([tp for tp in exc.args if isinstance(tp, TopicPartition)])
                 continue
+            except unreadable_batches.UNREADABLE as exc:
+                await self._skip_unreadable(exc)
+                continue
             except KafkaError as exc:
                 log.warning("kafka fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
+                continue
+            except Exception as exc:  # a decompressor's own error (zlib.error, ...) on a batch
+                await self._skip_unreadable(exc)
                 continue
             if got:
                 await self._process(got)
@@ -194,6 +201,50 @@ class BatchEngine(Service):
             else:
                 self.consumer.seek(tp, position)  # wait: the broker may still be starting
         await asyncio.sleep(0.5)
+
+    async def _skip_unreadable(self, exc: Exception) -> None:
+        """A fetched batch cannot be read (stream/unreadable_batches.py): find it from our own
+        positions, count what precedes it, dead-letter its offset range and read on after it."""
+        assert self.consumer is not None
+        await self._settle(keep=0)
+        found = False
+        for tp in sorted(self.assignment - self._fenced):
+            start = self.log_ends.next_offset(tp)
+            if start is None:
+                continue
+            try:
+                span = await unreadable_batches.locate(self.consumer, tp, start)
+            except (KafkaError, OSError) as err:
+                log.warning("%s[%d]: cannot look for an unreadable batch (%s)", *tp, err)
+                span = None
+            if span is None:
+                self._seek(tp, start)  # aiokafka may have moved past records it never returned
+                continue
+            found, (first, last) = True, span
+            before = await unreadable_batches.read_before(self.consumer, tp, start, first)
+            if before:
+                await self._process({tp: before})
+                await self._settle(keep=0)
+            reason = f"{type(exc).__name__}: {exc}"
+            await self.ingestor.dead_letter_range(tp.topic, tp.partition, first, last, reason)
+            self.telemetry.unreadable_batches.labels(tp.topic).inc()
+            log.error(
+                "%s[%d]: offsets %d..%d cannot be read (%s); dead-lettered, reading on from %d",
+                tp.topic,
+                tp.partition,
+                first,
+                last,
+                reason,
+                last + 1,
+            )
+            self._seek(tp, last + 1)
+        if not found:
+            log.warning(
+                "a fetch failed (%s: %s), no unreadable batch found; retrying",
+                type(exc).__name__,
+                exc,
+            )
+            await asyncio.sleep(1.0)
 
     async def _check_log_ends(self) -> None:
         """Once a second: a position past the fetch high watermark means the log restarted."""

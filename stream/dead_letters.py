@@ -79,6 +79,7 @@ class KafkaDeadLetterSink(Service):
                     raw=letter.value,
                     now=now,
                     key_bytes=len(letter.key) if letter.key is not None else None,
+                    last_offset=letter.last_offset,
                 ),
                 dead_letter_headers(letter.reason, letter.topic),
             )

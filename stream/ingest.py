@@ -52,6 +52,7 @@ class DeadLetter:
     value: bytes | None
     reason: str
     detail: str
+    last_offset: int | None = None  # a range of offsets at once (an unreadable batch)
 
 
 class DeadLetterSink(Protocol):
@@ -199,6 +200,15 @@ class Ingestor:
         money = result.money_counted + result.money_duplicates
         counted = batch.events - money + result.money_counted
         return BatchOutcome(counted, result.money_duplicates, len(letters), skipped, result)
+
+    async def dead_letter_range(
+        self, topic: str, partition: int, first: int, last: int, detail: str
+    ) -> None:
+        """Offsets ``first``..``last`` cannot be read at all: one dead letter names the range."""
+        letter = DeadLetter(
+            topic, partition, first, None, None, "unreadable_batch", detail, last_offset=last
+        )
+        await self._dead_letters.send([letter])
 
     def _build(
         self,

@@ -25,6 +25,7 @@ class Telemetry:
     events: Counter = field(init=False)
     dead_letters: Counter = field(init=False)
     dead_letter_send_failures: Counter = field(init=False)
+    unreadable_batches: Counter = field(init=False)
     consumer_lag: Gauge = field(init=False)
     assigned_partitions: Gauge = field(init=False)
     batch_apply_seconds: Histogram = field(init=False)
@@ -55,6 +56,13 @@ class Telemetry:
         self.dead_letter_send_failures = Counter(
             "upsell_dead_letter_send_failures",
             "Failed attempts to send dead letters to Kafka (each is retried with backoff).",
+            registry=r,
+        )
+        self.unreadable_batches = Counter(
+            "upsell_unreadable_batches",
+            "Record batches no client could read (bad CRC, corrupt compression, unknown codec), "
+            "dead-lettered as one offset range each and skipped.",
+            ["topic"],
             registry=r,
         )
         self.consumer_lag = Gauge(

@@ -1,0 +1,68 @@
+"""A batch no client can read (a wrong CRC, garbage in a gzip batch) mid-stream: the worker
+dead-letters its offset range, counts it in a metric, counts every readable record around it
+(read over HTTP) and never restarts. The batch engine; the Faust engine cannot (docs/state.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream.embedded import EmbeddedBroker
+from stream.settings import Topics
+from tests.integration.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers
+from tests.integration.odd_records import view
+from tests.integration.raw_batches import send_raw, unreadable
+from tests.integration.test_poison_records import dead_letter_schema
+from tests.workers import http_get
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+FAULTS = ("bad_crc", "garbled_gzip")
+
+
+async def test_unreadable_batches_are_dead_lettered_and_skipped(
+    broker: EmbeddedBroker, redis_url: str, created_topics: Topics, tmp_path: Path
+) -> None:
+    at = datetime.now(UTC) - timedelta(hours=1)
+    shop = "unread"
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, created_topics, "batch"), tmp_path, 1)
+    good = 0
+
+    async def some_views(n: int) -> None:
+        nonlocal good
+        items = [("view", shop.encode(), view(shop, good + i, at)) for i in range(n)]
+        await produce(broker.bootstrap, created_topics, items, partition=0)
+        good += n
+
+    try:
+        w.start().wait_ready()
+        await some_views(300)
+        for fault in FAULTS:
+            bad = unreadable(fault, [view(shop, 10_000 + i, at) for i in range(40)], b"unread")
+            await send_raw(broker.bootstrap, created_topics.views, 0, bad)
+            await some_views(200)
+        metrics = await eventually(
+            lambda: day_metrics(w.url, shop, at.date(), at.date()),
+            lambda m: m.get("banner_views") == good,
+            60,
+        )
+        assert metrics.get("banner_views") == good, f"{metrics}\n{w.tail()}"
+        letters = await eventually(
+            lambda: read_topic(broker.bootstrap, created_topics.dead_letters),
+            lambda rs: len(rs) >= len(FAULTS),
+            30,
+        )
+        _, text = http_get(f"{w.url}/metrics")
+        assert w.alive() and w.starts == 1, w.tail()
+    finally:
+        w.stop()
+    docs = [orjson.loads(r.value) for r in letters]
+    schema = dead_letter_schema()
+    assert all(not list(schema.iter_errors(d)) for d in docs), docs
+    assert [d["reason"] for d in docs] == ["unreadable_batch"] * len(FAULTS)
+    spans = sorted((d["source"]["offset"], d["source"]["last_offset"]) for d in docs)
+    assert spans == [(300, 339), (540, 579)], spans
+    assert f'upsell_unreadable_batches_total{{topic="{created_topics.views}"}} 2.0' in text.decode()
