@@ -1,8 +1,10 @@
 """``make bench`` / ``make bench-quick``: one table, measured in one run on the embedded broker.
 
 Rows: raw aiokafka ceiling, a naive Faust Table, ours with the batch engine (1 and 2 workers)
-and with the Faust engine. Also freshness at half the measured rate, Redis bytes per counter
-set and API latency on a year of data. Prints the table and writes JSON to bench/results/.
+and with the Faust engine; ours and Quix Streams on production's shape (bench/live_shape.py).
+Also freshness at half the measured rate, Redis bytes per counter set, API latency on a year of
+data, and the decoder's cost per event before and after its typed fast path. Prints the table
+and writes JSON to bench/results/.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from typing import Any
 
 import redis
 
-from bench import api_latency, data
+from bench import api_latency, data, decode_cost, live_shape
 from bench.freshness import measure_freshness
-from bench.measure import Run, follow_progress
+from bench.measure import Run, follow_progress, redis_memory
 from bench.raw import raw_ceiling
 from stream.embedded import EmbeddedStack
 from stream.kafka_clients import produce_records
@@ -142,19 +144,6 @@ def counting_subprocess(
     return Run(int(events), float(window_s), float(cpu), float(rss))
 
 
-def counter_sets(client: redis.Redis) -> int:
-    """Active (shop, day, group, variation) counter sets: distinct variations per var hash."""
-    total = 0
-    names = list(client.scan_iter(match="us:*:var:*", count=5000))
-    for i in range(0, len(names), 2000):
-        pipe = client.pipeline(transaction=False)
-        for key in names[i : i + 2000]:
-            pipe.hkeys(key)
-        for fields in pipe.execute():
-            total += len({f.split(b"\x1f", 1)[-1] for f in fields})
-    return total
-
-
 def preload(stack: EmbeddedStack, topics: Topics, n: int, n_shops: int) -> None:
     asyncio.run(ensure_topics(stack.broker.bootstrap, topics, partitions=8))
     print(
@@ -189,16 +178,6 @@ def query_latency(
     return latency, total_forks(client) - forks
 
 
-def redis_memory(client: redis.Redis) -> dict[str, float]:
-    used = int(client.info("memory")["used_memory"])
-    sets = counter_sets(client)
-    return {
-        "used_mb": round(used / 2**20, 1),
-        "counter_sets": sets,
-        "bytes_per_counter_set": round(used / sets, 1) if sets else 0.0,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="~2 minute version")
@@ -213,6 +192,8 @@ def main() -> None:
         "events": n,
         "rows": {},
     }
+    results["decoder_us"] = decode_cost.measure(50_000 if args.quick else 100_000)
+    print(f"  decoder per event: {results['decoder_us']}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="upsell-bench-"))
     with EmbeddedStack(workdir / "stack", appendonly=True) as stack, StartedWorkers() as started:
         topics = Topics("bench.")
@@ -274,11 +255,39 @@ def main() -> None:
         for w in ws:
             w.stop()
 
+        live_rows(stack, workdir, started, results, args.quick)
+
     out = ROOT / "bench" / "results" / ("quick.json" if args.quick else "full.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(render(results))
     print(f"\n(JSON: {out.relative_to(ROOT)})")
+
+
+def live_rows(
+    stack: EmbeddedStack,
+    workdir: Path,
+    started: StartedWorkers,
+    results: dict[str, Any],
+    quick: bool,
+) -> None:
+    """Production's shape (bench/live_shape.py): ours and Quix on a backlog, then steady."""
+    n, cap, steady_s, peer_s = (
+        (200_000, 40.0, 15.0, 10.0) if quick else (1_000_000, 120.0, 30.0, 20.0)
+    )
+
+    def quix(topics: Topics) -> Run | None:
+        try:
+            return counting_subprocess(quix_python(), "bench.quix_counts", stack, topics, peer_s)
+        except (subprocess.SubprocessError, RuntimeError, OSError) as exc:
+            print(f"  Quix Streams, live shape: not measured ({exc})", flush=True)
+            return None
+
+    live = live_shape.run_rows(stack, workdir, started, n, cap, steady_s, run_ours, quix)
+    record(results, live_shape.OURS_ROW, live["ours"])
+    if live["quix"] is not None:
+        record(results, live_shape.QUIX_ROW, live["quix"])
+    results["live_shape"] = {"steady": live["steady"], "redis": live["redis"]}
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
@@ -325,7 +334,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             many >= 0.8 * ours,
         ),
     ]
-    return out
+    return out + live_shape.targets(results)
 
 
 def _whole_or_dash(value: float) -> str:
@@ -369,6 +378,15 @@ def render(results: dict[str, Any]) -> str:
         f"{results.get('api_latency_forks', '-')} / "
         f"{results.get('api_latency_10k_shops_forks', '-')} beside 10,000 shops",
     ]
+    lines += live_shape.render(results)
+    decoder = results.get("decoder_us")
+    if decoder:
+        lines += [
+            "",
+            f"decoder per event (bench stream, one process): orjson.loads alone "
+            f"{decoder['orjson_loads_us']} us; contract validator (every event before the typed "
+            f"fast path) {decoder['validator_us']} us; Decoder {decoder['decoder_us']} us",
+        ]
     lines += ["", "| target | measured | |", "|---|---:|---|"]
     for target, measured, met in targets(results):
         lines.append(f"| {target} | {measured} | {'met' if met else 'MISSED'} |")

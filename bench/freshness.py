@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 async def measure_freshness(
-    bootstrap: str, topics: Topics, api: str, rate: float, seconds: float
+    bootstrap: str, topics: Topics, api: str, rate: float, seconds: float, shape: str = "bench"
 ) -> dict[str, Any]:
+    """Probe freshness for ``seconds`` while ``bench.traffic`` sends ``shape`` at ``rate``."""
     producer = make_producer(bootstrap)
     await producer.start()
     background = await asyncio.create_subprocess_exec(
@@ -35,6 +36,7 @@ async def measure_freshness(
         topics.prefix,
         str(rate),
         str(seconds + 10),
+        shape,
         cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL,
     )

@@ -1,4 +1,5 @@
-"""Process measurements for the benchmark: CPU share, peak RSS, and our workers' progress."""
+"""Process measurements for the benchmark: CPU share, peak RSS, our workers' progress, and Redis
+memory per counter set."""
 
 from __future__ import annotations
 
@@ -86,3 +87,26 @@ def follow_progress(
         max(peak_rss_mb(p) for p in pids),
         100 * redis_cpu / elapsed if elapsed else 0.0,
     )
+
+
+def counter_sets(client: redis.Redis) -> int:
+    """Active (shop, day, group, variation) counter sets: distinct variations per var hash."""
+    total = 0
+    names = list(client.scan_iter(match="us:*:var:*", count=5000))
+    for i in range(0, len(names), 2000):
+        pipe = client.pipeline(transaction=False)
+        for key in names[i : i + 2000]:
+            pipe.hkeys(key)
+        for fields in pipe.execute():
+            total += len({f.split(b"\x1f", 1)[-1] for f in fields})
+    return total
+
+
+def redis_memory(client: redis.Redis) -> dict[str, float]:
+    used = int(client.info("memory")["used_memory"])
+    sets = counter_sets(client)
+    return {
+        "used_mb": round(used / 2**20, 1),
+        "counter_sets": sets,
+        "bytes_per_counter_set": round(used / sets, 1) if sets else 0.0,
+    }

@@ -4,7 +4,9 @@ The pool is generated once and re-sent in laps; upgrades get fresh event ids eac
 id would be a duplicate). Messages carry their keys and go to the partition the default
 partitioner would pick, as a keyed ``send`` would. Used in a thread by the soak and as its own
 process by the freshness probe, so the probe never waits behind the producer's CPU:
-``python -m bench.traffic BOOTSTRAP PREFIX RATE SECONDS``.
+``python -m bench.traffic BOOTSTRAP PREFIX RATE SECONDS [SHAPE]``. SHAPE ``bench`` (default) is
+the bench stream; ``live`` is production's shape (bench/live_data.py), each event stamped with
+the second it is sent.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from bench import data
+from bench import data, live_data
 from stream.kafka_clients import make_producer
 from stream.settings import Topics
 
 POOL = 100_000
+LIVE_SHOPS = 10_000
 
 
 class Traffic:
@@ -29,13 +32,25 @@ class Traffic:
     2-core machine leaves the worker and the probe fighting for the rest."""
 
     def __init__(
-        self, bootstrap: str, topics: Topics, rate: float, seconds: float, partitions: int = 8
+        self,
+        bootstrap: str,
+        topics: Topics,
+        rate: float,
+        seconds: float,
+        partitions: int = 8,
+        shape: str = "bench",
     ) -> None:
         self.bootstrap, self.topics, self.rate, self.seconds = bootstrap, topics, rate, seconds
         self.sent = 0
+        self.live = shape == "live"
+        pool = (
+            live_data.events(POOL, live_data.live_shops(LIVE_SHOPS), seed=7)
+            if self.live
+            else data.events(POOL, seed=7)
+        )
         self.pool = [
             (getattr(topics, kind), DefaultPartitioner()(k, list(range(partitions)), []), v, k)
-            for kind, k, v in data.events(POOL, seed=7)
+            for kind, k, v in pool
         ]
 
     async def run(self) -> None:
@@ -49,10 +64,13 @@ class Traffic:
                 batches: dict[tuple[str, int], Any] = {}
                 prefix = f'"event_id":"L{lap}-'.encode()
                 stamp = int(time.time() * 1000)
+                occurred = live_data.current_stamp(stamp / 1000)
                 for _ in range(max(0, due)):
                     topic, part, value, key = self.pool[i]
                     if topic == self.topics.upgrades:  # a new upgrade, not a re-sent one
                         value = value.replace(b'"event_id":"b', prefix, 1)
+                    if self.live:
+                        value = live_data.restamp(value, occurred)
                     batch = batches.get((topic, part))
                     if batch is None:
                         batch = batches[(topic, part)] = producer.create_batch()
@@ -77,6 +95,7 @@ class Traffic:
 
 if __name__ == "__main__":
     bootstrap, prefix, rate, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-    traffic = Traffic(bootstrap, Topics(prefix), float(rate), float(seconds))
+    shape = sys.argv[5] if len(sys.argv) > 5 else "bench"
+    traffic = Traffic(bootstrap, Topics(prefix), float(rate), float(seconds), shape=shape)
     asyncio.run(traffic.run())
     print(f"sent {traffic.sent} in {seconds} s", flush=True)
