@@ -212,33 +212,21 @@ def render(results: dict[str, Any]) -> list[str]:
 def main() -> None:
     """``python -m bench.live_shape [--quick]``: these rows alone, on a stack of their own."""
     import argparse
-    import subprocess
     import tempfile
 
-    from bench.__main__ import StartedWorkers, counting_subprocess, quix_python, run_ours
+    from bench.__main__ import StartedWorkers, live_rows
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    n, cap, steady_s, peer_s = (
-        (200_000, 40.0, 15.0, 10.0) if args.quick else (1_000_000, 120.0, 30.0, 20.0)
-    )
     workdir = Path(tempfile.mkdtemp(prefix="upsell-live-"))
-
-    def quix(topics: Topics) -> Run | None:
-        try:
-            return counting_subprocess(quix_python(), "bench.quix_counts", stack, topics, peer_s)
-        except (subprocess.SubprocessError, RuntimeError, OSError) as exc:
-            print(f"  Quix Streams: not measured ({exc})", flush=True)
-            return None
-
+    results: dict[str, Any] = {"rows": {}}
     with EmbeddedStack(workdir / "stack", appendonly=True) as stack, StartedWorkers() as started:
-        live = run_rows(stack, workdir, started, n, cap, steady_s, run_ours, quix)
-    ours, peer = live["ours"], live["quix"]
-    print(f"ours {ours.rate:,.0f}/s, CPU {ours.cpu_percent:.0f} %", flush=True)
-    if peer is not None:
-        print(f"Quix {peer.rate:,.0f}/s: ours / Quix {ours.rate / peer.rate:.1f}x")
-    print("\n".join(render({"live_shape": live})))
+        live_rows(stack, workdir, started, results, args.quick)
+    ours, quix = results["rows"][OURS_ROW]["rate"], results["rows"].get(QUIX_ROW, {}).get("rate")
+    if quix:
+        print(f"ours / Quix Streams on the live shape: {ours / quix:.1f}x")
+    print("\n".join(render(results)))
 
 
 if __name__ == "__main__":
