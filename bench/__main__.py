@@ -27,7 +27,7 @@ import redis
 
 from bench import api_latency, data, decode_cost, live_shape
 from bench.freshness import measure_freshness
-from bench.measure import Run, follow_progress, redis_memory
+from bench.measure import Run, follow_progress, redis_memory, wait_for_sweep
 from bench.raw import raw_ceiling
 from stream.embedded import EmbeddedStack
 from stream.kafka_clients import produce_records
@@ -81,7 +81,9 @@ def run_ours(
         w.wait_ready(120)
     pids = [w.proc.pid for w in ws if w.proc]
     run = follow_progress(client, list(topics.counted), pids, total, cap_s)
-    if not keep:
+    if keep:  # what follows is timed: the retention sweep first
+        wait_for_sweep(client)
+    else:
         for w in ws:
             w.stop()
     return run, ws

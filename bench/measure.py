@@ -11,6 +11,7 @@ import redis
 
 from bench.peer_report import peak_rss_mb
 from stream.state import keys
+from stream.state.retention import last_expired_day
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -110,3 +111,16 @@ def redis_memory(client: redis.Redis) -> dict[str, float]:
         "counter_sets": sets,
         "bytes_per_counter_set": round(used / sets, 1) if sets else 0.0,
     }
+
+
+def wait_for_sweep(
+    client: redis.Redis, retention_days: int = 800, timeout_s: float = 180.0
+) -> None:
+    """Wait until the workers' retention sweep of today's cutoff has finished (it starts 10 s
+    after a worker does), so no sweep runs while the rows after it are timed."""
+    marker = keys.retention_sweep(last_expired_day(time.time(), retention_days))
+    deadline = time.monotonic() + timeout_s
+    while client.get(marker) != keys.SWEEP_DONE.encode():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the retention sweep did not finish within {timeout_s:.0f} s")
+        time.sleep(0.2)

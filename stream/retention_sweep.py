@@ -71,6 +71,8 @@ class RetentionSweep(Service):
                 await self.store.release_sweep(last_day)
             raise
         seconds = time.perf_counter() - start
+        with contextlib.suppress(StoreUnavailable):  # the keys are deleted: only the mark is lost
+            await self.store.finish_sweep(last_day)
         self.telemetry.retention_deleted_keys.inc(deleted)
         self.telemetry.retention_sweep_seconds.set(seconds)
         log.info(

@@ -107,6 +107,16 @@ def collected(shop: str, event_id: str) -> str:
     return f"{PREFIX}:{{{shop}}}:col:{event_id}"
 
 
+SWEEP_DONE = "done"  # the value of a retention_sweep marker once that sweep finished
+DAYS = f"{PREFIX}:days"  # sorted set (scores 0) of the days that have day-scoped keys
+RETENTION_SCANNED = f"{PREFIX}:retention:scanned"  # set once a sweep scanned the whole keyspace
+
+
+def day_shops(date: str) -> str:
+    """Set of the shops with day-scoped keys of ``date`` (stream/state/day_index.py)."""
+    return f"{PREFIX}:days:{date}"
+
+
 SHOPS = f"{PREFIX}:shops"  # hash shop_id -> JSON settings
 SHOPS_SEEN = f"{PREFIX}:shops:seen"  # set of shop ids that have counted events
 

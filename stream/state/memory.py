@@ -114,6 +114,11 @@ class MemoryStore:
     async def release_sweep(self, last_day: str) -> None:
         self.strings.pop(keys.retention_sweep(last_day), None)
 
+    async def finish_sweep(self, last_day: str) -> None:
+        marker = keys.retention_sweep(last_day)
+        if marker in self.strings:
+            self.strings[marker] = keys.SWEEP_DONE
+
     async def delete_days_through(self, last_day: str) -> int:
         deleted = 0
         tables: tuple[dict[str, Any], ...] = (self.hashes, self.hlls)

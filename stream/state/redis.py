@@ -23,6 +23,13 @@ from redis.crc import key_slot
 from schemas.models import ShopSettings
 from stream.state import keys
 from stream.state.batch import PartitionBatch
+from stream.state.day_index import (
+    DayIndex,
+    batch_days,
+    day_key_chunks,
+    expired_days,
+    index_commands,
+)
 from stream.state.retention import is_expired_key
 from stream.state.store import ApplyResult, Claim, StoreUnavailable
 
@@ -82,9 +89,11 @@ class RedisStore:
         self.cluster = cluster
         self._apply = client.register_script(_APPLY_LUA)
         self._restart = client.register_script(_RESTART_LUA)
+        self._days = DayIndex()
 
     # -- counters ---------------------------------------------------------------------------
     async def claim(self, topic: str, partition: int) -> Claim:
+        self._days.forget()  # Redis may have lost keys (this may follow an outage)
         key = keys.partition(topic, partition)
         async with unavailable_on_errors(), self.client.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "gen", 1)
@@ -102,6 +111,7 @@ class RedisStore:
 
     async def apply(self, batch: PartitionBatch) -> ApplyResult:
         async with unavailable_on_errors():
+            await self._index(batch)
             if not self.cluster:
                 # One Redis: no routing, so only the checkpoint is declared. Declaring every
                 # shop's progress key cost the client ~1.5 us per event at 10,000 shops.
@@ -122,6 +132,15 @@ class RedisStore:
             checkpoint = batch.payload([], checkpoint=True)
             result = await self._call(checkpoint, [keys.partition(batch.topic, batch.partition)])
             return total if result.status == "ok" else result
+
+    async def _index(self, batch: PartitionBatch) -> None:
+        """The batch's new (shop, day) pairs into the per-day index, before the keys exist."""
+        by_day = self._days.missing(batch_days(batch))
+        if by_day:
+            async with self.client.pipeline(transaction=False) as pipe:
+                index_commands(pipe, by_day)
+                await pipe.execute()
+            self._days.written(by_day)
 
     async def _call(self, payload: dict[str, Any], key_names: list[str]) -> ApplyResult:
         reply = await self._apply(keys=key_names, args=[orjson.dumps(payload)])
@@ -178,22 +197,43 @@ class RedisStore:
         async with unavailable_on_errors():
             await self.client.delete(keys.retention_sweep(last_day))
 
+    async def finish_sweep(self, last_day: str) -> None:
+        async with unavailable_on_errors():
+            await self.client.set(
+                keys.retention_sweep(last_day), keys.SWEEP_DONE, xx=True, keepttl=True
+            )
+
     async def delete_days_through(self, last_day: str, chunk: int = 1_000) -> int:
+        """UNLINK the day-scoped keys of the indexed days ``<= last_day`` (stream/state/
+        day_index.py): the cost follows the keys deleted, not the keyspace. The first sweep of a
+        deployment also scans the whole keyspace once, for keys written before the index."""
+        deleted = 0
+        async with unavailable_on_errors():
+            if not await self.client.exists(keys.RETENTION_SCANNED):
+                deleted += await self._scan_and_delete(last_day, chunk)
+                await self.client.set(keys.RETENTION_SCANNED, last_day)
+            for day in await expired_days(self.client, last_day):
+                async for names in day_key_chunks(self.client, day, chunk):
+                    deleted += int(await self.client.unlink(*names))
+                await self.client.unlink(keys.day_shops(day))
+                await self.client.zrem(keys.DAYS, day)
+        return deleted
+
+    async def _scan_and_delete(self, last_day: str, chunk: int) -> int:
         """SCAN every per-shop key (every primary of a cluster) and UNLINK the expired days'.
         Keys deleted or added while it runs are harmless: SCAN returns each key present
         throughout at least once, and a key seen twice is deleted once."""
         deleted = 0
         doomed: list[str] = []
-        async with unavailable_on_errors():
-            async for raw in self.client.scan_iter(match=keys.SHOP_KEYS, count=chunk):
-                name = raw.decode() if isinstance(raw, bytes) else str(raw)
-                if is_expired_key(name, last_day):
-                    doomed.append(name)
-                    if len(doomed) >= chunk:
-                        deleted += int(await self.client.unlink(*doomed))
-                        doomed.clear()
-            if doomed:
-                deleted += int(await self.client.unlink(*doomed))
+        async for raw in self.client.scan_iter(match=keys.SHOP_KEYS, count=chunk):
+            name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if is_expired_key(name, last_day):
+                doomed.append(name)
+                if len(doomed) >= chunk:
+                    deleted += int(await self.client.unlink(*doomed))
+                    doomed.clear()
+        if doomed:
+            deleted += int(await self.client.unlink(*doomed))
         return deleted
 
     async def ping(self) -> bool:

@@ -75,6 +75,10 @@ class RetentionStore(Protocol):
 
     async def release_sweep(self, last_day: str) -> None: ...
 
+    async def finish_sweep(self, last_day: str) -> None:
+        """Mark the claimed sweep of ``last_day`` done (``keys.SWEEP_DONE``), for whoever waits."""
+        ...
+
     async def delete_days_through(self, last_day: str) -> int:
         """Delete every day-scoped key (keys.DAY_KINDS) of days ``<= last_day``; returns how
         many keys were deleted."""

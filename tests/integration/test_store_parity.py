@@ -109,3 +109,36 @@ async def test_counters_have_no_ttl_and_the_sweep_deletes_the_same_keys(redis_ur
         }
     finally:
         await client.aclose()
+
+
+async def test_the_sweep_reads_the_day_index_and_scans_only_once(redis_url: str) -> None:
+    """After the first sweep (a SCAN, for keys older than the index), a sweep issues no SCAN:
+    it deletes the expired days' keys by name from the index, the same keys as the memory
+    store's sweep, and leaves no index entry of a deleted day."""
+    memory = MemoryStore()
+    await feed(memory)
+    client = connect(redis_url, cluster=False)
+    try:
+        await client.flushall()
+        redis = RedisStore(client)
+        legacy = keys.variations("legacy-shop", "2000-01-01", "g")
+        await client.hset(legacy, "v\x1fa", 1)  # written before the index existed
+        assert await redis.delete_days_through("2000-01-01") == 1
+        assert not await client.exists(legacy), "the first sweep scans for unindexed keys"
+        await feed(redis)
+        days = sorted({d for k in memory.hashes if (d := keys.day_of(k)) is not None})
+        cutoff = days[len(days) // 2]
+        await client.config_resetstat()
+        deleted = await redis.delete_days_through(cutoff)
+        stats = await client.info("commandstats")
+        assert "cmdstat_scan" not in stats, f"a later sweep scanned: {stats.get('cmdstat_scan')}"
+        assert deleted == await memory.delete_days_through(cutoff) > 0
+        got = await redis_hashes(client)
+        assert {k: v for k, v in got.items() if v} == {
+            k: {f: int(x) for f, x in v.items()} for k, v in memory.hashes.items() if v
+        }
+        indexed = [text(d) for d in await client.zrangebylex(keys.DAYS, "-", "+")]
+        assert indexed and all(d > cutoff for d in indexed), indexed
+        assert not [d for d in days if d <= cutoff and await client.exists(keys.day_shops(d))]
+    finally:
+        await client.aclose()

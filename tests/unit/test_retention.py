@@ -96,6 +96,8 @@ async def test_the_sweep_deletes_expired_days_once_per_cutoff_and_nothing_else()
     assert keys.ledger("s1") in store.zsets
     assert keys.seen("s1", "u", "e1") in store.strings
     assert telemetry.retention_deleted_keys._value.get() == 80
+    marker = keys.retention_sweep("2026-11-01")
+    assert store.strings[marker] == keys.SWEEP_DONE, "a finished sweep says so (bench waits on it)"
 
     assert await sweep.sweep_once() is None  # this cutoff is swept (by this or another worker)
     other = RetentionSweep(store=store, telemetry=Telemetry(), clock=clock, retention_days=30)
