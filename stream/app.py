@@ -33,13 +33,14 @@ from stream.collector.telemetry import CollectorTelemetry
 from stream.collector.web import build_collector_web
 from stream.dead_letters import KafkaDeadLetterSink
 from stream.ingest import Ingestor
+from stream.lag_watch import KafkaHighWatermarks, LagWatch
 from stream.readiness import WorkerReadiness
 from stream.retention_sweep import RetentionSweep
 from stream.settings import Settings
 from stream.shop_directory import ShopDirectory
 from stream.startup import Bootstrapper
 from stream.state.redis import AnyRedis, RedisStore, connect
-from stream.store_health import StoreHealth
+from stream.store_health import RedisPing, StoreHealth
 from stream.telemetry import Telemetry
 from stream.web import build_web
 
@@ -109,8 +110,8 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         }
     )
     redis = connect(s.redis_url, s.redis_cluster)
-    store = RedisStore(redis, cluster=s.redis_cluster)
     health = StoreHealth(telemetry)
+    store = RedisStore(redis, cluster=s.redis_cluster, on_outcome=health.observe)
     directory = ShopDirectory(store)
     dead_letters = KafkaDeadLetterSink(s.kafka_bootstrap, s.topics.dead_letters, telemetry, clock)
     ingestor = Ingestor(
@@ -127,6 +128,16 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     _host(app, RedisCloser(redis))
     _host(app, dead_letters)
     _host(app, boot)
+    _host(app, RedisPing(store))
+    _host(
+        app,
+        LagWatch(
+            ingestor=ingestor,
+            telemetry=telemetry,
+            topics=s.topics.counted,
+            watermarks=KafkaHighWatermarks(s.kafka_bootstrap, f"{s.worker_id}-lag"),
+        ),
+    )
     _host(
         app,
         RetentionSweep(

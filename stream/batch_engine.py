@@ -194,6 +194,7 @@ class BatchEngine(Service):
                     start - 1,
                     start,
                 )
+                self.telemetry.records_lost.labels(tp.topic).inc(start - position)
                 self._seek(tp, start)
                 continue
             if self.log_ends.out_of_range(tp):
@@ -366,15 +367,12 @@ class BatchEngine(Service):
     def _observe(
         self, tp: TopicPartition, span: Span, outcome: BatchOutcome, seconds: float
     ) -> None:
-        assert self.consumer is not None
-        high = self.consumer.highwater(tp)
         self.telemetry.observe_batch(
             tp.topic,
             tp.partition,
             outcome,
             seconds,
             [span.first_timestamp, span.last_timestamp],
-            None if high is None else max(0, high - span.last_offset - 1),
             span.count,
         )
 

@@ -101,7 +101,8 @@ def _wait_ready(port: int, child: subprocess.Popen[bytes]) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline and child.poll() is None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+            url = f"http://127.0.0.1:{port}/readyz/counting"
+            with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:
                     return True
         except OSError:

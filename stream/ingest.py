@@ -71,6 +71,10 @@ class PartitionState:
     resume_offset: int
     epoch: int = 0
     shop_offsets: dict[str, int] = field(default_factory=dict)
+    # Progress, for the lag: the next offset to apply and when the last apply succeeded (or the
+    # claim, before any), in epoch seconds.
+    next_offset: int = 0
+    applied_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,7 @@ class Ingestor:
         if claim.resume_offset < 0:
             self.revoke(topic, partition)
             raise PartitionFenced(f"{topic}[{partition}] was claimed by another worker")
+        self._telemetry.log_restarts.labels(topic).inc()
         log.warning(
             "%s[%d]: the log restarted below checkpoint %d; counting it from offset 0 (epoch %d)",
             topic,
@@ -145,11 +150,16 @@ class Ingestor:
 
     def _track(self, topic: str, partition: int, claim: Claim) -> None:
         self.partitions[(topic, partition)] = PartitionState(
-            claim.generation, claim.resume_offset, claim.epoch
+            claim.generation,
+            claim.resume_offset,
+            claim.epoch,
+            next_offset=claim.resume_offset,
+            applied_at=self._clock().timestamp(),
         )
 
     def revoke(self, topic: str, partition: int) -> None:
         self.partitions.pop((topic, partition), None)
+        self._telemetry.forget_partition(topic, partition)
 
     async def process(
         self, topic: str, partition: int, records: Sequence[RawRecord]
@@ -190,6 +200,8 @@ class Ingestor:
             state.shop_offsets.update(result.conflicts)
             # rebuilt from the records (rare): their dead letters were sent already
             batch, skipped = self._build(state, topic, partition, records, kind, counter, bounds)
+        state.next_offset = records[-1].offset + 1
+        state.applied_at = self._clock().timestamp()
         for shop, section in batch.sections.items():
             state.shop_offsets[shop] = section.last_offset
         new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]

@@ -1,4 +1,13 @@
-"""``/readyz``: the broker answers, Redis answers, and this worker has joined its group."""
+"""Readiness of a worker, split by what depends on it.
+
+``/readyz`` is the API's readiness: the Service sends only API traffic, and the API reads
+Redis and nothing else, so it asks Redis only. A Kafka outage then leaves the dashboards up, and
+a pod does not turn unready because the group gave it no partitions.
+
+``/readyz/counting`` adds what counting needs: the broker answers, the shop settings are loaded
+and the worker has joined its group. Tests and ``upsell-stream dev`` wait on it; operators
+watch counting through the lag and stall metrics and their alerts, not through a probe.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +34,12 @@ class WorkerReadiness:
         self._timeout = timeout_s
 
     async def check(self) -> tuple[bool, dict[str, object]]:
+        """The API's readiness: Redis answers."""
+        redis = await self._redis()
+        return redis, {"redis": redis}
+
+    async def check_counting(self) -> tuple[bool, dict[str, object]]:
+        """Ready to count: Redis and the broker answer, settings loaded, group joined."""
         broker, redis = await asyncio.gather(self._broker(), self._redis())
         checks: dict[str, object] = {
             "broker": broker,

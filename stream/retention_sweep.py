@@ -52,6 +52,7 @@ class RetentionSweep(Service):
         while not self.should_stop:
             try:
                 await self.sweep_once()
+                self.telemetry.retention_sweep_last_success.set_to_current_time()
             except StoreUnavailable as exc:
                 self.telemetry.redis_errors.labels("retention").inc()
                 log.warning("retention sweep cut short, retried in an hour: %s", exc)

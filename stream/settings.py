@@ -138,6 +138,7 @@ class Settings:
     log_level: str = "INFO"
     partitions: int = 8
     replication_factor: int = 1
+    min_insync_replicas: int = 1
     retention_days: int = 800
     batch_max_events: int = 20_000
     batch_linger_ms: int = 50
@@ -187,6 +188,7 @@ class Settings:
             log_level=_choice(e, "UPSELL_LOG_LEVEL", d.log_level, _LOG_LEVELS, upper=True),
             partitions=_int(e, "UPSELL_PARTITIONS", d.partitions, lo=1, hi=1024),
             replication_factor=_int(e, "UPSELL_REPLICATION_FACTOR", 1, lo=1, hi=16),
+            min_insync_replicas=_min_insync(e),
             retention_days=_int(e, "UPSELL_RETENTION_DAYS", d.retention_days, lo=1, hi=36500),
             batch_max_events=_int(e, "UPSELL_BATCH_MAX_EVENTS", d.batch_max_events, 1, 1_000_000),
             batch_linger_ms=_int(e, "UPSELL_BATCH_LINGER_MS", d.batch_linger_ms, lo=0, hi=60_000),
@@ -210,6 +212,17 @@ def _int(e: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int
         raise SettingsError(name, f"expected an integer, got {raw!r}") from None
     if not lo <= value <= hi:
         raise SettingsError(name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _min_insync(e: Mapping[str, str]) -> int:
+    replicas = _int(e, "UPSELL_REPLICATION_FACTOR", 1, lo=1, hi=16)
+    value = _int(e, "UPSELL_MIN_INSYNC_REPLICAS", 1, lo=1, hi=16)
+    if value > replicas:
+        raise SettingsError(
+            "UPSELL_MIN_INSYNC_REPLICAS",
+            f"{value} is more than UPSELL_REPLICATION_FACTOR ({replicas}): no write could succeed",
+        )
     return value
 
 

@@ -46,7 +46,13 @@ class Bootstrapper(Service):
         delay = 0.5
         while not self.should_stop:
             try:
-                await ensure_topics(s.kafka_bootstrap, s.topics, s.partitions, s.replication_factor)
+                await ensure_topics(
+                    s.kafka_bootstrap,
+                    s.topics,
+                    s.partitions,
+                    s.replication_factor,
+                    s.min_insync_replicas,
+                )
                 await self.health.retry(
                     lambda: bootstrap_settings(
                         s.kafka_bootstrap, s.topics.shops, self.directory, self.clock()
@@ -72,7 +78,11 @@ class Bootstrapper(Service):
                 since_topics = 0.0
                 try:
                     created = await ensure_topics(
-                        s.kafka_bootstrap, s.topics, s.partitions, s.replication_factor
+                        s.kafka_bootstrap,
+                        s.topics,
+                        s.partitions,
+                        s.replication_factor,
+                        s.min_insync_replicas,
                     )
                 except (KafkaError, OSError) as exc:
                     log.debug("topic check failed: %s", exc)

@@ -2,6 +2,9 @@
 
 Logs once per change of state ("lost", "back"), keeps ``upsell_redis_up`` current and counts
 errors and reconnects, so an outage is one log line each way rather than one per attempt.
+``upsell_redis_up`` follows the outcome of every store call (``observe``, wired as the store's
+``on_outcome``) and of a ping every few seconds (:class:`RedisPing`), so one failed call is
+undone by the next that succeeds, also when the worker is idle.
 """
 
 from __future__ import annotations
@@ -9,13 +12,36 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
+
+from mode import Service
 
 from stream.state.store import StoreUnavailable
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class Pingable(Protocol):
+    async def ping(self) -> bool: ...
+
+
+class RedisPing(Service):
+    """Pings Redis every ``interval_s``: the store reports the outcome to StoreHealth."""
+
+    def __init__(self, store: Pingable, interval_s: float = 5.0) -> None:
+        super().__init__()
+        self.store = store
+        self.interval_s = interval_s
+
+    async def on_start(self) -> None:
+        self.add_future(self._run())
+
+    async def _run(self) -> None:
+        while not self.should_stop:
+            await self.sleep(self.interval_s)
+            await self.store.ping()
 
 
 class StoreHealth:
@@ -34,6 +60,15 @@ class StoreHealth:
             self.up = False
             self.telemetry.redis_up.set(0)
             log.warning("redis lost (%s): pausing counting until it answers again", exc)
+
+    def observe(self, answered: bool) -> None:
+        """The outcome of one Redis call (errors are counted by the caller, per operation)."""
+        if answered:
+            self.succeeded()
+        elif self.up:
+            self.up = False
+            self.telemetry.redis_up.set(0)
+            log.warning("redis lost: pausing counting until it answers again")
 
     def succeeded(self) -> None:
         if not self.up:

@@ -6,6 +6,7 @@ templates. Never a shop id or any other unbounded value.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,11 @@ class Telemetry:
     dead_letter_send_failures: Counter = field(init=False)
     unreadable_batches: Counter = field(init=False)
     consumer_lag: Gauge = field(init=False)
+    consumer_lag_seconds: Gauge = field(init=False)
+    last_applied_timestamp: Gauge = field(init=False)
+    topic_partitions: Gauge = field(init=False)
+    log_restarts: Counter = field(init=False)
+    records_lost: Counter = field(init=False)
     assigned_partitions: Gauge = field(init=False)
     batch_apply_seconds: Histogram = field(init=False)
     batch_events: Histogram = field(init=False)
@@ -37,7 +43,10 @@ class Telemetry:
     api_request_seconds: Histogram = field(init=False)
     retention_deleted_keys: Counter = field(init=False)
     retention_sweep_seconds: Gauge = field(init=False)
+    retention_sweep_last_success: Gauge = field(init=False)
     worker_info: Info = field(init=False)
+    # Kafka timestamp (ms) of the last applied record per owned partition, for the lag in seconds
+    last_record_ms: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -67,8 +76,42 @@ class Telemetry:
         )
         self.consumer_lag = Gauge(
             "upsell_consumer_lag",
-            "Messages between the last applied offset and the partition's end.",
+            "Records between the last applied offset and the partition's high watermark, "
+            "refreshed every second from the broker whether or not applies succeed.",
             ["topic", "partition"],
+            registry=r,
+        )
+        self.consumer_lag_seconds = Gauge(
+            "upsell_consumer_lag_seconds",
+            "Age bound of the oldest unapplied record: 0 when caught up, else now minus the "
+            "later of the last applied record's Kafka timestamp and the last time the "
+            "partition was seen caught up (time since assignment before either is known).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.last_applied_timestamp = Gauge(
+            "upsell_last_applied_timestamp_seconds",
+            "Unix time of the last successful apply of the partition (its assignment before).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.topic_partitions = Gauge(
+            "upsell_topic_partitions",
+            "Partitions of each counted topic, as the broker's metadata reports them.",
+            ["topic"],
+            registry=r,
+        )
+        self.log_restarts = Counter(
+            "upsell_log_restarts",
+            "Partition logs that restarted below the stored offset (topic recreated, broker "
+            "data lost): counted again from offset 0 in a new epoch.",
+            ["topic"],
+            registry=r,
+        )
+        self.records_lost = Counter(
+            "upsell_records_lost",
+            "Records deleted by the topic's retention before this worker read them.",
+            ["topic"],
             registry=r,
         )
         self.assigned_partitions = Gauge(
@@ -116,6 +159,13 @@ class Telemetry:
             "Duration of this worker's last completed retention sweep.",
             registry=r,
         )
+        self.retention_sweep_last_success = Gauge(
+            "upsell_retention_sweep_last_success_timestamp_seconds",
+            "Unix time this worker last completed its retention check (swept, or found the "
+            "day's sweep done by another worker); its start time until the first check.",
+            registry=r,
+        )
+        self.retention_sweep_last_success.set_to_current_time()
         self.worker_info = Info("upsell_worker", "Version and settings that matter.", registry=r)
 
     def observe_batch(
@@ -125,11 +175,10 @@ class Telemetry:
         outcome: BatchOutcome,
         seconds: float,
         timestamps_ms: list[int | None],
-        lag: int | None,
         messages: int,
     ) -> None:
-        """One applied batch: outcomes per topic, apply latency, size, freshness of its first
-        and last message (Kafka timestamp to now), and the partition's lag."""
+        """One applied batch: outcomes per topic, apply latency, size, and freshness of its first
+        and last message (Kafka timestamp to now). Lag is the LagWatch's, once a second."""
         self.batch_apply_seconds.observe(seconds)
         self.batch_events.observe(messages)
         for name, n in (
@@ -144,5 +193,12 @@ class Telemetry:
         for ts in timestamps_ms:
             if ts is not None and ts > 0:
                 self.freshness_seconds.observe(max(0.0, (now_ms - ts) / 1000))
-        if lag is not None:
-            self.consumer_lag.labels(topic, str(partition)).set(lag)
+        if timestamps_ms and timestamps_ms[-1]:
+            self.last_record_ms[(topic, partition)] = timestamps_ms[-1]
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Drop the per-partition series of a partition this worker no longer owns."""
+        self.last_record_ms.pop((topic, partition), None)
+        for gauge in (self.consumer_lag, self.consumer_lag_seconds, self.last_applied_timestamp):
+            with contextlib.suppress(KeyError):
+                gauge.remove(topic, str(partition))

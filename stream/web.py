@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from functools import partial
+
 from aiohttp import web
 
 from stream.api import install_api
-from stream.api.auth import TokenStore
+from stream.api.auth import TokenFile
 from stream.clock import Clock
 from stream.dashboard import install_dashboard
 from stream.ops_routes import Readiness, install_ops_routes
@@ -23,12 +27,18 @@ def build_web(
     clock: Clock,
 ) -> web.Application:
     tokens = None
-    if settings.auth_enabled and settings.api_tokens_path is not None:
-        tokens = TokenStore.from_file(settings.api_tokens_path)
     app = web.Application()
+    if settings.auth_enabled and settings.api_tokens_path is not None:
+        tokens = TokenFile(settings.api_tokens_path)
+        app.on_startup.append(partial(_reload_on_sighup, tokens))
     install_ops_routes(app, readiness, telemetry)
     install_api(
         app, redis=redis, settings=settings, telemetry=telemetry, clock=clock, tokens=tokens
     )
     install_dashboard(app)
     return app
+
+
+async def _reload_on_sighup(tokens: TokenFile, _app: web.Application) -> None:
+    """``kill -HUP`` re-reads the tokens file at once (a change is also noticed by itself)."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tokens.reload)

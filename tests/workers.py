@@ -84,7 +84,7 @@ class WorkerProcess:
                     f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
                 )
             try:
-                status, _ = http_get(f"{self.url}/readyz", timeout=1.0)
+                status, _ = http_get(f"{self.url}/readyz/counting", timeout=1.0)
             except OSError:
                 status = 0
             if status == 200:

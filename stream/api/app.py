@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from stream.api.auth import TokenStore
+from stream.api.auth import Grants
 from stream.api.errors import ApiError
 from stream.api.handlers import Handlers
 from stream.api.limits import HeavyQueries
@@ -35,7 +35,7 @@ def install_api(
     settings: Settings,
     telemetry: Telemetry,
     clock: Clock,
-    tokens: TokenStore | None,
+    tokens: Grants | None,
 ) -> None:
     """Add the /v1 routes and the middlewares to ``app`` (before it starts)."""
     reader = StateReader(redis)
@@ -165,7 +165,7 @@ def _heavy_slots(heavy: HeavyQueries) -> web.middleware:  # type: ignore[valid-t
     return middleware
 
 
-def _auth(tokens: TokenStore | None, enabled: bool) -> web.middleware:  # type: ignore[valid-type]
+def _auth(tokens: Grants | None, enabled: bool) -> web.middleware:  # type: ignore[valid-type]
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path

@@ -3,15 +3,27 @@
 File format, one token per line: ``<sha256 hex> <shop>[,<shop>...]`` or ``<sha256 hex> *``;
 ``#`` starts a comment. Tokens themselves are never stored, logged or compared in clear: the
 presented token is hashed and compared with :func:`hmac.compare_digest`.
+
+The worker re-reads the file when it changes (:class:`TokenFile`: its modification time, size
+or inode, looked at no more than once a second while requests arrive, which also catches the
+symlink swap of an updated Kubernetes Secret) and on SIGHUP. A file that does not parse is
+logged and the tokens in force stay.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -34,9 +46,16 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+class Grants(Protocol):
+    def grant(self, token: str) -> Grant | None: ...
+
+
 class TokenStore:
     def __init__(self, grants: dict[str, Grant]) -> None:
         self._grants = grants
+
+    def __len__(self) -> int:
+        return len(self._grants)
 
     @classmethod
     def parse(cls, text: str) -> TokenStore:
@@ -63,3 +82,58 @@ class TokenStore:
             if hmac.compare_digest(known, presented):
                 found = grant
         return found
+
+
+FileStamp = tuple[int, int, int]
+
+
+def _stamp(path: Path) -> FileStamp | None:
+    try:
+        st = os.stat(path)  # follows symlinks: a Secret update swaps the link's target
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class TokenFile:
+    """The tokens file in force: re-read when it changed, or when :meth:`reload` is called."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        check_every_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self._check_every = check_every_s
+        self._clock = clock
+        self._stamp = _stamp(path)
+        self._store = TokenStore.from_file(path)
+        self._checked = clock()
+
+    def grant(self, token: str) -> Grant | None:
+        self.reload_if_changed()
+        return self._store.grant(token)
+
+    def reload_if_changed(self) -> bool:
+        now = self._clock()
+        if now - self._checked < self._check_every:
+            return False
+        self._checked = now
+        if _stamp(self.path) == self._stamp:
+            return False
+        return self.reload()
+
+    def reload(self) -> bool:
+        """Read the file again; on an error keep the tokens in force. True when reloaded."""
+        stamp = _stamp(self.path)
+        try:
+            store = TokenStore.from_file(self.path)
+        except (OSError, UnicodeDecodeError, TokenFileError) as exc:
+            log.error("tokens file %s not reloaded, the tokens in force stay: %s", self.path, exc)
+            self._stamp = stamp  # logged once per change, not once per request
+            return False
+        self._store, self._stamp = store, stamp
+        log.warning("tokens file %s reloaded: %d tokens", self.path, len(store))
+        return True

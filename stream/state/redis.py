@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from importlib.resources import files
 from typing import Any
@@ -84,9 +84,15 @@ async def unavailable_on_errors() -> AsyncIterator[None]:
 class RedisStore:
     """Counter and settings store over one Redis or a Redis Cluster."""
 
-    def __init__(self, client: AnyRedis, cluster: bool = False) -> None:
+    def __init__(
+        self,
+        client: AnyRedis,
+        cluster: bool = False,
+        on_outcome: Callable[[bool], None] | None = None,
+    ) -> None:
         self.client = client
         self.cluster = cluster
+        self.on_outcome = on_outcome  # told after every call whether Redis answered
         self._apply = client.register_script(_APPLY_LUA)
         self._restart = client.register_script(_RESTART_LUA)
         self._days = DayIndex()
@@ -95,7 +101,7 @@ class RedisStore:
     async def claim(self, topic: str, partition: int) -> Claim:
         self._days.forget()  # Redis may have lost keys (this may follow an outage)
         key = keys.partition(topic, partition)
-        async with unavailable_on_errors(), self.client.pipeline(transaction=True) as pipe:
+        async with self._answered(), self.client.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "gen", 1)
             pipe.hmget(key, "offset", "epoch")
             gen, (offset, epoch) = await pipe.execute()
@@ -105,12 +111,12 @@ class RedisStore:
         """The partition's log restarted below our checkpoint (topic recreated or truncated):
         start a new epoch from offset 0. Per-shop progress is kept per epoch, so the old
         offsets stop mattering. Does nothing if another worker claimed the partition since."""
-        async with unavailable_on_errors():
+        async with self._answered():
             reply = await self._restart(keys=[keys.partition(topic, partition)], args=[generation])
         return Claim(int(reply[0]), int(reply[1]), int(reply[2]))
 
     async def apply(self, batch: PartitionBatch) -> ApplyResult:
-        async with unavailable_on_errors():
+        async with self._answered():
             await self._index(batch)
             if not self.cluster:
                 # One Redis: no routing, so only the checkpoint is declared. Declaring every
@@ -157,15 +163,15 @@ class RedisStore:
                 "groups": settings.groups,
             }
         )
-        async with unavailable_on_errors():
+        async with self._answered():
             await self.client.hset(keys.SHOPS, settings.shop_id, doc)
 
     async def delete_shop(self, shop_id: str) -> None:
-        async with unavailable_on_errors():
+        async with self._answered():
             await self.client.hdel(keys.SHOPS, shop_id)
 
     async def all_shops(self) -> dict[str, ShopSettings]:
-        async with unavailable_on_errors():
+        async with self._answered():
             raw = await self.client.hgetall(keys.SHOPS)
         out: dict[str, ShopSettings] = {}
         for shop_id, doc in raw.items():
@@ -178,27 +184,27 @@ class RedisStore:
 
     async def mark_shops_seen(self, shop_ids: list[str]) -> None:
         if shop_ids:
-            async with unavailable_on_errors():
+            async with self._answered():
                 await self.client.sadd(keys.SHOPS_SEEN, *shop_ids)
 
     async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None:
         key = keys.subscribers(shop_id)
-        async with unavailable_on_errors(), self.client.pipeline(transaction=True) as pipe:
+        async with self._answered(), self.client.pipeline(transaction=True) as pipe:
             pipe.hset(key, day.isoformat(), count)
             pipe.expire(key, ttl_s)
             await pipe.execute()
 
     # -- retention ---------------------------------------------------------------------------
     async def claim_sweep(self, last_day: str, ttl_s: int) -> bool:
-        async with unavailable_on_errors():
+        async with self._answered():
             return bool(await self.client.set(keys.retention_sweep(last_day), 1, nx=True, ex=ttl_s))
 
     async def release_sweep(self, last_day: str) -> None:
-        async with unavailable_on_errors():
+        async with self._answered():
             await self.client.delete(keys.retention_sweep(last_day))
 
     async def finish_sweep(self, last_day: str) -> None:
-        async with unavailable_on_errors():
+        async with self._answered():
             await self.client.set(
                 keys.retention_sweep(last_day), keys.SWEEP_DONE, xx=True, keepttl=True
             )
@@ -208,7 +214,7 @@ class RedisStore:
         day_index.py): the cost follows the keys deleted, not the keyspace. The first sweep of a
         deployment also scans the whole keyspace once, for keys written before the index."""
         deleted = 0
-        async with unavailable_on_errors():
+        async with self._answered():
             if not await self.client.exists(keys.RETENTION_SCANNED):
                 deleted += await self._scan_and_delete(last_day, chunk)
                 await self.client.set(keys.RETENTION_SCANNED, last_day)
@@ -238,9 +244,24 @@ class RedisStore:
 
     async def ping(self) -> bool:
         try:
-            return bool(await self.client.ping())
-        except RETRIABLE:
+            async with self._answered():
+                return bool(await self.client.ping())
+        except StoreUnavailable:
             return False
+
+    @contextlib.asynccontextmanager
+    async def _answered(self) -> AsyncIterator[None]:
+        """Errors after which a retry can help become StoreUnavailable; ``on_outcome`` learns
+        whether Redis answered (an error reply is an answer)."""
+        try:
+            async with unavailable_on_errors():
+                yield
+        except StoreUnavailable:
+            if self.on_outcome is not None:
+                self.on_outcome(False)
+            raise
+        if self.on_outcome is not None:
+            self.on_outcome(True)
 
 
 def _parse(reply: list[Any]) -> ApplyResult:

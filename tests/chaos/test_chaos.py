@@ -131,7 +131,7 @@ async def test_broker_restart_is_survived(engine: str, tmp_path: Path, redis_url
         broker.stop()
         saw_not_ready = False
         for _ in range(20):
-            status, _body = http_get(f"{w.url}/readyz")
+            status, _body = http_get(f"{w.url}/readyz/counting")
             saw_not_ready = saw_not_ready or status == 503
             if saw_not_ready:
                 break
@@ -177,7 +177,7 @@ TAKEOVER_LIMIT_S = 120.0
 
 def is_ready(w: WorkerProcess) -> bool:
     try:
-        return http_get(f"{w.url}/readyz", timeout=1.0)[0] == 200
+        return http_get(f"{w.url}/readyz/counting", timeout=1.0)[0] == 200
     except OSError:
         return False
 

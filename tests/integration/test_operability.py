@@ -76,7 +76,11 @@ async def test_metrics_follow_the_traffic(
         assert total(m, "upsell_events_total", topic=topics.views) == sum(
             1 for s in sent if s.kind == "view"
         )
-        assert total(m, "upsell_consumer_lag") == 0
+        lag_deadline = time.monotonic() + 10  # the lag is refreshed once a second
+        while (lag := total(scrape(w), "upsell_consumer_lag")) != 0:
+            assert time.monotonic() < lag_deadline, f"lag {lag} after everything was counted"
+            await asyncio.sleep(0.5)
+        assert total(scrape(w), "upsell_consumer_lag_seconds") == 0
         assert total(m, "upsell_assigned_partitions") == 16
         assert total(m, "upsell_batch_apply_seconds_count") > 0
         assert total(m, "upsell_freshness_seconds_count") > 0
