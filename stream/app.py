@@ -131,20 +131,12 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     _host(app, RedisPing(store))
     _host(
         app,
-        LagWatch(
-            ingestor=ingestor,
-            telemetry=telemetry,
-            topics=s.topics.counted,
-            watermarks=KafkaHighWatermarks(s.kafka_bootstrap, f"{s.worker_id}-lag"),
-        ),
-    )
-    _host(
-        app,
         RetentionSweep(
             store=store, telemetry=telemetry, clock=clock, retention_days=s.retention_days
         ),
     )
     partitions_assigned: Callable[[], bool]
+    fetch_highwater: Callable[[str, int], int | None]
     if s.engine == "batch":
         engine = BatchEngine(
             settings=s,
@@ -158,8 +150,11 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         def partitions_assigned() -> bool:
             return engine.joined
 
+        fetch_highwater = engine.highwater
     else:
-        from stream.faust_engine import register_counting_agents
+        from stream.faust_engine import faust_highwater, register_counting_agents
+
+        fetch_highwater = faust_highwater(app)
 
         partitions_assigned = register_counting_agents(
             app,
@@ -169,6 +164,16 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
             health=health,
             ready_to_count=boot.ready_to_count,
         )
+    _host(
+        app,
+        LagWatch(
+            ingestor=ingestor,
+            telemetry=telemetry,
+            topics=s.topics.counted,
+            watermarks=KafkaHighWatermarks(s.kafka_bootstrap, f"{s.worker_id}-lag"),
+            fetch_highwater=fetch_highwater,
+        ),
+    )
     shops_consumer.register(
         app,
         s.topics.shops,

@@ -92,6 +92,13 @@ class BatchEngine(Service):
             await self.consumer.stop()
             self.consumer = None
 
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The last fetch response's high watermark of the partition (None before one)."""
+        if self.consumer is None:
+            return None
+        high: int | None = self.consumer.highwater(TopicPartition(topic, partition))
+        return high
+
     # -- rebalance -----------------------------------------------------------------------------
     async def assigned(self, tps: list[TopicPartition]) -> None:
         assert self.consumer is not None

@@ -236,6 +236,19 @@ def register_counting_agents(
     return joined
 
 
+def faust_highwater(app: faust.App) -> Callable[[str, int], int | None]:
+    """The high watermark Faust's consumer last saw for a partition (None before one)."""
+
+    def highwater(topic: str, partition: int) -> int | None:
+        try:
+            high = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # no consumer yet, or a partition it does not fetch
+            return None
+        return int(high) if high is not None else None
+
+    return highwater
+
+
 def _ms(seconds: float | None) -> int | None:
     """Faust's message timestamps are seconds."""
     return None if not seconds else int(seconds * 1000)

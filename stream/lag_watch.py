@@ -3,7 +3,9 @@
 Both engines record their progress in the Ingestor (the next offset to apply, when the last
 apply succeeded) and in Telemetry (the Kafka timestamp of the last applied record). This
 service, apart from the consuming loop, asks the broker for the partitions' high watermarks
-and sets, per owned partition:
+and takes the higher of that and the engine's last fetch high watermark (a broker may answer
+ListOffsets behind its log: the embedded Tansu answers the last batch's base offset + 1), and
+sets, per owned partition:
 
 - ``upsell_consumer_lag``: high watermark minus the next offset to apply;
 - ``upsell_consumer_lag_seconds``: 0 when caught up, else how long ago the oldest unapplied
@@ -98,6 +100,7 @@ class LagWatch(Service):
         telemetry: Telemetry,
         topics: Collection[str],
         watermarks: HighWatermarks,
+        fetch_highwater: Callable[[str, int], int | None] = lambda _topic, _partition: None,
         interval_s: float = 1.0,
         metadata_interval_s: float = 30.0,
         clock: Callable[[], float] = time.time,
@@ -107,6 +110,7 @@ class LagWatch(Service):
         self.telemetry = telemetry
         self.topics = tuple(topics)
         self.watermarks = watermarks
+        self.fetch_highwater = fetch_highwater
         self.interval_s = interval_s
         self.metadata_interval_s = metadata_interval_s
         self.clock = clock
@@ -150,6 +154,9 @@ class LagWatch(Service):
             self._metadata_at = self.clock()
 
     def _publish(self, key: Key, state: PartitionState, now: float) -> None:
+        fetched = self.fetch_highwater(*key)
+        if fetched is not None and fetched > self.highs.get(key, -1):
+            self.highs[key] = fetched
         high = self.highs.get(key)
         lag = 0 if high is None else max(0, high - state.next_offset)
         if high is not None and lag == 0:

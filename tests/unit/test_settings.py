@@ -111,3 +111,14 @@ def test_worker_exits_2_with_one_line(env: dict[str, str], needle: str) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert needle in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_min_insync_replicas_within_the_replication_factor() -> None:
+    s = Settings.from_env(
+        {"UPSELL_AUTH": "off", "UPSELL_REPLICATION_FACTOR": "3", "UPSELL_MIN_INSYNC_REPLICAS": "2"}
+    )
+    assert (s.replication_factor, s.min_insync_replicas) == (3, 2)
+    assert Settings.from_env({"UPSELL_AUTH": "off"}).min_insync_replicas == 1
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"UPSELL_AUTH": "off", "UPSELL_MIN_INSYNC_REPLICAS": "2"})
+    assert err.value.variable == "UPSELL_MIN_INSYNC_REPLICAS"
