@@ -124,7 +124,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         retention_days=s.retention_days,
     )
     app = faust_app(s)
-    boot = Bootstrapper(settings=s, directory=directory, health=health, clock=clock)
+    boot = Bootstrapper(settings=s, directory=directory, store=store, health=health, clock=clock)
     _host(app, RedisCloser(redis))
     _host(app, dead_letters)
     _host(app, boot)
@@ -195,6 +195,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         bootstrap=s.kafka_bootstrap,
         store=store,
         settings_loaded=boot.ready_to_count.is_set,
+        state_format_known=lambda: boot.state_format_known,
         partitions_assigned=partitions_assigned,
     )
     web_app = build_web(

@@ -4,9 +4,10 @@
 Redis and nothing else, so it asks Redis only. A Kafka outage then leaves the dashboards up, and
 a pod does not turn unready because the group gave it no partitions.
 
-``/readyz/counting`` adds what counting needs: the broker answers, the shop settings are loaded
-and the worker has joined its group. Tests and ``upsell-stream dev`` wait on it; operators
-watch counting through the lag and stall metrics and their alerts, not through a probe.
+``/readyz/counting`` adds what counting needs: the broker answers, the shop settings are loaded,
+Redis's state format is one this version knows, and the worker has joined its group. Tests and
+``upsell-stream dev`` wait on it; operators watch counting through the lag and stall metrics
+and their alerts, not through a probe.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ class WorkerReadiness:
         store: RedisStore,
         settings_loaded: Callable[[], bool],
         partitions_assigned: Callable[[], bool],
+        state_format_known: Callable[[], bool] = lambda: True,
         timeout_s: float = 1.0,
     ) -> None:
         self._bootstrap = bootstrap
         self._store = store
         self._settings_loaded = settings_loaded
         self._partitions_assigned = partitions_assigned
+        self._state_format_known = state_format_known
         self._timeout = timeout_s
 
     async def check(self) -> tuple[bool, dict[str, object]]:
@@ -46,6 +49,7 @@ class WorkerReadiness:
             "redis": redis,
             "settings_loaded": self._settings_loaded(),
             "partitions_assigned": self._partitions_assigned(),
+            "state_format": self._state_format_known(),
         }
         return all(v is True for v in checks.values()), checks
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from aiokafka.errors import KafkaError
 from mode import Service
@@ -17,6 +18,7 @@ from stream.clock import Clock
 from stream.settings import Settings
 from stream.settings_bootstrap import bootstrap_settings
 from stream.shop_directory import ShopDirectory
+from stream.state.redis import STATE_FORMAT
 from stream.state.store import StoreUnavailable
 from stream.store_health import StoreHealth
 from stream.topics import ensure_topics
@@ -27,16 +29,41 @@ REFRESH_INTERVAL_S = 1.0
 TOPICS_INTERVAL_S = 10.0  # re-create topics a broker lost (a memory-only broker restarted)
 
 
+class FormatStore(Protocol):
+    async def state_format(self, mine: int) -> int: ...
+
+
 class Bootstrapper(Service):
     def __init__(
-        self, *, settings: Settings, directory: ShopDirectory, health: StoreHealth, clock: Clock
+        self,
+        *,
+        settings: Settings,
+        directory: ShopDirectory,
+        store: FormatStore,
+        health: StoreHealth,
+        clock: Clock,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.directory = directory
+        self.store = store
         self.health = health
         self.clock = clock
         self.ready_to_count = asyncio.Event()
+        self.state_format_known = True  # False: Redis holds a newer format; never counts
+
+    async def _state_format_known(self) -> bool:
+        """Mixed versions: count only if Redis's state format is one this version writes."""
+        stored = await self.health.retry(lambda: self.store.state_format(STATE_FORMAT), "format")
+        if stored > STATE_FORMAT:
+            log.error(
+                "Redis holds state format %d, this version writes %d: not counting (the API "
+                "still answers); roll forward, or restore the snapshot taken before the upgrade",
+                stored,
+                STATE_FORMAT,
+            )
+            self.state_format_known = False
+        return self.state_format_known
 
     async def on_start(self) -> None:
         self.add_future(self._bootstrap())
@@ -64,6 +91,8 @@ class Bootstrapper(Service):
                 log.warning("broker not reachable yet (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        if not await self._state_format_known():
+            return
         self.ready_to_count.set()
         log.info("settings loaded for %d shops; counting starts", len(self.directory))
         since_topics = 0.0

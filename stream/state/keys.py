@@ -119,6 +119,8 @@ def day_shops(date: str) -> str:
 
 SHOPS = f"{PREFIX}:shops"  # hash shop_id -> JSON settings
 SHOPS_SEEN = f"{PREFIX}:shops:seen"  # set of shop ids that have counted events
+# the layout of the state: a worker counts only if it knows the number (docs/state.md)
+STATE_FORMAT = f"{PREFIX}:format"
 
 
 # Kinds of per-shop keys that belong to one shop-local day ``D`` (``us:{S}:<kind>:D[:G]``): the

@@ -35,6 +35,10 @@ from stream.state.store import ApplyResult, Claim, StoreUnavailable
 
 AnyRedis = Redis | RedisCluster
 
+# The layout of the keys this version reads and writes. A version that changes it raises the
+# number; an older worker then refuses to count (docs/operations.md, "Upgrades").
+STATE_FORMAT = 1
+
 _APPLY_LUA = files("stream.state").joinpath("apply.lua").read_text()
 
 _RESTART_LUA = """
@@ -241,6 +245,13 @@ class RedisStore:
         if doomed:
             deleted += int(await self.client.unlink(*doomed))
         return deleted
+
+    async def state_format(self, mine: int) -> int:
+        """The state format Redis holds, recording ``mine`` when it holds none."""
+        async with self._answered():
+            await self.client.set(keys.STATE_FORMAT, mine, nx=True)
+            stored = await self.client.get(keys.STATE_FORMAT)
+        return int(stored) if stored is not None else mine
 
     async def ping(self) -> bool:
         try:
