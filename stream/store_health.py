@@ -61,14 +61,15 @@ class StoreHealth:
             self.telemetry.redis_up.set(0)
             log.warning("redis lost (%s): pausing counting until it answers again", exc)
 
-    def observe(self, answered: bool) -> None:
-        """The outcome of one Redis call (errors are counted by the caller, per operation)."""
-        if answered:
+    def observe(self, error: BaseException | None) -> None:
+        """The outcome of one Redis call: None when it answered (errors are counted by the
+        caller, per operation)."""
+        if error is None:
             self.succeeded()
         elif self.up:
             self.up = False
             self.telemetry.redis_up.set(0)
-            log.warning("redis lost: pausing counting until it answers again")
+            log.warning("redis lost (%s): pausing counting until it answers again", error)
 
     def succeeded(self) -> None:
         if not self.up:

@@ -92,11 +92,11 @@ class RedisStore:
         self,
         client: AnyRedis,
         cluster: bool = False,
-        on_outcome: Callable[[bool], None] | None = None,
+        on_outcome: Callable[[BaseException | None], None] | None = None,
     ) -> None:
         self.client = client
         self.cluster = cluster
-        self.on_outcome = on_outcome  # told after every call whether Redis answered
+        self.on_outcome = on_outcome  # after every call: None if Redis answered, else the error
         self._apply = client.register_script(_APPLY_LUA)
         self._restart = client.register_script(_RESTART_LUA)
         self._days = DayIndex()
@@ -267,12 +267,12 @@ class RedisStore:
         try:
             async with unavailable_on_errors():
                 yield
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             if self.on_outcome is not None:
-                self.on_outcome(False)
+                self.on_outcome(exc)
             raise
         if self.on_outcome is not None:
-            self.on_outcome(True)
+            self.on_outcome(None)
 
 
 def _parse(reply: list[Any]) -> ApplyResult:

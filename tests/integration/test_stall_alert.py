@@ -26,7 +26,7 @@ import yaml
 from stream.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.settings import Topics
 from tests.integration.e2e import produce, worker_env, workers
-from tests.integration.test_operability import scrape
+from tests.integration.test_operability import scrape, total
 from tests.integration.test_prometheus import PROM_DIR, _tool
 from tests.workers import WorkerProcess, free_port, http_get
 
@@ -178,6 +178,7 @@ def test_stalled_worker_shows_rising_lag_seconds_and_the_alert_expression(
             )
             time.sleep(0.3)
         assert gauges(w, "upsell_consumer_lag_seconds")["0"] == 0
+        assert total(scrape(w), "upsell_redis_up") == 1
     finally:
         if prometheus is not None:
             prometheus.stop()
