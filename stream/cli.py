@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         "and a dashboard token. Ctrl-C stops it all.",
     )
     dev.add_argument("--demo", action="store_true", help="also produce seeded demo traffic")
-    dev.add_argument("--rate", type=float, default=200.0, help="demo events per second")
+    dev.add_argument(
+        "--rate", type=float, default=3.0, help="demo views per second after the history"
+    )
     dev.add_argument("--workers", type=int, default=1, help="how many workers to run")
     dev.add_argument("--dir", type=Path, default=Path(".upsell-dev"), help="state directory")
 
@@ -59,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (same seed, same events)")
     demo.add_argument("--shops", type=int, default=5, help="how many shops")
     demo.add_argument("--days", type=int, default=14, help="spread events over this many days")
+    demo.add_argument(
+        "--story",
+        action="store_true",
+        help="90 days of history (a true winner, a tie, an SRM group), then live (dev --demo)",
+    )
 
     token = sub.add_parser("token", help="manage API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -187,8 +194,23 @@ def tune_gc() -> None:
 
 def _produce_demo(args: argparse.Namespace) -> None:
     from stream.demo import produce_demo
+    from stream.demo_story import produce_story
 
     settings = Settings.from_env({**os.environ, "UPSELL_AUTH": "off"})
+    if args.story:
+        sent = asyncio.run(
+            produce_story(
+                settings.kafka_bootstrap,
+                settings.topics,
+                rate=args.rate or 200.0,
+                count=args.count,
+                seed=args.seed,
+                shops=args.shops,
+                partitions=settings.partitions,
+            )
+        )
+        print(f"produced {sent} messages to {settings.kafka_bootstrap}")
+        return
     sent = asyncio.run(
         produce_demo(
             settings.kafka_bootstrap,

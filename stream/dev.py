@@ -76,12 +76,15 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
             if demo:
                 children.append(
                     _spawn(
-                        ["produce-demo", "--rate", str(rate), "--count", "100000000"],
+                        ["produce-demo", "--story", "--rate", str(rate), "--count", "100000000"],
                         child_env,
                         state_dir / "demo.log",
                     )
                 )
-                print(f"demo     producing ~{rate:g} events/s (log: {state_dir}/demo.log)")
+                print(
+                    f"demo     90 days of history, then ~{rate:g} views/s live "
+                    f"(log: {state_dir}/demo.log)"
+                )
             print("Ctrl-C to stop.", flush=True)
             while not stopping:
                 for child in children[:workers]:

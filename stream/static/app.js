@@ -54,10 +54,19 @@ function changeText(kind, change, comparing) {
   return { text: `${value >= 0 ? "▲" : "▼"} ${pct} % vs compared`, cls: value >= 0 ? "up" : "down" };
 }
 
+// YYYY-MM-DD in the shop's timezone, ``days`` before today there.
+function shopDate(days = 0) {
+  const tz = (state.shops.find((s) => s.shop_id === $("shop").value) || {}).timezone || "UTC";
+  const today = new Intl.DateTimeFormat("en-CA", { timeZone: tz }).format(new Date());
+  const d = new Date(`${today}T12:00:00Z`); d.setUTCDate(d.getUTCDate() - days);
+  return d.toISOString().slice(0, 10);
+}
+
 function params() {
   const p = { period: $("period").value };
+  if (p.period === "last_28_days") { p.period = "custom"; p.from = shopDate(27); p.to = shopDate(0); }
   if (p.period === "date") p.date = $("date").value;
-  if (p.period === "custom") { p.from = $("from").value; p.to = $("to").value; }
+  if ($("period").value === "custom") { p.from = $("from").value; p.to = $("to").value; }
   const c = $("compare").value;
   if (c) { p.compare = c; if (c === "custom") { p.compare_from = $("compare_from").value; p.compare_to = $("compare_to").value; } }
   return p;
@@ -97,6 +106,7 @@ async function renderOverview(shop) {
   const empty = ov.metrics.banner_views === 0 && ov.metrics.conversions === 0;
   showMessage(empty ? (ov.last_event_at ? "No events in this period yet." : "No data yet for this shop: no event has been counted.") : "");
   renderChart(ts);
+  renderHeadline(shop, p).catch(() => {});
   const table = $("daily");
   table.querySelector("thead").innerHTML = "<tr><th>Period</th><th>Views</th><th>Clicks</th><th>Conversions</th><th>Conv. rate</th><th>Revenue</th><th>Net MRR</th></tr>";
   const body = table.querySelector("tbody");
@@ -108,6 +118,19 @@ async function renderOverview(shop) {
       fmtCount(m.conversions), fmtRate(m.conversion_rate), fmtMoney(m.revenue_minor), fmtMoney(m.net_mrr_minor)]);
   }
   pruneRows(body, keep);
+}
+
+// The overview's one-line answer: the first group (by conversions) with a winner, else the top group's verdict.
+async function renderHeadline(shop, p) {
+  const { groups } = await api(`/v1/shops/${encodeURIComponent(shop)}/groups`, p);
+  let text = "";
+  for (const g of groups.slice(0, 3)) {
+    const d = await api(`/v1/shops/${encodeURIComponent(shop)}/groups/${encodeURIComponent(g.group_id)}`, p);
+    if (!text || (d.verdict && d.verdict.winner)) text = `${d.group_id}: ${verdictText(d)}`;
+    if (d.verdict && d.verdict.winner) break;
+  }
+  const h = $("headline");
+  h.textContent = text; h.hidden = !text; h.classList.toggle("significant", /converts/.test(text));
 }
 
 function renderChart(ts) {
