@@ -88,3 +88,29 @@ def events(
                 }
             )
             yield "upgrades", shop.encode(), orjson.dumps(doc)
+
+
+def with_dead_letters(
+    records: Iterator[tuple[str, bytes, bytes]], every: int = 10, now: datetime | None = None
+) -> Iterator[tuple[str, bytes, bytes]]:
+    """``records`` with every ``every``-th one made bad, in turn: not JSON, a field missing, a
+    future and a too-old timestamp, a key that is not its shop. Each ends as a dead letter."""
+    at = now or datetime.now(UTC)
+    future = (at + timedelta(days=30)).isoformat().replace("+00:00", "Z")
+    too_old = (at - timedelta(days=3000)).isoformat().replace("+00:00", "Z")
+    for i, (kind, key, value) in enumerate(records):
+        if i % every != every - 1:
+            yield kind, key, value
+            continue
+        doc = orjson.loads(value)
+        how = (i // every) % 5
+        if how == 0:
+            yield kind, key, value[: len(value) // 2]
+        elif how == 1:
+            yield kind, key, orjson.dumps({k: v for k, v in doc.items() if k != "event_id"})
+        elif how == 2:
+            yield kind, key, orjson.dumps({**doc, "occurred_at": future})
+        elif how == 3:
+            yield kind, key, orjson.dumps({**doc, "occurred_at": too_old})
+        else:
+            yield kind, b"not-" + key, value
