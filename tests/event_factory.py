@@ -4,13 +4,22 @@ duplicates and malformed messages, spread over days that cross a DST switch."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import orjson
 
+from tests.dates import iso_instant, last_offset_change
 from tests.expected_state import Sent
 
 SHOPS = {"shop-utc": "UTC", "shop-ny": "America/New_York", "shop-in": "Asia/Kolkata"}
+
+# New York's latest DST switch at least four days old (zoneinfo: a Sunday in March or November),
+# so the days around it have passed; the traffic runs from two days before it (UTC midnight) to
+# now. Read once per session, so every test of a run sees the same days.
+DST_SWITCH = last_offset_change(SHOPS["shop-ny"], datetime.now(UTC) - timedelta(days=4))
+SWITCH_DAY = DST_SWITCH.astimezone(ZoneInfo(SHOPS["shop-ny"])).date()
+FIRST_DAY = SWITCH_DAY - timedelta(days=2)
 
 
 def settings_messages(shops: dict[str, str] = SHOPS) -> list[tuple[str, bytes, bytes]]:
@@ -26,10 +35,6 @@ def settings_messages(shops: dict[str, str] = SHOPS) -> list[tuple[str, bytes, b
     ]
 
 
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def mixed_events(
     n: int,
     seed: int = 1,
@@ -41,7 +46,8 @@ def mixed_events(
     upgrades (duplicates) and, every ``bad_every``, a malformed message."""
     rng = random.Random(seed)
     end = (now or datetime.now(UTC)) - timedelta(minutes=1)
-    start = datetime(2026, 10, 30, tzinfo=UTC)  # before New York's 2026-11-01 switch
+    start = datetime.combine(FIRST_DAY, time(), UTC)  # before New York's DST switch
+    future = iso_instant(end + timedelta(days=30))  # past the 5 minutes of clock skew allowed
     span = (end - start).total_seconds()
     names = list(shops)
     out: list[Sent] = []
@@ -51,7 +57,7 @@ def mixed_events(
         at = start + timedelta(seconds=rng.random() * span)
         group = f"g{rng.randrange(4)}"
         variation = "ab"[rng.randrange(2)]
-        base = {"event_id": f"{seed}-{i}", "shop_id": shop, "occurred_at": _iso(at)}
+        base = {"event_id": f"{seed}-{i}", "shop_id": shop, "occurred_at": iso_instant(at)}
         if bad_every and i % bad_every == bad_every - 1:
             bad = [
                 b"{oops",
@@ -59,7 +65,7 @@ def mixed_events(
                 orjson.dumps(
                     {
                         **base,
-                        "occurred_at": "2099-01-01T00:00:00Z",
+                        "occurred_at": future,
                         "group_id": group,
                         "variation_id": variation,
                     }

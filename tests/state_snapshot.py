@@ -45,6 +45,14 @@ async def ledger_sizes(redis: Redis) -> dict[str, int]:
     return out
 
 
+async def generations(redis: Redis) -> dict[bytes, int]:
+    """Each partition checkpoint's owner generation (a claim bumps it)."""
+    out = {}
+    async for key in redis.scan_iter(match="us:part:*"):
+        out[key] = int(await redis.hget(key, "gen") or 0)
+    return out
+
+
 def diff(expected: dict[str, Any], actual: dict[str, Any], limit: int = 10) -> list[str]:
     """Human-readable differences, at most ``limit`` of them."""
     lines = []

@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium against a real worker fed through Kafka.
 
 Figures on each tab must equal the API's for the same period; changing period and compare
-changes them; a wrong token shows the access message; screenshots land in tests/artifacts/.
+changes them; a wrong token shows the access message; screenshots land in pytest's temporary
+folder (``screenshots<N>`` under its base temp, e.g. /tmp/pytest-of-$USER/pytest-current/).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from stream.api.tokens_cli import add_token
 from stream.embedded import EmbeddedBroker
 from stream.settings import Topics
 from stream.topics import ensure_topics
-from tests.event_factory import SHOPS, mixed_events, settings_messages
+from tests.event_factory import FIRST_DAY, SHOPS, SWITCH_DAY, mixed_events, settings_messages
 from tests.experiment_events import arms, shop_message, upgrade
 from tests.integration.e2e import produce, worker_env, workers
 from tests.workers import WorkerProcess, http_get
@@ -34,7 +35,6 @@ from tests.workers import WorkerProcess, http_get
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(240)]
 
 T = TypeVar("T")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
     "--headless",
@@ -86,21 +86,32 @@ def site(
         asyncio.run(produce(broker.bootstrap, topics, [(s.kind, s.key, s.value) for s in sent]))
         s = Site(w, admin)
         want = sum(1 for x in sent if x.valid and x.kind == "view")
+        # every day of the traffic in every shop's zone: from the day before its first UTC
+        # midnight (New York's evening) to tomorrow (India is ahead of UTC)
+        every_day = {
+            "from": (FIRST_DAY - timedelta(days=1)).isoformat(),
+            "to": (datetime.now(UTC).date() + timedelta(days=1)).isoformat(),
+        }
+        got = 0
         for _ in range(120):
             got = sum(
-                s.api(
-                    f"/v1/shops/{shop}/overview",
-                    period="custom",
-                    **{"from": "2026-10-01", "to": "2026-12-31"},
-                )["metrics"]["banner_views"]
+                s.api(f"/v1/shops/{shop}/overview", period="custom", **every_day)["metrics"][
+                    "banner_views"
+                ]
                 for shop in SHOPS
             )
             if got == want:
                 break
             asyncio.run(asyncio.sleep(0.5))
+        assert got == want, f"the worker counted {got} of {want} views in 60 s"
         yield s
     finally:
         w.stop()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +138,7 @@ def _card(page: Any, name: str) -> str:
     return str(page.get_by_test_id(f"value-{name}").inner_text())
 
 
-def test_tabs_show_the_apis_figures(site: Site, browser: Any) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
+def test_tabs_show_the_apis_figures(site: Site, browser: Any, screenshots: Path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
     _login(page, site, site.admin)
     page.get_by_test_id("shop").select_option("shop-utc")
@@ -163,10 +173,14 @@ def test_tabs_show_the_apis_figures(site: Site, browser: Any) -> None:
     assert _card(page, "conversions") == _fmt(last["metrics"]["conversions"])
     # one day against the day before: both have data, so the change is a percentage
     page.get_by_test_id("period").select_option("date")
-    page.get_by_test_id("date").fill("2026-11-02")
+    day_after_switch = (SWITCH_DAY + timedelta(days=1)).isoformat()
+    page.get_by_test_id("date").fill(day_after_switch)
     page.get_by_test_id("date").dispatch_event("change")
     day = site.api(
-        "/v1/shops/shop-utc/overview", period="date", date="2026-11-02", compare="previous_period"
+        "/v1/shops/shop-utc/overview",
+        period="date",
+        date=day_after_switch,
+        compare="previous_period",
     )
     change = day["compare"]["change"]["banner_views"]
     arrow = "▲" if change >= 0 else "▼"
@@ -178,13 +192,19 @@ def test_tabs_show_the_apis_figures(site: Site, browser: Any) -> None:
     )
     cls = page.get_by_test_id("change-banner_views").get_attribute("class")
     assert ("up" if change >= 0 else "down") in (cls or "")
-    page.screenshot(path=str(ARTIFACTS / "overview-1280.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "overview-1280.png"), full_page=True)
 
-    # groups tab: one row per group, the API's numbers, expandable to variations
-    page.get_by_test_id("period").select_option("this_month")
+    # groups tab: one row per group, the API's numbers, expandable to variations; over every
+    # day of the traffic (this month has next to none on its first day)
+    window = {"from": FIRST_DAY.isoformat(), "to": datetime.now(UTC).date().isoformat()}
     page.get_by_test_id("compare").select_option("")
+    page.get_by_test_id("period").select_option("custom")
+    for end in ("from", "to"):
+        page.get_by_test_id(end).fill(window[end])
+        page.get_by_test_id(end).dispatch_event("change")
     page.get_by_test_id("tab-groups").click()
-    groups = site.api("/v1/shops/shop-utc/groups", period="this_month")["groups"]
+    groups = site.api("/v1/shops/shop-utc/groups", period="custom", **window)["groups"]
+    assert groups, f"no groups in {window}"
     page.wait_for_function(
         "n => document.querySelectorAll('[data-testid=group-row]').length === n",
         arg=len(groups),
@@ -198,11 +218,12 @@ def test_tabs_show_the_apis_figures(site: Site, browser: Any) -> None:
     ]
     first.click()
     page.wait_for_selector("[data-testid=group-detail] [data-testid=variation]", timeout=15_000)
-    page.screenshot(path=str(ARTIFACTS / "groups-1280.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "groups-1280.png"), full_page=True)
 
     # conversions tab: newest first, load more
     page.get_by_test_id("tab-conversions").click()
-    ledger = site.api("/v1/shops/shop-utc/conversions", period="this_month", limit="25")
+    ledger = site.api("/v1/shops/shop-utc/conversions", period="custom", limit="25", **window)
+    assert ledger["items"], f"no conversions in {window}"
     page.wait_for_function(
         "n => document.querySelectorAll('[data-testid=conversion-row]').length === n",
         arg=len(ledger["items"]),
@@ -219,11 +240,11 @@ def test_tabs_show_the_apis_figures(site: Site, browser: Any) -> None:
             arg=len(ledger["items"]),
             timeout=15_000,
         )
-    page.screenshot(path=str(ARTIFACTS / "conversions-1280.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "conversions-1280.png"), full_page=True)
     page.close()
 
 
-def test_narrow_screen(site: Site, browser: Any) -> None:
+def test_narrow_screen(site: Site, browser: Any, screenshots: Path) -> None:
     page = browser.new_page(viewport={"width": 390, "height": 844}, locale="en-US")
     _login(page, site, site.admin)
     page.get_by_test_id("shop").select_option("shop-ny")
@@ -234,7 +255,7 @@ def test_narrow_screen(site: Site, browser: Any) -> None:
     )
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"page scrolls sideways at 390 px ({width}px)"
-    page.screenshot(path=str(ARTIFACTS / "overview-390.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "overview-390.png"), full_page=True)
     page.close()
 
 
@@ -320,7 +341,9 @@ def _open_akl(page: Any, a: Auckland, tab: str) -> None:
     page.get_by_test_id(f"tab-{tab}").click()
 
 
-def test_groups_tab_shows_the_verdict_intervals_and_srm(akl: Auckland, browser: Any) -> None:
+def test_groups_tab_shows_the_verdict_intervals_and_srm(
+    akl: Auckland, browser: Any, screenshots: Path
+) -> None:
     doc = akl.api(f"/v1/shops/{AKL}/groups/banner")
     verdict = doc["verdict"]
     assert verdict["winner"] == "discount-10", verdict
@@ -352,7 +375,7 @@ def test_groups_tab_shows_the_verdict_intervals_and_srm(akl: Auckland, browser: 
         assert split.get_by_test_id("verdict").inner_text().startswith("no clear winner yet")
         width_px = page.evaluate("document.documentElement.scrollWidth")
         assert width_px <= width, f"page scrolls sideways at {width} px ({width_px}px)"
-        page.screenshot(path=str(ARTIFACTS / f"groups-{width}.png"), full_page=True)
+        page.screenshot(path=str(screenshots / f"groups-{width}.png"), full_page=True)
         page.close()
 
 
@@ -374,7 +397,9 @@ def test_csv_download_from_the_groups_tab(akl: Auckland, browser: Any) -> None:
     page.close()
 
 
-def test_ledger_shows_the_shops_local_date_and_selling_plans(akl: Auckland, browser: Any) -> None:
+def test_ledger_shows_the_shops_local_date_and_selling_plans(
+    akl: Auckland, browser: Any, screenshots: Path
+) -> None:
     for width in (1280, 390):
         page = browser.new_page(viewport={"width": width, "height": 900}, locale="en-US")
         _open_akl(page, akl, "conversions")
@@ -397,11 +422,13 @@ def test_ledger_shows_the_shops_local_date_and_selling_plans(akl: Auckland, brow
         utc_day = akl.morning.astimezone(UTC).date()
         assert utc_day != akl.morning.date()  # the browser's or UTC's date would be the day before
         assert cells[2] == "pro, monthly → pro, annual"
-        page.screenshot(path=str(ARTIFACTS / f"conversions-{width}.png"), full_page=True)
+        page.screenshot(path=str(screenshots / f"conversions-{width}.png"), full_page=True)
         page.close()
 
 
-def test_a_produced_event_arrives_through_the_live_stream(akl: Auckland, browser: Any) -> None:
+def test_a_produced_event_arrives_through_the_live_stream(
+    akl: Auckland, browser: Any, screenshots: Path
+) -> None:
     for width in (390, 1280):
         page = browser.new_page(viewport={"width": width, "height": 900}, locale="en-US")
         _open_akl(page, akl, "overview")
@@ -416,7 +443,7 @@ def test_a_produced_event_arrives_through_the_live_stream(akl: Auckland, browser
             arg=_fmt(before),
             timeout=10_000,
         )
-        page.screenshot(path=str(ARTIFACTS / f"overview-{width}.png"), full_page=True)
+        page.screenshot(path=str(screenshots / f"overview-{width}.png"), full_page=True)
         event = upgrade(AKL, f"akl-live-{width}", datetime.now(UTC), "banner", "free-month")
         _run(produce(akl.bootstrap, akl.topics, [event]))
         started = time.monotonic()

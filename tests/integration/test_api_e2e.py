@@ -22,14 +22,16 @@ from stream.embedded import EmbeddedBroker
 from stream.settings import Topics
 from stream.topics import ensure_topics
 from tests import openapi_check
-from tests.event_factory import SHOPS, mixed_events, settings_messages
+from tests.dates import days
+from tests.event_factory import FIRST_DAY, SHOPS, SWITCH_DAY, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
 from tests.integration.e2e import produce, worker_env, workers
 from tests.workers import WorkerProcess, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-FIRST_DAY = date(2026, 10, 30)
+ONE_DAY = timedelta(days=1)
+TODAY = datetime.now(UTC).date()
 
 
 class Stack:
@@ -104,7 +106,7 @@ def _wait_counted(s: Stack, timeout_s: float = 90) -> None:
     want = sum(
         _day_raw(s.expected, shop, d).get("v", 0)
         for shop in SHOPS
-        for d in _dates(shop, FIRST_DAY, _today(shop))
+        for d in days(FIRST_DAY, _today(shop))
     )
     deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
     while datetime.now(UTC) < deadline:
@@ -123,10 +125,6 @@ def _wait_counted(s: Stack, timeout_s: float = 90) -> None:
 
 def _today(shop: str) -> date:
     return datetime.now(ZoneInfo(SHOPS[shop])).date()
-
-
-def _dates(shop: str, start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def _day_raw(expected: ExpectedState, shop: str, d: date) -> dict[str, int]:
@@ -171,7 +169,7 @@ def test_overview_totals_match_reference(stack: Stack, shop: str) -> None:
         period="custom",
         **{"from": FIRST_DAY.isoformat(), "to": today.isoformat()},
     )
-    _check_totals(body["metrics"], _sum(stack.expected, shop, _dates(shop, FIRST_DAY, today)))
+    _check_totals(body["metrics"], _sum(stack.expected, shop, days(FIRST_DAY, today)))
     assert body["period"]["timezone"] == SHOPS[shop]
     assert body["compare"] is None and body["last_event_at"] is not None
 
@@ -179,37 +177,43 @@ def test_overview_totals_match_reference(stack: Stack, shop: str) -> None:
 @pytest.mark.parametrize(
     ("shop", "day"),
     [
-        ("shop-ny", "2026-11-01"),
-        ("shop-ny", "2026-10-31"),
-        ("shop-utc", "2026-11-01"),
-        ("shop-in", "2026-11-02"),
+        ("shop-ny", SWITCH_DAY),  # 23 or 25 hours long
+        ("shop-ny", SWITCH_DAY - ONE_DAY),
+        ("shop-utc", SWITCH_DAY),
+        ("shop-in", SWITCH_DAY + ONE_DAY),
     ],
+    ids=["ny-switch-day", "ny-day-before", "utc-switch-day", "in-day-after"],
 )
-def test_single_days_around_the_dst_switch(stack: Stack, shop: str, day: str) -> None:
+def test_single_days_around_the_dst_switch(stack: Stack, shop: str, day: date) -> None:
     body = stack.ok(
         "/v1/shops/{shop_id}/overview",
         f"/v1/shops/{shop}/overview",
         period="date",
-        date=day,
+        date=day.isoformat(),
         compare="previous_period",
     )
-    _check_totals(body["metrics"], _sum(stack.expected, shop, [date.fromisoformat(day)]))
-    prev = date.fromisoformat(day) - timedelta(days=1)
+    _check_totals(body["metrics"], _sum(stack.expected, shop, [day]))
+    prev = day - ONE_DAY
     assert body["compare"]["period"]["from"] == prev.isoformat()
     _check_totals(body["compare"]["metrics"], _sum(stack.expected, shop, [prev]))
 
 
 def test_timeseries_every_day_present(stack: Stack) -> None:
     shop = "shop-ny"
+    # from three days before the first event's day to three after the DST switch
+    window = {
+        "from": (FIRST_DAY - 3 * ONE_DAY).isoformat(),
+        "to": (SWITCH_DAY + 3 * ONE_DAY).isoformat(),
+    }
     body = stack.ok(
         "/v1/shops/{shop_id}/timeseries",
         f"/v1/shops/{shop}/timeseries",
         period="custom",
         interval="day",
-        **{"from": "2026-10-27", "to": "2026-11-04"},
+        **window,
     )
     assert [p["start"] for p in body["points"]] == [
-        (date(2026, 10, 27) + timedelta(days=i)).isoformat() for i in range(9)
+        d.isoformat() for d in days(FIRST_DAY - 3 * ONE_DAY, SWITCH_DAY + 3 * ONE_DAY)
     ]
     assert body["points"][0]["metrics"]["banner_views"] == 0  # before any event: still present
     for point in body["points"]:
@@ -221,12 +225,14 @@ def test_timeseries_every_day_present(stack: Stack) -> None:
         f"/v1/shops/{shop}/timeseries",
         period="custom",
         interval="week",
-        **{"from": "2026-10-27", "to": "2026-11-04"},
+        **window,
     )
-    # monday weeks, clipped: Oct 27 (Tue) - Nov 1 (Sun), Nov 2 - Nov 4
+    # monday weeks, clipped to the window: the switch is a Sunday (US rule), so the window is
+    # Tuesday to Sunday, then Monday to Wednesday
+    assert SWITCH_DAY.weekday() == 6, SWITCH_DAY
     assert [(p["start"], p["end"]) for p in weeks["points"]] == [
-        ("2026-10-27", "2026-11-01"),
-        ("2026-11-02", "2026-11-04"),
+        (window["from"], SWITCH_DAY.isoformat()),
+        ((SWITCH_DAY + ONE_DAY).isoformat(), window["to"]),
     ]
 
 
@@ -310,10 +316,22 @@ def test_shops_listing_follows_the_token(stack: Stack) -> None:
     ("params", "code", "param"),
     [
         ({"period": "fortnight"}, "bad_period", "period"),
-        ({"period": "date", "date": "2026-02-30"}, "bad_date", "date"),
+        ({"period": "date", "date": f"{TODAY.year}-02-30"}, "bad_date", "date"),
         ({"period": "date"}, "bad_date", "date"),
-        ({"period": "custom", "from": "2026-03-02", "to": "2026-03-01"}, "bad_range", "from"),
-        ({"period": "custom", "from": "2020-01-01", "to": "2026-03-01"}, "range_too_long", "to"),
+        (
+            {"period": "custom", "from": TODAY.isoformat(), "to": (TODAY - ONE_DAY).isoformat()},
+            "bad_range",
+            "from",
+        ),
+        (  # longer than the 800 days of retention
+            {
+                "period": "custom",
+                "from": (TODAY - 2000 * ONE_DAY).isoformat(),
+                "to": TODAY.isoformat(),
+            },
+            "range_too_long",
+            "to",
+        ),
         ({"compare": "yesteryear"}, "bad_compare", "compare"),
         ({"compare": "custom", "compare_from": "x"}, "bad_date", "compare_from"),
     ],

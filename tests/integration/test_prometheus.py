@@ -16,6 +16,7 @@ import yaml
 
 from stream.embedded import EmbeddedBroker
 from stream.settings import Topics
+from tests.dates import an_hour_ago
 from tests.integration.e2e import produce, worker_env, workers
 from tests.workers import free_port, http_get
 
@@ -82,7 +83,7 @@ async def test_prometheus_scrapes_a_worker(
                         {
                             "event_id": f"p{i}",
                             "shop_id": "s1",
-                            "occurred_at": "2026-11-20T10:00:00Z",
+                            "occurred_at": an_hour_ago()[0],
                             "group_id": "g",
                             "variation_id": "a",
                         }
@@ -115,7 +116,7 @@ async def test_prometheus_scrapes_a_worker(
                     value = float(result[0]["value"][1])
                     break
             await asyncio.sleep(0.5)
-        assert value == 25
+        assert value == 25, f"Prometheus saw {value} counted events of 25 after 60 s"
         status, body = http_get(f"http://127.0.0.1:{port}/api/v1/rules")
         groups = json.loads(body)["data"]["groups"]
         assert status == 200 and sum(len(g["rules"]) for g in groups) == rule_count()

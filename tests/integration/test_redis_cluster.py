@@ -8,7 +8,10 @@ import asyncio
 import json
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 from redis.asyncio import RedisCluster
@@ -18,7 +21,7 @@ from stream.settings import Topics
 from stream.state import keys
 from stream.state.redis import RedisStore
 from tests import state_snapshot
-from tests.event_factory import SHOPS, mixed_events, settings_messages
+from tests.event_factory import FIRST_DAY, SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
 from tests.integration.e2e import eventually, produce, worker_env, workers
 from tests.redis_cluster import LocalRedisCluster
@@ -74,18 +77,21 @@ async def test_exact_totals_and_api_on_a_cluster_with_a_kill_9(
         want = expected.counters()
         got = await eventually(lambda: state_snapshot.counters(client), lambda c: c == want, 150)
         assert got == want
-        # the API over the cluster: totals, unique upgraders (PFCOUNT across day keys), ledger
-        status, body = http_get(
-            f"{w.url}/v1/shops/shop-ny/overview?period=custom&from=2026-10-01&to=2026-12-31"
-        )
+        # the API over the cluster: totals, unique upgraders (PFCOUNT across day keys), ledger;
+        # over every New York day of the traffic (its first UTC midnight is the evening before)
+        every_day = {
+            "period": "custom",
+            "from": (FIRST_DAY - timedelta(days=1)).isoformat(),
+            "to": datetime.now(ZoneInfo(SHOPS["shop-ny"])).date().isoformat(),
+        }
+        status, body = http_get(f"{w.url}/v1/shops/shop-ny/overview?{urlencode(every_day)}")
         assert status == 200, body
         metrics = json.loads(body)["metrics"]
         views = sum(v.get("v", 0) for k, v in want.items() if k.startswith("us:{shop-ny}:day:"))
         assert metrics["banner_views"] == views
         assert metrics["unique_upgraders"] > 0
         status, body = http_get(
-            f"{w.url}/v1/shops/shop-ny/conversions?period=custom"
-            "&from=2026-10-01&to=2026-12-31&limit=500"
+            f"{w.url}/v1/shops/shop-ny/conversions?{urlencode({**every_day, 'limit': '500'})}"
         )
         items = json.loads(body)["items"]
         assert len(items) == expected.ledger_sizes()["us:{shop-ny}:ledger"]
@@ -101,17 +107,20 @@ async def test_the_retention_sweep_scans_every_master(cluster: LocalRedisCluster
     try:
         await client.flushall()
         shops = [f"shop-{i}" for i in range(60)]  # spread over the three masters' slots
+        # three days long past the retention; the sweep deletes through the middle one
+        today = datetime.now(UTC).date()
+        first, last, kept = (str(today - timedelta(days=n)) for n in (1000, 999, 998))
         for shop in shops:
-            for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
+            for day in (first, last, kept):
                 await client.hset(keys.day(shop, day), "v", 1)
                 await client.pfadd(keys.upgraders(shop, day), "sub")
             await client.hset(keys.progress(shop), "le", 1)
         store = RedisStore(client, cluster=True)
-        assert await store.claim_sweep("2026-01-02", 60)
-        assert not await store.claim_sweep("2026-01-02", 60)
-        assert await store.delete_days_through("2026-01-02", chunk=7) == len(shops) * 2 * 2
+        assert await store.claim_sweep(last, 60)
+        assert not await store.claim_sweep(last, 60)
+        assert await store.delete_days_through(last, chunk=7) == len(shops) * 2 * 2
         left = {k.decode() async for k in client.scan_iter(match=keys.SHOP_KEYS)}
-        assert {keys.day_of(k) for k in left} == {"2026-01-03", None}
-        assert len(left) == len(shops) * 3  # day, hll of 01-03 and progress
+        assert {keys.day_of(k) for k in left} == {kept, None}
+        assert len(left) == len(shops) * 3  # the kept day's hash and HLL, and progress
     finally:
         await client.aclose()
