@@ -26,8 +26,8 @@ import yaml
 from stream.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.settings import Topics
 from tests.integration.e2e import produce, worker_env, workers
-from tests.integration.test_operability import scrape, total
 from tests.integration.test_prometheus import PROM_DIR, _tool
+from tests.metrics import scrape, total
 from tests.workers import WorkerProcess, free_port, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
