@@ -160,7 +160,10 @@ class FaustCounting:
         start = self.resume.get(key)
         if start is None:
             return  # not (or no longer) ours
-        fresh = sorted((m for m in messages if m.offset >= start), key=lambda m: m.offset)
+        # One message per offset: after a seek Faust re-delivers the last message it delivered,
+        # possibly into the same batch (docs/state.md, "Exactly once").
+        unique = {m.offset: m for m in messages if m.offset >= start}
+        fresh = [unique[offset] for offset in sorted(unique)]
         if not fresh:
             return
         topic, part = key

@@ -130,6 +130,21 @@ async def test_reprocessing_the_same_records_counts_nothing(store: MemoryStore) 
     assert store.hashes[keys.day("s1", "2026-11-24")] == {"v": 10}
 
 
+async def test_a_record_delivered_twice_in_one_batch_counts_once(store: MemoryStore) -> None:
+    """Faust can hand the agent the same offset twice in one ``take_events`` batch: after a
+    seek its fetcher re-delivers the last record it delivered (docs/state.md, "Exactly once").
+    The apply script checks only a shop's first offset in a batch against Redis, so the
+    Ingestor must drop the second copy itself."""
+    ing = make_ingestor(store)
+    await ing.assign(TOPICS.views, 3)
+    recs = records([("s1", view(i)) for i in range(6)])
+    twice = sorted([*recs, recs[4]], key=lambda r: r.offset)  # 0 1 2 3 4 4 5
+    out = await ing.process(TOPICS.views, 3, twice)
+    assert (out.counted, out.skipped) == (6, 1)
+    assert store.hashes[keys.day("s1", "2026-11-24")] == {"v": 6}
+    assert store.hashes[keys.partition(TOPICS.views, 3)]["offset"] == 5
+
+
 async def test_stale_worker_is_fenced(store: MemoryStore) -> None:
     old, new = make_ingestor(store), make_ingestor(store)
     await old.assign(TOPICS.views, 2)
