@@ -79,8 +79,10 @@ def api(
         UPSELL_API_TOKENS=str(tokens),
         UPSELL_LIVE_MAX_STREAMS="2",
         UPSELL_LIVE_HEARTBEAT_S="0.5",
+        UPSELL_API_MAX_HEAVY_QUERIES="1",
     )
-    (w,) = workers(env, tmp, 1)
+    ws = workers(env, tmp, 2)
+    w = ws[0]
     now = datetime.now(UTC)
     settings = shop_message(SHOP, TZ, "NZD", {"weighted": {"a": 3, "b": 2}})
     messages = [
@@ -90,9 +92,13 @@ def api(
     ]
     try:
         asyncio.run(produce(broker.bootstrap, topics, [settings]))
-        w.start().wait_ready()
+        for each in ws:
+            each.start()
+        for each in ws:
+            each.wait_ready()
         asyncio.run(produce(broker.bootstrap, topics, messages))
         a = Api(w, admin, other, now)
+        a.workers = ws  # type: ignore[attr-defined]
         want = sum(v for arm in (BANNER, SPLIT, WEIGHTED) for v, _ in arm.values())
         for _ in range(120):
             if a.json(f"/v1/shops/{SHOP}/overview")["metrics"]["banner_views"] == want:
@@ -104,7 +110,8 @@ def api(
         a.bootstrap = broker.bootstrap  # type: ignore[attr-defined]
         yield a
     finally:
-        w.stop()
+        for each in ws:
+            each.stop()
 
 
 def _expected(counts: dict[str, tuple[int, int]], control: str) -> dict[str, Any]:
@@ -247,29 +254,39 @@ async def _events(
 
 
 async def test_live_stream_pushes_a_change_within_two_seconds(api: Api) -> None:
-    url = f"{api.worker.url}/v1/shops/{SHOP}/live?{urlencode({**api.period, 'groups': '1'})}"
+    """One stream on each of two workers: the event is counted by whichever owns its partition,
+    and both streams push it."""
+    query = urlencode({**api.period, "groups": "1"})
     headers = {"Authorization": f"Bearer {api.admin}"}
-    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as resp:
-        assert resp.status == 200
-        assert resp.headers["Content-Type"].startswith("text/event-stream")
-        first = await _events(resp, "groups", 5)
-        names = [n for n, _ in first]
-        assert names[:2] == ["overview", "groups"], names
-        before = first[0][1]["metrics"]["conversions"]
-        at = api.now + timedelta(seconds=1)
-        await produce(
-            api.bootstrap,  # type: ignore[attr-defined]
-            api.topics,  # type: ignore[attr-defined]
-            [upgrade(SHOP, "live-1", at, "banner", "control")],
-        )
-        sent = asyncio.get_running_loop().time()
-        pushed = await _events(resp, "overview", 10)
-        took = asyncio.get_running_loop().time() - sent
-        overview = [d for n, d in pushed if n == "overview"]
-        assert overview and overview[-1]["metrics"]["conversions"] == before + 1, pushed
-        assert took < 2.0, f"the change took {took:.2f} s to arrive"
-        quiet = await _events(resp, "never", 1.2)
-        assert ("heartbeat", None) in quiet, quiet
+    urls = [f"{w.url}/v1/shops/{SHOP}/live?{query}" for w in api.workers]  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as session:
+        streams = [await session.get(url, headers=headers) for url in urls]
+        try:
+            before = []
+            for resp in streams:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"].startswith("text/event-stream")
+                first = await _events(resp, "groups", 5)
+                assert [n for n, _ in first][:2] == ["overview", "groups"], first
+                before.append(first[0][1]["metrics"]["conversions"])
+            at = api.now + timedelta(seconds=1)
+            await produce(
+                api.bootstrap,  # type: ignore[attr-defined]
+                api.topics,  # type: ignore[attr-defined]
+                [upgrade(SHOP, "live-1", at, "banner", "control")],
+            )
+            sent = asyncio.get_running_loop().time()
+            for i, resp in enumerate(streams):
+                pushed = await _events(resp, "overview", 10)
+                took = asyncio.get_running_loop().time() - sent
+                overview = [d for n, d in pushed if n == "overview"]
+                assert overview and overview[-1]["metrics"]["conversions"] == before[i] + 1, pushed
+                assert took < 2.0, f"worker {i + 1}'s stream took {took:.2f} s"
+            quiet = await _events(streams[0], "never", 1.2)
+            assert ("heartbeat", None) in quiet, quiet
+        finally:
+            for resp in streams:
+                resp.close()
 
 
 async def test_live_stream_auth_bounds_and_bad_parameters(api: Api) -> None:
@@ -294,3 +311,24 @@ async def test_live_stream_auth_bounds_and_bad_parameters(api: Api) -> None:
             async with session.get(url, headers=auth) as three:
                 assert three.status == 429
                 assert (await three.json())["error"]["code"] == "too_many_streams"
+
+
+async def test_a_long_live_stream_holds_no_heavy_query_slot(api: Api) -> None:
+    """A stream over a year is a heavy query each time it computes, not for its whole life: with
+    one heavy slot per worker, a year's overview still answers while the stream is open."""
+    url = f"{api.worker.url}/v1/shops/{SHOP}/live"
+    auth = {"Authorization": f"Bearer {api.admin}"}
+    year = {"period": "year_to_date"} if api.now.month > 2 else {"period": "last_year"}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(20):  # earlier tests' streams are released within a push interval
+            async with session.get(url, headers=auth) as probe:
+                if probe.status == 200:
+                    break
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(1.5)
+        async with session.get(url, params=year, headers=auth) as stream:
+            assert stream.status == 200
+            await _events(stream, "overview", 5)
+            overview = f"{api.worker.url}/v1/shops/{SHOP}/overview"
+            async with session.get(overview, params=year, headers=auth) as resp:
+                assert resp.status == 200, await resp.text()
