@@ -7,8 +7,9 @@ Exactly once with Faust: on assignment each new partition is claimed in Redis (a
 generation and the stored checkpoint); Faust's own position is then moved to checkpoint + 1 by
 wrapping ``consumer.perform_seek`` (Faust's recovery seeks to Kafka's committed offsets after
 ``on_partitions_assigned``, FACTS.md), and every message below the resume offset is dropped
-before counting, so a re-delivery can never be applied twice. Kafka's committed offsets are
-Faust's business only.
+before counting. A batch keeps one message per offset: after a seek Faust delivers the last
+message it had delivered once more, possibly into the same batch (docs/state.md). So a
+re-delivery is never applied twice. Kafka's committed offsets are Faust's business only.
 
 A log that restarted below the checkpoint (a broker that kept no data, a recreated topic) shows
 as a high watermark below the resume offset: once that lasts ``LogEndWatch.grace_s``, the
