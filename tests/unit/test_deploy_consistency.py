@@ -26,6 +26,7 @@ def exported_names() -> set[str]:
     ProcessCollector(registry=registry)
     t.events.labels("x", "counted").inc()
     t.dead_letters.labels("x").inc()
+    t.unreadable_batches.labels("x").inc()
     t.redis_errors.labels("x").inc()
     t.consumer_lag.labels("x", "0").set(0)
     t.consumer_lag_seconds.labels("x", "0").set(0)
