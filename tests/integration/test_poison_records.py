@@ -74,3 +74,38 @@ async def test_records_of_every_size_and_odd_bytes_mid_stream(
         if doc["original_bytes"] is not None:
             assert doc["truncated"] == (doc["original_bytes"] > 16 * 1024)
     assert seen == sent
+
+
+async def test_the_settings_and_snapshot_agents_dead_letter_odd_records_too(
+    broker: EmbeddedBroker, redis_url: str, created_topics: Topics, tmp_path: Path
+) -> None:
+    """The Faust agents of upsell.shops and upsell.subscriber-counts (both engines run them)."""
+    odd = [v for v in odd_values(random.Random(5), (0, 150_000, 600_000)) if v is not None]
+    today = datetime.now(UTC).date()
+    setting = {"shop_id": "agent", "timezone": "Asia/Tokyo", "currency": "JPY"}
+    snapshot = {"shop_id": "agent", "date": today.isoformat(), "active_subscribers": 1234}
+    items: list[tuple[str, bytes | None, bytes | None]] = []
+    for kind in ("shop", "subscribers"):
+        items += [(kind, b"agent", v) for v in odd]
+    items += [("shop", b"agent", orjson.dumps(setting))]
+    items += [("subscribers", b"agent", orjson.dumps(snapshot))]
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, created_topics, "batch"), tmp_path, 1)
+    try:
+        w.start().wait_ready()
+        await produce(broker.bootstrap, created_topics, items)
+        metrics = await eventually(
+            lambda: day_metrics(w.url, "agent", today, today),
+            lambda m: m.get("active_subscribers") == 1234,
+            60,
+        )
+        assert metrics.get("active_subscribers") == 1234, f"{metrics}\n{w.tail()}"
+        letters = await eventually(
+            lambda: read_topic(broker.bootstrap, created_topics.dead_letters),
+            lambda rs: len(rs) >= 2 * len(odd),
+            30,
+        )
+        assert w.alive() and w.starts == 1, w.tail()
+    finally:
+        w.stop()
+    assert len(letters) == 2 * len(odd)
+    assert max(len(r.value) for r in letters) <= DEAD_LETTER_MAX_BYTES
