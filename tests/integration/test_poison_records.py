@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -16,6 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from stream.embedded import EmbeddedBroker
+from stream.kafka_clients import make_producer
 from stream.settings import Topics
 from tests.integration.e2e import (
     day_metrics,
@@ -25,10 +27,12 @@ from tests.integration.e2e import (
     worker_env,
     workers,
 )
-from tests.integration.odd_records import interleaved, odd_values
+from tests.integration.odd_records import interleaved, odd_values, view
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
+# The embedded broker (Tansu) took records of 20 MiB and more; real brokers default to 1 MiB.
+HUGE_SIZES = (5 * 1024 * 1024, 20 * 1024 * 1024)
 DEAD_LETTER_MAX_BYTES = 128 * 1024  # contract §2: a dead letter's value is at most 128 KiB
 
 
@@ -48,6 +52,20 @@ async def test_records_of_every_size_and_odd_bytes_mid_stream(
     try:
         w.start().wait_ready()
         await produce(broker.bootstrap, created_topics, [("view", k, v) for k, v in items])
+        huge = [os.urandom(size) for size in HUGE_SIZES]  # beyond the producer's default limit
+        producer = make_producer(
+            broker.bootstrap, max_request_size=64 * 1024 * 1024, max_batch_size=64 * 1024 * 1024
+        )
+        await producer.start()
+        try:
+            for value in huge:
+                await (await producer.send(created_topics.views, value, key=b"poison"))
+        finally:
+            await producer.stop()
+        odd += huge
+        more = [("view", b"poison", view("poison", valid + i, at)) for i in range(50)]
+        await produce(broker.bootstrap, created_topics, more)
+        valid += len(more)
         metrics = await eventually(
             lambda: day_metrics(w.url, "poison", at.date(), at.date()),
             lambda m: m.get("banner_views") == valid,
