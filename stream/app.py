@@ -32,6 +32,7 @@ from stream.collector.server import CollectorReadiness
 from stream.collector.telemetry import CollectorTelemetry
 from stream.collector.web import build_collector_web
 from stream.dead_letters import KafkaDeadLetterSink
+from stream.faust_tuning import set_fetch_max_wait_ms
 from stream.ingest import Ingestor
 from stream.lag_watch import KafkaHighWatermarks, LagWatch
 from stream.readiness import WorkerReadiness
@@ -124,6 +125,8 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         retention_days=s.retention_days,
     )
     app = faust_app(s)
+    # Faust's consumer serves the agents of both engines: read_committed and our fetch wait.
+    set_fetch_max_wait_ms(s.fetch_max_wait_ms)
     boot = Bootstrapper(settings=s, directory=directory, store=store, health=health, clock=clock)
     _host(app, RedisCloser(redis))
     _host(app, dead_letters)

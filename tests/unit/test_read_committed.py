@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream.app import faust_app
+from stream.app import build_worker, faust_app
 from stream.batch_engine import counting_consumer
 from stream.faust_engine import configure_faust
 from stream.kafka_clients import make_consumer
@@ -21,9 +21,17 @@ async def test_the_batch_engine_and_the_settings_reader_read_committed() -> None
         await consumer.stop()
 
 
-async def test_the_faust_worker_consumer_reads_committed() -> None:
-    app = faust_app(SETTINGS)
+async def test_the_faust_worker_consumer_reads_committed_with_either_engine() -> None:
+    """Faust's consumer serves the shops and subscriber-count agents under the batch engine too."""
+    worker = build_worker(SETTINGS)  # the batch engine
+    await _check_faust_consumer(worker.app)
+    await worker.store.client.aclose()
+    app = faust_app(SETTINGS.with_overrides(engine="faust"))
     configure_faust(app, SETTINGS)
+    await _check_faust_consumer(app)
+
+
+async def _check_faust_consumer(app: Any) -> None:
     faust_consumer: Any = app.consumer
     thread = faust_consumer._thread
     consumer = thread._create_worker_consumer(app.transport)
