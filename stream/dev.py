@@ -7,6 +7,7 @@ environment. Ctrl-C or SIGTERM stops everything; nothing is left behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 from stream.embedded import EmbeddedStack
 
 READY_TIMEOUT_S = 90.0
+DEMO_STORE = "demo-store"  # the shop of the /demo-store page, fed only by its banner
 
 
 def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state_dir: Path) -> int:
@@ -72,6 +74,10 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
                     )
                     return 1
             print(f"workers ready after {time.monotonic() - started:.1f}s")
+            collector = _start_collector(env, child_env, stack.redis.url, state_dir, demo)
+            if collector is None:
+                return 1
+            children.append(collector)
             print(f"token    {token}   (paste it into the dashboard; admin: all shops)")
             if demo:
                 children.append(
@@ -87,9 +93,9 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
                 )
             print("Ctrl-C to stop.", flush=True)
             while not stopping:
-                for child in children[:workers]:
+                for child in children[: workers + 1]:
                     if child.poll() is not None:
-                        print(f"a worker exited with {child.returncode}; see {state_dir}/")
+                        print(f"a worker or the collector exited ({child.returncode}); see logs")
                         return 1
                 time.sleep(0.5)
         except KeyboardInterrupt:
@@ -98,6 +104,73 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
             _stop_all(children)
     print("stopped.")
     return 0
+
+
+def _start_collector(
+    env: Mapping[str, str],
+    child_env: Mapping[str, str],
+    redis_url: str,
+    state_dir: Path,
+    demo: bool,
+) -> subprocess.Popen[bytes] | None:
+    """The collector on UPSELL_COLLECTOR_PORT (6067); with the demo, its /demo-store page."""
+    port = int(env.get("UPSELL_COLLECTOR_PORT") or 6067)
+    collector_env = {**child_env, "UPSELL_COLLECTOR_PORT": str(port)}
+    secret = ""
+    if demo:
+        public, secret = _demo_keys(redis_url, port)
+        collector_env["UPSELL_COLLECTOR_DEMO_KEY"] = public
+        collector_env["UPSELL_COLLECTOR_DEMO_SHOP"] = DEMO_STORE
+    child = _spawn(["collector"], collector_env, state_dir / "collector.log")
+    if not _wait_ready(port, child):
+        print(f"the collector did not become ready; see {state_dir}/collector.log")
+        _stop_all([child])
+        return None
+    print(f"collector http://127.0.0.1:{port}/v1/collect   (snippet /v1/upsell.js)")
+    if demo:
+        _publish_demo_store(port, secret)
+        print(
+            f"store    http://127.0.0.1:{port}/demo-store   "
+            f"(click its banner: shop {DEMO_STORE} on the dashboard moves)"
+        )
+    return child
+
+
+def _demo_keys(redis_url: str, collector_port: int) -> tuple[str, str]:
+    """A public key for the demo store's page (its own origins) and a secret one for its
+    settings, both in the dev Redis."""
+    import asyncio
+
+    from stream.collector.keys import KeyKind, KeyRegistry
+    from stream.state.redis import connect
+
+    origins = [f"http://{host}:{collector_port}" for host in ("127.0.0.1", "localhost")]
+
+    async def make() -> tuple[str, str]:
+        redis = connect(redis_url, cluster=False)
+        try:
+            registry = KeyRegistry(redis, 0)
+            public = await registry.add(DEMO_STORE, KeyKind.PUBLIC, origins)
+            return public, await registry.add(DEMO_STORE, KeyKind.SECRET)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(make())
+
+
+def _publish_demo_store(collector_port: int, secret_key: str) -> None:
+    """The demo store's settings, sent the way a storefront server would: through the collector
+    with its secret key. Its shop then shows in the dashboard's picker."""
+    body = json.dumps(
+        {"events": [{"kind": "shop", "timezone": "UTC", "week_start": "monday", "currency": "USD"}]}
+    ).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{collector_port}/v1/collect",
+        data=body,
+        headers={"Authorization": f"Bearer {secret_key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
 
 
 def _wait_ready(port: int, child: subprocess.Popen[bytes]) -> bool:

@@ -28,8 +28,12 @@ def _children(pid: int) -> set[int]:
 
 
 def test_dev_demo_starts_counts_and_stops_clean(tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "UPSELL_API_PORT": str(port)}
+    port, collector_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "UPSELL_API_PORT": str(port),
+        "UPSELL_COLLECTOR_PORT": str(collector_port),
+    }
     started = time.monotonic()
     out = tmp_path / "stdout"
     with open(out, "wb") as sink:
@@ -90,6 +94,11 @@ def test_dev_demo_starts_counts_and_stops_clean(tmp_path: Path) -> None:
         assert seconds <= 30, history
         status, _ = http_get(f"http://127.0.0.1:{port}/v1/shops/demo-utc/overview", token="bad")
         assert status == 401
+        assert any(line.startswith("collector") for line in lines), lines
+        status, page = http_get(f"http://127.0.0.1:{collector_port}/demo-store")
+        assert status == 200 and b"upsell.init" in page and b"upk_" in page
+        _, shops = http_get(f"http://127.0.0.1:{port}/v1/shops", token=token)
+        assert "demo-store" in {s["shop_id"] for s in json.loads(shops)["shops"]}, shops
     finally:
         group = _children(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)

@@ -1,0 +1,133 @@
+"""The demo storefront in a real headless Chromium: its banner reports a view and a click with
+/v1/upsell.js through the collector; once the page is closed the worker's API shows exactly
+those counts, and the same beacon sent again is not counted twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.settings import Topics
+from stream.topics import ensure_topics
+from tests.collector_keys import make_key
+from tests.integration.e2e import read_topic, worker_env, workers
+from tests.integration.test_collector import collector_env
+from tests.workers import WorkerProcess, http_get, http_post
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(240)]
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+SHOP = "store-browser"
+# Playwright does not report a beacon sent while its page closes; the page keeps a copy of
+# each one it hands to the browser, in localStorage, which outlives the page in its context.
+RECORD_BEACONS = """
+const send = navigator.sendBeacon.bind(navigator);
+navigator.sendBeacon = (url, data) => {
+  const seen = JSON.parse(localStorage.getItem("beacons") || "[]");
+  seen.push({url: String(url), body: String(data)});
+  localStorage.setItem("beacons", JSON.stringify(seen));
+  return send(url, data);
+};
+"""
+
+
+class Store:
+    def __init__(self, worker: WorkerProcess, collector: WorkerProcess, topics: Topics) -> None:
+        self.worker = worker
+        self.collector = collector
+        self.topics = topics
+
+    def counts(self) -> tuple[int, int]:
+        status, body = http_get(f"{self.worker.url}/v1/shops/{SHOP}/overview?period=today")
+        assert status == 200, body
+        metrics = json.loads(body)["metrics"]
+        return int(metrics["banner_views"]), int(metrics["banner_clicks"])
+
+
+@pytest.fixture(scope="module")
+def store(
+    broker: EmbeddedBroker, redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    tmp = tmp_path_factory.mktemp("store")
+    topics = Topics("store.")
+    asyncio.run(ensure_topics(broker.bootstrap, topics, partitions=4))
+    (worker,) = workers(worker_env(broker.bootstrap, redis_server.url, topics, "batch"), tmp, 1)
+    env = collector_env(broker.bootstrap, redis_server.url, topics)
+    collector = WorkerProcess(env, tmp, name="collector", role="collector")
+    public = make_key(redis_server.url, SHOP, "public", [collector.url])
+    collector.env.update(UPSELL_COLLECTOR_DEMO_KEY=public, UPSELL_COLLECTOR_DEMO_SHOP=SHOP)
+    try:
+        worker.start()
+        collector.start().wait_ready()
+        worker.wait_ready()
+        yield Store(worker, collector, topics)
+    finally:
+        collector.stop()
+        worker.stop()
+
+
+def wait_for_counts(store: Store, want: tuple[int, int], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    got = store.counts()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.25)
+        got = store.counts()
+    assert got == want, f"(views, clicks) {got} != {want} after {timeout_s}s"
+
+
+def test_banner_view_and_click_reach_the_api_once(store: Store) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context()
+        context.add_init_script(RECORD_BEACONS)
+        page = context.new_page()
+        page.goto(store.collector.url + "/demo-store")
+        page.get_by_test_id("banner").wait_for()
+        page.get_by_test_id("upgrade-button").click()
+        page.get_by_test_id("thanks").wait_for()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo-store.png"))
+        page.close(run_before_unload=True)
+        wait_for_counts(store, (1, 1), 30)
+        later = context.new_page()
+        later.goto(store.collector.url + "/healthz")
+        beacons: list[dict[str, str]] = json.loads(later.evaluate("localStorage.beacons"))
+        context.close()
+        browser.close()
+
+    # batched: one beacon when the page closes (two if the 2 s timer fired first)
+    assert 1 <= len(beacons) <= 2, beacons
+    sent = [orjson.loads(b["body"]) for b in beacons]
+    events = [e for batch in sent for e in batch["events"]]
+    assert [e["kind"] for e in events] == ["banner_view", "banner_click"], events
+    assert all("sent_at" in batch for batch in sent)
+    assert all(len(e["event_id"]) == 36 for e in events), "ids from crypto.randomUUID()"
+
+    # the same beacons again, as a browser retry would send them: accepted, not counted
+    duplicates = 0
+    for beacon in beacons:
+        status, _, body = http_post(
+            beacon["url"],
+            beacon["body"].encode(),
+            origin=store.collector.url,
+            content_type="text/plain;charset=UTF-8",
+        )
+        assert status == 202, body
+        duplicates += json.loads(body)["duplicates"]
+    assert duplicates == 2
+    time.sleep(2)
+    assert store.counts() == (1, 1)
+    views = asyncio.run(read_topic(store.worker.env["UPSELL_KAFKA_BOOTSTRAP"], store.topics.views))
+    assert len(views) == 1, "the repeated beacon reached the topic"
