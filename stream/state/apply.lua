@@ -2,27 +2,38 @@
 -- ARGV[1] = JSON payload built by stream/state/batch.py. KEYS = the checkpoint key on one Redis;
 -- on Redis Cluster, the progress keys of the shops in the call (declared for routing).
 --
--- Phase 1 checks and writes nothing: a fenced or conflicting batch changes no key.
+-- Phase 1 checks and writes nothing: a batch that is fenced, rewound, in conflict or would
+-- overflow a counter changes no key, and nothing after it can fail (no script stops half-way).
 -- Phase 2 applies counters, deduplicated money entries, per-shop progress, the checkpoint.
 -- Returns {'ok', money_counted, money_duplicates} | {'fenced', holder_generation}
+--       | {'rewound', shop, stored_offset, ...} (Redis holds older progress than the worker
+--         last wrote: the checkpoint, p.xc, or a shop's, s.xo; the shops listed are the latter)
 --       | {'conflict', shop, stored_offset, shop, stored_offset, ...}
+--       | {'overflow', seen_key, ...} (money entries whose amounts would pass the counter limit)
 local p = cjson.decode(ARGV[1])
 local ofield = 'o:' .. p.t .. ':' .. p.p .. ':' .. p.e
 local ffield = 'f:' .. p.t .. ':' .. p.p
 local gen = p.g
+local E9 = 1000000000
 
 local function num(s)
   return string.format('%.0f', s)
 end
 
+local checkpoint = -1
 if p.ck ~= cjson.null then
-  local held = tonumber(redis.call('HGET', p.ck, 'gen') or '0')
-  local epoch = tonumber(redis.call('HGET', p.ck, 'epoch') or '0')
-  if held > gen or epoch ~= p.e then
+  local v = redis.call('HMGET', p.ck, 'gen', 'epoch', 'offset')
+  local held, epoch = tonumber(v[1] or '0'), tonumber(v[2] or '0')
+  checkpoint = tonumber(v[3] or '-1')
+  if held > gen or epoch > p.e then
     return {'fenced', held}
+  end
+  if epoch < p.e or checkpoint < p.xc then
+    return {'rewound'}
   end
 end
 
+local rewound = {}
 local conflicts = {}
 local lasts = {}
 for i, s in ipairs(p.s) do
@@ -33,14 +44,80 @@ for i, s in ipairs(p.s) do
     return {'fenced', fence}
   end
   local stored = tonumber(v[1] or '-1')
-  if stored >= s.f then
+  if stored < s.xo then
+    rewound[#rewound + 1] = s.id
+    rewound[#rewound + 1] = num(stored)
+  elseif stored >= s.f then
     conflicts[#conflicts + 1] = s.id
     conflicts[#conflicts + 1] = num(stored)
   end
 end
+if #rewound > 0 then
+  table.insert(rewound, 1, 'rewound')
+  return rewound
+end
 if #conflicts > 0 then
   table.insert(conflicts, 1, 'conflict')
   return conflicts
+end
+
+-- Money amounts are the only deltas that can approach HINCRBY's limits (-2^63 .. 2^63 - 1):
+-- sum each field as phase 2 would (entries already seen are not applied) and refuse the entries
+-- that would pass them. Exact: a value is {hi, lo} = hi * 10^9 + lo, 0 <= lo < 10^9, as Lua's
+-- doubles are exact only to 2^53.
+local function split(hi, lo)
+  local carry = math.floor(lo / E9)
+  return {hi + carry, lo - carry * E9}
+end
+local function parse(raw)
+  if not raw then
+    return {0, 0}
+  end
+  local sign, digits = 1, raw
+  if raw:sub(1, 1) == '-' then
+    sign, digits = -1, raw:sub(2)
+  end
+  local hi = tonumber(digits:sub(1, -10)) or 0
+  return split(sign * hi, sign * tonumber(digits:sub(-9)))
+end
+local function add(v, delta)
+  local dh = math.floor(delta / E9)
+  return split(v[1] + dh, v[2] + (delta - dh * E9))
+end
+local function in_range(v)
+  local hi, lo = v[1], v[2]
+  return (hi < 9223372036 or (hi == 9223372036 and lo <= 854775807))
+    and (hi > -9223372037 or (hi == -9223372037 and lo >= 145224192))
+end
+
+local totals, marked, overflow = {}, {}, {}
+for _, s in ipairs(p.s) do
+  for _, m in ipairs(s['$']) do
+    if not marked[m.s] and redis.call('EXISTS', m.s) == 0 then
+      marked[m.s] = true
+      local after, ok = {}, true
+      for _, op in ipairs(m.h) do
+        local key, fields = op[1], op[2]
+        for i = 1, #fields, 2 do
+          local id = key .. '\0' .. fields[i]
+          local now = after[id] or totals[id] or parse(redis.call('HGET', key, fields[i]))
+          after[id] = add(now, fields[i + 1])
+          ok = ok and in_range(after[id])
+        end
+      end
+      if ok then
+        for id, v in pairs(after) do
+          totals[id] = v
+        end
+      else
+        overflow[#overflow + 1] = m.s
+      end
+    end
+  end
+end
+if #overflow > 0 then
+  table.insert(overflow, 1, 'overflow')
+  return overflow
 end
 
 -- Counter keys carry no TTL: the retention sweep deletes expired days (docs/state.md).
@@ -88,10 +165,7 @@ for i, s in ipairs(p.s) do
   end
 end
 
-if p.ck ~= cjson.null then
-  local stored = tonumber(redis.call('HGET', p.ck, 'offset') or '-1')
-  if p.co > stored then
-    redis.call('HSET', p.ck, 'offset', num(p.co))
-  end
+if p.ck ~= cjson.null and p.co > checkpoint then
+  redis.call('HSET', p.ck, 'offset', num(p.co))
 end
 return {'ok', counted, dups}

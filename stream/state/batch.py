@@ -43,6 +43,7 @@ class ShopSection:
     money: list[MoneyEntry] = field(default_factory=list)
     last_event_ms: int = 0
     events: int = 0
+    expected_offset: int = -1  # the progress this worker last wrote for the shop, if known
 
     def saw(self, offset: int, event_ms: int) -> None:
         self.last_offset = offset
@@ -61,6 +62,7 @@ class PartitionBatch:
     last_offset: int  # the partition checkpoint after this batch
     retention_days: int
     epoch: int = 0
+    expected_checkpoint: int = -1  # the checkpoint this worker last wrote or read (-1: none)
     sections: dict[str, ShopSection] = field(default_factory=dict)
     # Shops whose progress hash had its TTL refreshed today (the Ingestor's memo); the payload
     # asks for a refresh of the others and lists them in ``ttl_refreshed``.
@@ -87,6 +89,7 @@ class PartitionBatch:
             "e": self.epoch,
             "ck": keys.partition(self.topic, self.partition) if checkpoint else None,
             "co": self.last_offset,
+            "xc": self.expected_checkpoint,
             "ttl": self.retention_days * _DAY_SECONDS,
             "s": [self._section_doc(self.sections[n]) for n in names],
         }
@@ -136,6 +139,7 @@ class PartitionBatch:
             "k": keys.progress(shop),
             "x": int(refresh),
             "f": s.first_offset,
+            "xo": s.expected_offset,
             "l": s.last_offset,
             "le": s.last_event_ms,
             "h": ops,

@@ -16,6 +16,9 @@ from stream.state.batch import PartitionBatch
 from stream.state.retention import is_expired_key
 from stream.state.store import ApplyResult, Claim
 
+# HINCRBY's range: the apply script refuses money entries that would take a counter out of it.
+COUNTER_MIN, COUNTER_MAX = -(2**63), 2**63 - 1
+
 
 class MemoryStore:
     def __init__(self) -> None:
@@ -27,11 +30,14 @@ class MemoryStore:
         self.seen_shops: set[str] = set()
         self.subscribers: dict[str, dict[str, int]] = defaultdict(dict)
 
-    async def claim(self, topic: str, partition: int) -> Claim:
+    async def claim(self, topic: str, partition: int, above: int = 0) -> Claim:
         part = self.hashes[keys.partition(topic, partition)]
-        part["gen"] = part.get("gen", 0) + 1
+        part["gen"] = max(part.get("gen", 0), above) + 1
         offset = part.get("offset")
         return Claim(part["gen"], offset + 1 if offset is not None else 0, part.get("epoch", 0))
+
+    async def checkpoint(self, topic: str, partition: int) -> int:
+        return self.hashes[keys.partition(topic, partition)].get("offset", -1)
 
     async def restart_log(self, topic: str, partition: int, generation: int) -> Claim:
         part = self.hashes[keys.partition(topic, partition)]
@@ -45,21 +51,10 @@ class MemoryStore:
         return self.execute(batch.payload())
 
     def execute(self, p: dict[str, Any]) -> ApplyResult:
+        refused = self._check(p)
+        if refused is not None:
+            return refused
         ofield, ffield, gen = f"o:{p['t']}:{p['p']}:{p['e']}", f"f:{p['t']}:{p['p']}", p["g"]
-        if p["ck"] is not None:
-            ck = self.hashes[p["ck"]]
-            if ck.get("gen", 0) > gen or ck.get("epoch", 0) != p["e"]:
-                return ApplyResult("fenced")
-        conflicts: dict[str, int] = {}
-        for s in p["s"]:
-            prog = self.hashes[s["k"]]
-            if prog.get(ffield, -1) > gen:
-                return ApplyResult("fenced")
-            stored = prog.get(ofield, -1)
-            if stored >= s["f"]:
-                conflicts[s["id"]] = stored
-        if conflicts:
-            return ApplyResult("conflict", conflicts=conflicts)
         counted = dups = 0
         for s in p["s"]:
             self._hashes(s["h"])
@@ -82,6 +77,56 @@ class MemoryStore:
             ck = self.hashes[p["ck"]]
             ck["offset"] = max(ck.get("offset", -1), p["co"])
         return ApplyResult("ok", counted, dups)
+
+    def _check(self, p: dict[str, Any]) -> ApplyResult | None:
+        """Phase 1 of the script: the reason nothing is applied, or None."""
+        ofield, ffield, gen = f"o:{p['t']}:{p['p']}:{p['e']}", f"f:{p['t']}:{p['p']}", p["g"]
+        if p["ck"] is not None:
+            ck = self.hashes[p["ck"]]
+            epoch = ck.get("epoch", 0)
+            if ck.get("gen", 0) > gen or epoch > p["e"]:
+                return ApplyResult("fenced")
+            if epoch < p["e"] or ck.get("offset", -1) < p["xc"]:
+                return ApplyResult("rewound")
+        conflicts: dict[str, int] = {}
+        rewound: dict[str, int] = {}
+        for s in p["s"]:
+            prog = self.hashes[s["k"]]
+            if prog.get(ffield, -1) > gen:
+                return ApplyResult("fenced")
+            stored = prog.get(ofield, -1)
+            if stored < s["xo"]:
+                rewound[s["id"]] = stored
+            elif stored >= s["f"]:
+                conflicts[s["id"]] = stored
+        if rewound:
+            return ApplyResult("rewound", rewound=rewound)
+        if conflicts:
+            return ApplyResult("conflict", conflicts=conflicts)
+        overflow = self._overflow(p)
+        return ApplyResult("overflow", overflow=overflow) if overflow else None
+
+    def _overflow(self, p: dict[str, Any]) -> list[str]:
+        """The money entries whose amounts would take a counter out of HINCRBY's range."""
+        totals: dict[tuple[str, str], int] = {}
+        marked: set[str] = set()
+        out: list[str] = []
+        for s in p["s"]:
+            for m in s["$"]:
+                if m["s"] in marked or m["s"] in self.strings:
+                    continue
+                marked.add(m["s"])
+                after: dict[tuple[str, str], int] = {}
+                for key, fields in m["h"]:
+                    for i in range(0, len(fields), 2):
+                        at = (key, fields[i])
+                        now = after.get(at, totals.get(at, self.hashes[key].get(fields[i], 0)))
+                        after[at] = now + fields[i + 1]
+                if any(not COUNTER_MIN <= v <= COUNTER_MAX for v in after.values()):
+                    out.append(m["s"])
+                else:
+                    totals.update(after)
+        return out
 
     def _hashes(self, ops: list[list[Any]]) -> None:
         for key, fields in ops:

@@ -41,6 +41,20 @@ STATE_FORMAT = 1
 
 _APPLY_LUA = files("stream.state").joinpath("apply.lua").read_text()
 
+# A new generation above the stored one and above the caller's (``ARGV[1]``): a worker that
+# re-claims after Redis went back in time stays above the fences it wrote elsewhere (Cluster).
+_CLAIM_LUA = """
+local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
+local above = tonumber(ARGV[1])
+if above > gen then
+  gen = above
+end
+gen = gen + 1
+redis.call('HSET', KEYS[1], 'gen', gen)
+local v = redis.call('HMGET', KEYS[1], 'offset', 'epoch')
+return {gen, tonumber(v[1] or '-1'), tonumber(v[2] or '0')}
+"""
+
 _RESTART_LUA = """
 local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
@@ -99,17 +113,22 @@ class RedisStore:
         self.on_outcome = on_outcome  # after every call: None if Redis answered, else the error
         self._apply = client.register_script(_APPLY_LUA)
         self._restart = client.register_script(_RESTART_LUA)
+        self._claim = client.register_script(_CLAIM_LUA)
         self._days = DayIndex()
 
     # -- counters ---------------------------------------------------------------------------
-    async def claim(self, topic: str, partition: int) -> Claim:
+    async def claim(self, topic: str, partition: int, above: int = 0) -> Claim:
         self._days.forget()  # Redis may have lost keys (this may follow an outage)
-        key = keys.partition(topic, partition)
-        async with self._answered(), self.client.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, "gen", 1)
-            pipe.hmget(key, "offset", "epoch")
-            gen, (offset, epoch) = await pipe.execute()
-        return Claim(int(gen), int(offset) + 1 if offset is not None else 0, int(epoch or 0))
+        async with self._answered():
+            gen, offset, epoch = await self._claim(
+                keys=[keys.partition(topic, partition)], args=[above]
+            )
+        return Claim(int(gen), int(offset) + 1, int(epoch))
+
+    async def checkpoint(self, topic: str, partition: int) -> int:
+        async with self._answered():
+            offset = await self.client.hget(keys.partition(topic, partition), "offset")
+        return int(offset) if offset is not None else -1
 
     async def restart_log(self, topic: str, partition: int, generation: int) -> Claim:
         """The partition's log restarted below our checkpoint (topic recreated or truncated):
@@ -279,11 +298,14 @@ def _parse(reply: list[Any]) -> ApplyResult:
     status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
     if status == "ok":
         return ApplyResult("ok", int(reply[1]), int(reply[2]))
-    if status == "conflict":
-        items = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]]
-        return ApplyResult(
-            "conflict", conflicts={items[i]: int(items[i + 1]) for i in range(0, len(items), 2)}
-        )
+    items = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]]
+    if status in ("conflict", "rewound"):
+        offsets = {items[i]: int(items[i + 1]) for i in range(0, len(items), 2)}
+        if status == "conflict":
+            return ApplyResult("conflict", conflicts=offsets)
+        return ApplyResult("rewound", rewound=offsets)
+    if status == "overflow":
+        return ApplyResult("overflow", overflow=items)
     return ApplyResult("fenced")
 
 

@@ -37,17 +37,29 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    """``status`` is ``ok``, ``fenced`` (another worker owns the partition now) or ``conflict``
-    (some shops already have later progress: ``conflicts`` maps shop -> stored offset)."""
+    """``status`` is ``ok``, ``fenced`` (another worker owns the partition now), ``rewound``
+    (Redis holds older progress than this worker last wrote: it lost writes; ``rewound`` maps
+    the shops whose own progress went back -> their stored offset, empty when the partition
+    checkpoint did), ``conflict`` (some shops already have later progress: ``conflicts`` maps
+    shop -> stored offset) or ``overflow`` (the money entries with these dedupe keys would pass
+    a counter's limit). Anything but ``ok`` changed nothing."""
 
     status: str
     money_counted: int = 0
     money_duplicates: int = 0
     conflicts: dict[str, int] = field(default_factory=dict)
+    rewound: dict[str, int] = field(default_factory=dict)
+    overflow: list[str] = field(default_factory=list)
 
 
 class CounterStore(Protocol):
-    async def claim(self, topic: str, partition: int) -> Claim: ...
+    async def claim(self, topic: str, partition: int, above: int = 0) -> Claim:
+        """A new fencing generation, greater than the stored one and than ``above``."""
+        ...
+
+    async def checkpoint(self, topic: str, partition: int) -> int:
+        """The stored partition checkpoint (last applied offset), -1 if none."""
+        ...
 
     async def apply(self, batch: PartitionBatch) -> ApplyResult: ...
 

@@ -9,6 +9,7 @@ import pytest
 
 from stream.settings import Topics
 from stream.state import keys
+from stream.state.batch import MoneyEntry, PartitionBatch
 from stream.state.memory import MemoryStore
 from stream.state.redis import AnyRedis, RedisStore, connect
 from stream.state.store import CounterStore
@@ -141,5 +142,77 @@ async def test_the_sweep_reads_the_day_index_and_scans_only_once(redis_url: str)
         indexed = [text(d) for d in await client.zrangebylex(keys.DAYS, "-", "+")]
         assert indexed and all(d > cutoff for d in indexed), indexed
         assert not [d for d in days if d <= cutoff and await client.exists(keys.day_shops(d))]
+    finally:
+        await client.aclose()
+
+
+def _batch(
+    generation: int, first: int, last: int, expected: int, shop_expected: int = -1
+) -> PartitionBatch:
+    batch = PartitionBatch("t", 0, generation, last, 800, expected_checkpoint=expected)
+    section = batch.section("s", first)
+    section.last_offset, section.expected_offset = last, shop_expected
+    section.cells[("v", "2026-11-24", "g", "a")] = last - first + 1
+    return batch
+
+
+def _money(batch: PartitionBatch, event: str, fields: dict[str, int]) -> None:
+    batch.sections["s"].money.append(
+        MoneyEntry(keys.seen("s", "u", event), {keys.day("s", "2026-11-24"): fields})
+    )
+
+
+@pytest.mark.parametrize(
+    ("seed", "deltas", "refused"),
+    [
+        (2**63 - 1 - 5, [3, 2, 1], ["e2"]),  # exactly 2^63 - 1 fits, one more does not
+        (-(2**63) + 5, [-3, -2, -1], ["e2"]),
+        (-7, [10, -20, 2**53 - 1], []),
+        (2**63 - 1, [0, -(2**53 - 1), 2**53], ["e2"]),  # deltas are exact to 2^53
+        (10**18, [10**12] * 3, []),
+    ],
+)
+async def test_overflow_is_refused_whole_and_alike(
+    redis_url: str, seed: int, deltas: list[int], refused: list[str]
+) -> None:
+    client = connect(redis_url, cluster=False)
+    memory, redis = MemoryStore(), RedisStore(client)
+    day = keys.day("s", "2026-11-24")
+    try:
+        memory.hashes[day]["r:USD"] = seed
+        await client.hset(day, "r:USD", seed)
+        for store in (memory, redis):
+            gen = (await store.claim("t", 0)).generation
+            batch = _batch(gen, 0, 9, -1)
+            for i, delta in enumerate(deltas):
+                _money(batch, f"e{i}", {"r:USD": delta, "u": 1})
+            result = await store.apply(batch)
+            assert result.status == ("overflow" if refused else "ok"), result
+            assert [k.rsplit(":", 1)[1] for k in result.overflow] == refused
+        assert int(await client.hget(day, "r:USD") or 0) == memory.hashes[day]["r:USD"]
+        if refused:
+            assert memory.hashes[day]["r:USD"] == seed, "an overflowing batch wrote something"
+            assert await client.hget(day, "u") is None
+    finally:
+        await client.aclose()
+
+
+async def test_a_store_older_than_the_worker_answers_rewound_alike(redis_url: str) -> None:
+    client = connect(redis_url, cluster=False)
+    try:
+        for store in (MemoryStore(), RedisStore(client)):
+            gen = (await store.claim("t", 0)).generation
+            assert (await store.apply(_batch(gen, 0, 9, -1))).status == "ok"
+            assert await store.checkpoint("t", 0) == 9
+            # the worker had written up to 19: the checkpoint went back
+            result = await store.apply(_batch(gen, 20, 29, 19))
+            assert (result.status, result.rewound) == ("rewound", {})
+            # the shop's own progress went back (a Cluster node), the checkpoint did not
+            result = await store.apply(_batch(gen, 10, 19, 9, shop_expected=15))
+            assert (result.status, result.rewound) == ("rewound", {"s": 9})
+            # nothing of the refused batches was written
+            assert await store.checkpoint("t", 0) == 9
+            assert (await store.apply(_batch(gen, 10, 19, 9, shop_expected=9))).status == "ok"
+            assert (await store.claim("t", 0, above=gen + 5)).generation == gen + 6
     finally:
         await client.aclose()
