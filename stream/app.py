@@ -200,6 +200,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         settings_loaded=boot.ready_to_count.is_set,
         state_format_known=lambda: boot.state_format_known,
         partitions_assigned=partitions_assigned,
+        records_lost=lambda: dict(ingestor.records_lost),
     )
     web_app = build_web(
         redis=redis, settings=s, telemetry=telemetry, readiness=readiness, clock=clock

@@ -25,7 +25,7 @@ from mode import Service
 
 from stream import unreadable_batches
 from stream.apply_pipeline import Aborted, ApplyPipeline, Settled, Span
-from stream.ingest import BatchOutcome, Ingestor, PartitionFenced
+from stream.ingest import BatchOutcome, Ingestor, PartitionFenced, PartitionRewound
 from stream.kafka_clients import make_consumer
 from stream.log_end_watch import LogEndWatch
 from stream.settings import Settings
@@ -77,6 +77,8 @@ class BatchEngine(Service):
         self._to_commit: dict[TopicPartition, OffsetAndMetadata] = {}
         self._committed_at = 0.0
         self._log_end_checked = 0.0
+        self._rewinds_checked = 0.0
+        self._rewound: dict[TopicPartition, int] = {}  # read again from, after this round
         self.joined = False  # the group gave this worker its (possibly empty) share once
 
     async def on_start(self) -> None:
@@ -171,6 +173,7 @@ class BatchEngine(Service):
                 await self._settle(keep=0)
             else:
                 self._maybe_commit()
+                await self._check_rewinds()
             await self._check_log_ends()
 
     async def _out_of_range(self, positions: dict[TopicPartition, int]) -> None:
@@ -318,7 +321,40 @@ class BatchEngine(Service):
         if outage is not None:
             self.health.failed("apply", outage)
             self._handle(await self.pipeline.settle(keep=0))  # the rest ends before seeking back
+            self._rewound.clear()
             await self._resync_after_outage()
+        elif self._rewound:
+            self._handle(await self.pipeline.settle(keep=0))  # the rest ends before seeking back
+            for tp, offset in self._rewound.items():
+                if tp in self.assignment:
+                    await self._read_again(tp, offset)
+            self._rewound.clear()
+
+    async def _read_again(self, tp: TopicPartition, offset: int) -> None:
+        """Seek back after Redis went back in time, but not below what Kafka still holds."""
+        assert self.consumer is not None
+        try:
+            start = (await self.consumer.beginning_offsets([tp])).get(tp, 0)
+        except (KafkaError, OSError) as exc:
+            log.warning("log start of %s[%d] unknown (%s)", tp.topic, tp.partition, exc)
+            start = 0  # a position below it still ends in _out_of_range, which says so
+        self._seek(tp, self.ingestor.resume_in_log(tp.topic, tp.partition, offset, start))
+
+    async def _check_rewinds(self) -> None:
+        """While idle, once a second: has Redis gone back behind what this worker wrote? (A
+        busy partition's next apply notices by itself.)"""
+        now = time.monotonic()
+        if now - self._rewinds_checked < 1.0:
+            return
+        self._rewinds_checked = now
+        for tp in sorted(self.assignment - self._fenced):
+            try:
+                offset = await self.ingestor.verify(tp.topic, tp.partition)
+            except StoreUnavailable as exc:
+                log.debug("rewind check skipped: %s", exc)
+                return
+            if offset is not None:
+                await self._read_again(tp, offset)
 
     def _handle(self, settled: list[Settled]) -> StoreUnavailable | None:
         """Account settled applies: fences, metrics, Kafka commits (lag visibility only)."""
@@ -328,6 +364,8 @@ class BatchEngine(Service):
         for s in settled:
             if isinstance(s.error, PartitionFenced):
                 self._fence(s.tp, s.error)
+            elif isinstance(s.error, PartitionRewound):
+                self._rewound[s.tp] = s.error.resume_offset
             elif isinstance(s.error, StoreUnavailable):
                 outage = s.error
             elif isinstance(s.error, Aborted):

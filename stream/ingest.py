@@ -9,8 +9,9 @@ batch rebuilt. No Kafka client and no Redis client in here: both arrive as small
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,6 +66,28 @@ class PartitionFenced(Exception):
     retriable = False
 
 
+class PartitionRewound(Exception):
+    """Redis holds older progress than this worker wrote for the partition (an RDB restore, a
+    lost AOF tail, a failover to a lagging replica, a Cluster node that lost writes): nothing of
+    the batch was applied, and the engine must read the partition again from ``resume_offset``."""
+
+    retriable = True
+
+    def __init__(self, topic: str, partition: int, resume_offset: int) -> None:
+        super().__init__(f"{topic}[{partition}] rewound: read again from {resume_offset}")
+        self.resume_offset = resume_offset
+
+
+# Shops this worker listed in us:shops:seen today (a memo: a miss costs one SADD/ZADD).
+MAX_SEEN_SHOPS = 100_000
+OVERFLOW = "bad_value:total_overflow"
+_TOO_LARGE = "a running total would pass 2^63 - 1, the largest a counter holds"
+
+# Per-shop offsets a partition keeps (learnt from conflicts, or written by this worker): a cache,
+# every miss is safe (the apply script's conflict answer relearns it), so the oldest go first.
+MAX_SHOP_OFFSETS = 20_000
+
+
 @dataclass(slots=True)
 class PartitionState:
     generation: int
@@ -75,6 +98,16 @@ class PartitionState:
     # claim, before any), in epoch seconds.
     next_offset: int = 0
     applied_at: float = 0.0
+    checkpoint: int = -1  # what this worker last wrote or read as the partition checkpoint
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # applies and rewind checks
+    day: int = 0  # the UTC day (since the epoch) the shop offsets were learnt on
+
+    def learn(self, offsets: dict[str, int]) -> None:
+        """Remember shops' offsets; past the bound, the older half is forgotten."""
+        shops = self.shop_offsets
+        shops.update(offsets)
+        if len(shops) > MAX_SHOP_OFFSETS:
+            self.shop_offsets = dict(list(shops.items())[len(shops) // 2 :])
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +148,8 @@ class Ingestor:
             topics.downgrades: (downgrades.KIND, downgrades.count),
         }
         self.partitions: dict[tuple[str, int], PartitionState] = {}
+        # "topic[p]" -> records Redis lost that Kafka no longer had to read again (/readyz)
+        self.records_lost: dict[str, int] = {}
         self._seen_shops: set[str] = set()  # shops already listed in Redis (for /v1/shops)
         # Shops whose progress TTL this worker refreshed today: later batches leave it out.
         self._ttl_fresh: set[str] = set()
@@ -122,10 +157,80 @@ class Ingestor:
 
     async def assign(self, topic: str, partition: int) -> int:
         """Claim the partition (a new fencing generation); returns the offset to resume from."""
-        claim = await self._store.claim(topic, partition)
+        held = self.partitions.get((topic, partition))
+        claim = await self._store.claim(topic, partition, held.generation if held else 0)
         self._ttl_fresh.clear()  # Redis may have lost keys (this may follow an outage)
+        if held is not None and claim.resume_offset - 1 < held.checkpoint:
+            self._rewound(topic, partition, held.checkpoint, claim.resume_offset)
         self._track(topic, partition, claim)
         return claim.resume_offset
+
+    async def verify(self, topic: str, partition: int) -> int | None:
+        """Compare Redis's checkpoint with the one this worker last wrote (an idle partition
+        sends no apply that would notice): the offset to read again from if Redis went back in
+        time, else None."""
+        state = self.partitions.get((topic, partition))
+        if state is None or state.lock.locked():
+            return None
+        async with state.lock:
+            stored = await self._store.checkpoint(topic, partition)
+            if stored >= state.checkpoint or self.partitions.get((topic, partition)) is not state:
+                return None
+            return await self._reclaim_rewound(topic, partition, state, {})
+
+    async def _reclaim_rewound(
+        self, topic: str, partition: int, state: PartitionState, shops: dict[str, int]
+    ) -> int:
+        """Redis lost writes of this partition: claim it again and read from what Redis holds,
+        the checkpoint or, if lower, the progress of ``shops`` (one Cluster node lost writes)."""
+        claim = await self._store.claim(topic, partition, state.generation)
+        resume = min([claim.resume_offset, *(offset + 1 for offset in shops.values())])
+        self._rewound(topic, partition, state.checkpoint, resume, len(shops))
+        self._ttl_fresh.clear()
+        self.partitions[(topic, partition)] = PartitionState(
+            claim.generation,
+            resume,
+            claim.epoch,
+            next_offset=resume,
+            applied_at=state.applied_at,
+            checkpoint=claim.resume_offset - 1,
+        )
+        return resume
+
+    def resume_in_log(self, topic: str, partition: int, resume: int, log_start: int) -> int:
+        """Where reading resumes after a rewind, given the log's first retained offset: records
+        Kafka no longer has are reported lost (metric, log, /readyz), never skipped silently."""
+        if resume >= log_start:
+            return resume
+        lost = log_start - resume
+        name = f"{topic}[{partition}]"
+        self.records_lost[name] = self.records_lost.get(name, 0) + lost
+        self._telemetry.records_lost.labels(topic).inc(lost)
+        log.error(
+            "%s: Redis went back to offset %d but Kafka keeps the log from %d on: %d records "
+            "cannot be counted again; reading on from %d",
+            name,
+            resume,
+            log_start,
+            lost,
+            log_start,
+        )
+        return log_start
+
+    def _rewound(
+        self, topic: str, partition: int, written: int, resume: int, shops: int = 0
+    ) -> None:
+        self._telemetry.redis_rewinds.labels(topic).inc()
+        where = f"the progress of {shops} shops" if shops else "the partition checkpoint"
+        log.error(
+            "%s[%d]: Redis went back in time: %s is older than what this worker wrote (checkpoint "
+            "%d); reading the partition again from offset %d",
+            topic,
+            partition,
+            where,
+            written,
+            resume,
+        )
 
     async def restart_log(self, topic: str, partition: int) -> int:
         """The partition's log restarted below our checkpoint (topic recreated, a broker lost its
@@ -155,6 +260,7 @@ class Ingestor:
             claim.epoch,
             next_offset=claim.resume_offset,
             applied_at=self._clock().timestamp(),
+            checkpoint=claim.resume_offset - 1,
         )
 
     def revoke(self, topic: str, partition: int) -> None:
@@ -165,18 +271,33 @@ class Ingestor:
         self, topic: str, partition: int, records: Sequence[RawRecord]
     ) -> BatchOutcome:
         """Count ``records`` (one partition, in offset order; an offset repeated is counted once)
-        exactly once. Raises PartitionFenced, or StoreUnavailable (retriable: nothing was
-        applied, or all of it was)."""
+        exactly once. Raises PartitionFenced, PartitionRewound (nothing applied: read again from
+        its offset), or StoreUnavailable (retriable: nothing was applied, or all of it was)."""
         state = self.partitions.get((topic, partition))
         if state is None:
             raise PartitionFenced(f"{topic}[{partition}] is not assigned to this worker")
+        async with state.lock:
+            now = self.partitions.get((topic, partition))
+            if now is None:
+                raise PartitionFenced(f"{topic}[{partition}] is not assigned to this worker")
+            if now is not state:  # a rewind check claimed it again meanwhile
+                raise PartitionRewound(topic, partition, now.resume_offset)
+            return await self._process(state, topic, partition, records)
+
+    async def _process(
+        self, state: PartitionState, topic: str, partition: int, records: Sequence[RawRecord]
+    ) -> BatchOutcome:
         kind, counter = self._routes[topic]
         now = self._clock()
         bounds = TimeBounds.at(now, self._retention_days)  # one pair of bounds for the batch
         day = int(now.timestamp()) // 86_400
         if day != self._ttl_day:  # the progress hashes' TTLs are refreshed once a day
             self._ttl_fresh.clear()
+            self._seen_shops.clear()  # us:shops:seen keeps each shop's last day
             self._ttl_day = day
+        if day != state.day:  # offsets stay younger than the progress hashes' TTLs (see xo)
+            state.shop_offsets.clear()
+            state.day = day
         letters: list[DeadLetter] = []
         # One pass decodes and aggregates: a batch keeps its aggregate, never its decoded events.
         batch, skipped = self._build(
@@ -184,6 +305,7 @@ class Ingestor:
         )
         if letters:
             await self._dead_letters.send(letters)
+        refused: set[str] = set()
         while True:
             result = await self._store.apply(batch)
             if result.status == "ok":
@@ -192,23 +314,38 @@ class Ingestor:
                 if self.partitions.get((topic, partition)) is state:  # not re-claimed meanwhile
                     self.revoke(topic, partition)
                 raise PartitionFenced(f"{topic}[{partition}] generation {state.generation} fenced")
+            if result.status == "rewound":
+                resume = await self._reclaim_rewound(topic, partition, state, result.rewound)
+                raise PartitionRewound(topic, partition, resume)
+            if result.status == "overflow":
+                refused.update(result.overflow)
+                rebuilt: list[DeadLetter] = []
+                batch, skipped = self._build(
+                    state, topic, partition, records, kind, counter, bounds, rebuilt, refused
+                )
+                overflow = [x for x in rebuilt if x.reason == OVERFLOW]
+                log.error(
+                    "%s[%d]: %d events would overflow a total", topic, partition, len(overflow)
+                )
+                await self._dead_letters.send(overflow)
+                letters.extend(overflow)
+                continue
             log.info(
                 "%s[%d]: progress conflict for %d shops, rebuilding",
                 topic,
                 partition,
                 len(result.conflicts),
             )
-            state.shop_offsets.update(result.conflicts)
+            state.learn(result.conflicts)
             # rebuilt from the records (rare): their dead letters were sent already
-            batch, skipped = self._build(state, topic, partition, records, kind, counter, bounds)
+            batch, skipped = self._build(
+                state, topic, partition, records, kind, counter, bounds, refused=refused
+            )
+        state.learn({shop: section.last_offset for shop, section in batch.sections.items()})
+        state.checkpoint = max(state.checkpoint, batch.last_offset)
         state.next_offset = records[-1].offset + 1
         state.applied_at = self._clock().timestamp()
-        for shop, section in batch.sections.items():
-            state.shop_offsets[shop] = section.last_offset
-        new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]
-        if new_shops:
-            await self._store.mark_shops_seen(new_shops)
-            self._seen_shops.update(new_shops)
+        await self._mark_seen(batch)
         self._ttl_fresh.update(batch.ttl_refreshed)
         money = result.money_counted + result.money_duplicates
         counted = batch.events - money + result.money_counted
@@ -223,6 +360,15 @@ class Ingestor:
         )
         await self._dead_letters.send([letter])
 
+    async def _mark_seen(self, batch: PartitionBatch) -> None:
+        """List the batch's shops in us:shops:seen once a day each (a bounded memo)."""
+        new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]
+        if new_shops:
+            await self._store.mark_shops_seen(new_shops)
+            if len(self._seen_shops) + len(new_shops) > MAX_SEEN_SHOPS:
+                self._seen_shops.clear()
+            self._seen_shops.update(new_shops)
+
     def _build(
         self,
         state: PartitionState,
@@ -233,8 +379,10 @@ class Ingestor:
         counter: Counter,
         bounds: TimeBounds,
         letters: list[DeadLetter] | None = None,
+        refused: Container[str] = frozenset(),
     ) -> tuple[PartitionBatch, int]:
-        """Decode and pre-aggregate ``records``; rejected ones go to ``letters`` (if given)."""
+        """Decode and pre-aggregate ``records``; rejected ones go to ``letters`` (if given), as
+        do money events whose dedupe key is in ``refused`` (they would overflow a total)."""
         batch = PartitionBatch(
             topic,
             partition,
@@ -242,6 +390,7 @@ class Ingestor:
             records[-1].offset,
             self._retention_days,
             epoch=state.epoch,
+            expected_checkpoint=state.checkpoint,
             ttl_fresh=self._ttl_fresh,
         )
         done = state.shop_offsets
@@ -276,8 +425,17 @@ class Ingestor:
             section = sections.get(shop)
             if section is None:
                 section = batch.section(shop, offset)
+                section.expected_offset = done.get(shop, -1)
             occurred = event.occurred_at
             epoch = occurred.timestamp()
             counter(section, event, day_of(timezone(shop), epoch, occurred))
+            if refused and section.money and section.money[-1].seen_key in refused:
+                section.money.pop()  # dead-lettered, yet covered by the shop's progress
+                section.last_offset = offset
+                if letters is not None:
+                    letters.append(
+                        DeadLetter(topic, partition, offset, r.key, r.value, OVERFLOW, _TOO_LARGE)
+                    )
+                continue
             section.saw(offset, int(epoch * 1000))
         return batch, skipped

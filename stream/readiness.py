@@ -27,6 +27,7 @@ class WorkerReadiness:
         settings_loaded: Callable[[], bool],
         partitions_assigned: Callable[[], bool],
         state_format_known: Callable[[], bool] = lambda: True,
+        records_lost: Callable[[], dict[str, int]] = dict,
         timeout_s: float = 1.0,
     ) -> None:
         self._bootstrap = bootstrap
@@ -34,6 +35,7 @@ class WorkerReadiness:
         self._settings_loaded = settings_loaded
         self._partitions_assigned = partitions_assigned
         self._state_format_known = state_format_known
+        self._records_lost = records_lost
         self._timeout = timeout_s
 
     async def check(self) -> tuple[bool, dict[str, object]]:
@@ -51,7 +53,11 @@ class WorkerReadiness:
             "partitions_assigned": self._partitions_assigned(),
             "state_format": self._state_format_known(),
         }
-        return all(v is True for v in checks.values()), checks
+        ready = all(v is True for v in checks.values())
+        lost = self._records_lost()
+        if lost:  # a detail, not a readiness condition: counting goes on
+            checks["records_lost"] = lost
+        return ready, checks
 
     async def _redis(self) -> bool:
         try:

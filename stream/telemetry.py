@@ -40,6 +40,7 @@ class Telemetry:
     redis_errors: Counter = field(init=False)
     redis_reconnects: Counter = field(init=False)
     redis_up: Gauge = field(init=False)
+    redis_rewinds: Counter = field(init=False)
     api_request_seconds: Histogram = field(init=False)
     retention_deleted_keys: Counter = field(init=False)
     retention_sweep_seconds: Gauge = field(init=False)
@@ -110,7 +111,8 @@ class Telemetry:
         )
         self.records_lost = Counter(
             "upsell_records_lost",
-            "Records deleted by the topic's retention before this worker read them.",
+            "Records deleted by the topic's retention before this worker read them, or before it "
+            "could read them again after Redis went back in time.",
             ["topic"],
             registry=r,
         )
@@ -142,6 +144,14 @@ class Telemetry:
             "upsell_redis_reconnects", "Times Redis came back after being unreachable.", registry=r
         )
         self.redis_up = Gauge("upsell_redis_up", "1 while Redis answers, else 0.", registry=r)
+        self.redis_rewinds = Counter(
+            "upsell_redis_rewinds",
+            "Times Redis held older progress for a partition than this worker had written (RDB "
+            "restore, lost AOF tail, failover to a lagging replica, a Cluster node's lost "
+            "writes); each was repaired by reading the partition again from Redis's position.",
+            ["topic"],
+            registry=r,
+        )
         self.api_request_seconds = Histogram(
             "upsell_api_request_seconds",
             "HTTP API request duration, by route template, method and status.",

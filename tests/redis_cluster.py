@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 
 import redis
+from redis.crc import key_slot
+
+from tests.older_redis import wait_ping
 
 
 def _free_ports(n: int) -> list[int]:
@@ -64,6 +67,8 @@ class LocalRedisCluster:
                         "",
                         "--appendonly",
                         "no",
+                        "--enable-debug-command",
+                        "local",
                         "--dir",
                         str(node_dir),
                     ],
@@ -73,7 +78,7 @@ class LocalRedisCluster:
                 )
             )
         for port in self.ports:
-            _wait_ping(port)
+            wait_ping(port)
         subprocess.run(
             [
                 cli,
@@ -98,6 +103,29 @@ class LocalRedisCluster:
             time.sleep(0.2)
         raise RuntimeError("redis cluster did not reach state ok")
 
+    def node_of(self, key: str) -> int:
+        """The port of the primary that holds ``key``."""
+        slot = key_slot(key.encode())
+        with redis.Redis(port=self.ports[0]) as c:
+            for start, end, primary, *_replicas in c.execute_command("CLUSTER SLOTS"):
+                if start <= slot <= end:
+                    return int(primary[1])
+        raise AssertionError(f"no primary serves slot {slot}")
+
+    def snapshot(self, port: int) -> Path:
+        """SAVE one primary and keep a copy of its RDB."""
+        with redis.Redis(port=port) as c:
+            c.save()
+        copy = self.workdir / f"snapshot-{port}-{time.monotonic_ns()}.rdb"
+        shutil.copyfile(self.workdir / f"node-{port}" / "dump.rdb", copy)
+        return copy
+
+    def reload(self, port: int, snapshot: Path) -> None:
+        """That primary comes back with ``snapshot``'s data; the other nodes keep theirs."""
+        shutil.copyfile(snapshot, self.workdir / f"node-{port}" / "dump.rdb")
+        with redis.Redis(port=port) as c:
+            c.execute_command("DEBUG", "RELOAD", "NOSAVE")
+
     def stop(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -109,14 +137,3 @@ class LocalRedisCluster:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
-
-
-def _wait_ping(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if redis.Redis(port=port, socket_connect_timeout=0.5).ping():
-                return
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"redis on {port} did not answer")

@@ -27,7 +27,7 @@ from tests import state_snapshot
 from tests.dates import an_hour_ago
 from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState, Sent
-from tests.integration.e2e import eventually, produce, worker_env, workers
+from tests.integration.e2e import eventually, produce, produce_paced, worker_env, workers
 from tests.workers import WorkerProcess, http_get
 
 pytestmark = [pytest.mark.integration]
@@ -189,15 +189,6 @@ async def seconds_until_reclaimed(redis: Redis, before: dict[bytes, int], since:
     return time.monotonic() - since
 
 
-async def produce_paced(bootstrap: str, topics: Topics, sent: list[Sent], rate: float) -> None:
-    """Produce ``sent`` at about ``rate`` events/s, so the storm happens while events flow."""
-    chunk = 5_000
-    started = time.monotonic()
-    for i in range(0, len(sent), chunk):
-        await produce(bootstrap, topics, items(sent[i : i + chunk]))
-        await asyncio.sleep(max(0.0, started + (i + chunk) / rate - time.monotonic()))
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 async def test_kill_storm_with_workers_joining_and_leaving(
@@ -215,7 +206,7 @@ async def test_kill_storm_with_workers_joining_and_leaving(
     async with run as (sent, expected, pool, redis):
         topics = created_topics
         pool[0].start().wait_ready()
-        producing = asyncio.create_task(produce_paced(broker.bootstrap, topics, sent, 3_000))
+        producing = asyncio.create_task(produce_paced(broker.bootstrap, topics, items(sent), 3_000))
         while not producing.done():
             await asyncio.sleep(rng.uniform(2, 5))
             alive = [w for w in pool if w.alive()]

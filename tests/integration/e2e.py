@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.kafka_clients import make_producer
 from stream.settings import Topics
+from stream.state.redis import AnyRedis
 from tests.workers import WorkerProcess, http_get
 
 T = TypeVar("T")
@@ -77,6 +78,20 @@ async def produce(
     return sent
 
 
+async def produce_paced(
+    bootstrap: str,
+    topics: Topics,
+    items: Sequence[tuple[str, bytes | None, bytes | None]],
+    rate: float,
+    chunk: int = 5_000,
+) -> None:
+    """Produce ``items`` at about ``rate`` events/s, so faults happen while events flow."""
+    started = time.monotonic()
+    for i in range(0, len(items), chunk):
+        await produce(bootstrap, topics, items[i : i + chunk])
+        await asyncio.sleep(max(0.0, started + (i + chunk) / rate - time.monotonic()))
+
+
 async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
     """Every record of ``topic`` currently in the log."""
     consumer = AIOKafkaConsumer(
@@ -133,3 +148,17 @@ async def day_metrics(url: str, shop: str, first: date, last: date) -> dict[str,
         return {}
     metrics: dict[str, Any] = orjson.loads(body)["metrics"]
     return metrics
+
+
+async def written(redis: AnyRedis) -> int:
+    """Sum of the partition checkpoints: how far the worker's writes got, in records."""
+    total = 0
+    async for key in redis.scan_iter(match="us:part:*"):
+        total += int(await redis.hget(key, "offset") or -1) + 1
+    return total
+
+
+async def wait_written(redis: AnyRedis, at_least: int, what: str) -> int:
+    got = await eventually(lambda: written(redis), lambda n: n >= at_least, 60)
+    assert got >= at_least, f"{what}: checkpoints reached {got} records, wanted {at_least}"
+    return got

@@ -23,7 +23,16 @@ from stream.state.redis import RedisStore
 from tests import state_snapshot
 from tests.event_factory import FIRST_DAY, SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
-from tests.integration.e2e import eventually, produce, worker_env, workers
+from tests.integration.api_totals import assert_http_totals
+from tests.integration.e2e import (
+    eventually,
+    produce,
+    produce_paced,
+    wait_written,
+    worker_env,
+    workers,
+    written,
+)
 from tests.redis_cluster import LocalRedisCluster
 from tests.workers import http_get
 
@@ -123,4 +132,56 @@ async def test_the_retention_sweep_scans_every_master(cluster: LocalRedisCluster
         assert {keys.day_of(k) for k in left} == {kept, None}
         assert len(left) == len(shops) * 3  # the kept day's hash and HLL, and progress
     finally:
+        await client.aclose()
+
+
+CLUSTER_SHOPS = {f"shop-{i}": ("UTC", "America/New_York", "Asia/Kolkata")[i % 3] for i in range(9)}
+
+
+@pytest.mark.parametrize("engine", ["batch", "faust"])
+async def test_a_primary_brought_back_older_mid_stream(
+    engine: str,
+    broker: EmbeddedBroker,
+    cluster: LocalRedisCluster,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    """One primary loses its last writes (restored from its own older snapshot) while the other
+    primaries, which may hold the partition checkpoints, keep theirs. Counts come back exact
+    through the API, without a restart."""
+    topics = created_topics
+    client = RedisCluster.from_url(cluster.url)
+    await client.flushall()
+    await produce(broker.bootstrap, topics, settings_messages(CLUSTER_SHOPS))
+    sent = mixed_events(50_000, seed=88, shops=CLUSTER_SHOPS)
+    expected = ExpectedState(CLUSTER_SHOPS).add_all(sent)
+    (w,) = workers(
+        worker_env(
+            broker.bootstrap,
+            cluster.url,
+            topics,
+            engine,
+            UPSELL_REDIS_CLUSTER="on",
+            UPSELL_BATCH_MAX_EVENTS="1000",
+        ),
+        tmp_path,
+        1,
+    )
+    node = cluster.node_of(keys.progress("shop-0"))
+    try:
+        w.start().wait_ready()
+        items = [(s.kind, s.key, s.value) for s in sent]
+        producing = asyncio.create_task(
+            produce_paced(broker.bootstrap, topics, items, rate=2_500, chunk=500)
+        )
+        await wait_written(client, await written(client) + 2_000, "before the snapshot")
+        snapshot = await asyncio.to_thread(cluster.snapshot, node)
+        await wait_written(client, await written(client) + 5_000, "after the snapshot")
+        await asyncio.to_thread(cluster.reload, node, snapshot)
+        assert not producing.done(), "the stream ended before the rewind: produce slower"
+        await producing
+        await assert_http_totals(w.url, expected, 150)
+        assert w.alive() and w.starts == 1, "the worker must repair without a restart"
+    finally:
+        w.stop()
         await client.aclose()
