@@ -39,6 +39,8 @@ from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
+_RESEEKS = 5  # seeks back to where a re-read must begin, before a gap there is accepted
+
 
 def configure_faust(app: faust.App, settings: Settings) -> None:
     set_fetch_max_wait_ms(settings.fetch_max_wait_ms)
@@ -67,6 +69,7 @@ class FaustCounting:
         self.resume: dict[tuple[str, int], int] = {}  # next offset to count, per owned partition
         # After a seek back: messages fetched before it (offsets >= this) are still buffered
         self._stale_from: dict[tuple[str, int], int] = {}
+        self._reseeks: dict[tuple[str, int], int] = {}
         self.joined = False
         self.log_ends = LogEndWatch()
         self._seek_wrapped = False
@@ -100,6 +103,7 @@ class FaustCounting:
     def _drop(self, key: tuple[str, int]) -> bool:
         self.log_ends.forget(key)
         self._stale_from.pop(key, None)
+        self._reseeks.pop(key, None)
         return self.resume.pop(key, None) is not None
 
     # -- Redis that went back in time ----------------------------------------------------
@@ -116,20 +120,31 @@ class FaustCounting:
             log.warning("log start of %s[%d] unknown (%s)", key[0], key[1], exc)
             start = 0
         offset = self.ingestor.resume_in_log(key[0], key[1], offset, start)
-        self._stale_from[key] = min(self._stale_from.get(key, self.resume[key]), self.resume[key])
+        if key not in self._stale_from and offset < self.resume[key]:
+            # a mark that exists stays: nothing was read again since it was set (the idle check
+            # and an apply may both report the same rewind)
+            self._stale_from[key] = self.resume[key]
         self._resume_at(key, offset)
         await consumer.seek_wait({tp: offset})
 
-    def _not_stale(self, key: tuple[str, int], messages: list[Any]) -> list[Any]:
-        """``messages`` (in delivery order) without those fetched before a seek back."""
+    def _not_stale(self, key: tuple[str, int], messages: list[Any]) -> list[Any] | None:
+        """``messages`` (in delivery order) without those fetched before a seek back, or None
+        when reading must be sought back again: Faust's drain moves its own read offset past
+        stale messages (and then drops the ones read again), and a re-read must begin exactly
+        where the seek went (a few tries, in case that offset holds no record)."""
         stale_from = self._stale_from.get(key)
         if stale_from is None:
             return messages
         for i, m in enumerate(messages):
-            if m.offset < stale_from:  # the first re-read message: the rest follow it
+            if m.offset < stale_from:  # the first message read again: the rest follow it
+                tries = self._reseeks.get(key, 0)
+                if m.offset > self.resume[key] and tries < _RESEEKS:
+                    self._reseeks[key] = tries + 1
+                    return None
                 del self._stale_from[key]
+                self._reseeks.pop(key, None)
                 return messages[i:]
-        return []
+        return None if messages else []
 
     async def check_rewinds(self) -> None:
         """Called every second: an idle partition sends no apply that would notice that Redis
@@ -207,10 +222,9 @@ class FaustCounting:
         if start is None:
             return  # not (or no longer) ours
         kept = self._not_stale(key, messages)
-        if len(kept) < len(messages) and key in self._stale_from:
-            # Faust's drain moved its read offset past these stale messages and would drop the
-            # ones read again: seek back once more (the stale ones are finite)
+        if kept is None:
             await self.app.consumer.seek_wait({TP(*key): start})
+            return
         # One message per offset: after a seek Faust re-delivers the last message it delivered,
         # possibly into the same batch (docs/state.md, "Exactly once").
         unique = {m.offset: m for m in kept if m.offset >= start}

@@ -44,7 +44,7 @@ async def test_redis_restored_from_older_snapshots_twice_mid_stream(
     topics = created_topics
     server = OlderRedis(tmp_path).start()
     await produce(broker.bootstrap, topics, settings_messages())
-    sent = mixed_events(60_000, seed=77)
+    sent = mixed_events(70_000, seed=77)
     expected = ExpectedState(SHOPS).add_all(sent)
     (w,) = workers(
         worker_env(broker.bootstrap, server.url, topics, engine, UPSELL_BATCH_MAX_EVENTS="1000"),
@@ -56,7 +56,7 @@ async def test_redis_restored_from_older_snapshots_twice_mid_stream(
         w.start().wait_ready()
         items = [(s.kind, s.key, s.value) for s in sent]
         producing = asyncio.create_task(
-            produce_paced(broker.bootstrap, topics, items, rate=2_500, chunk=500)
+            produce_paced(broker.bootstrap, topics, items, rate=2_000, chunk=500)
         )
         for rewind in rewinds(server):
             await wait_written(redis, await written(redis) + 2_000, "before the snapshot")
