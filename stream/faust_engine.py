@@ -141,6 +141,8 @@ class FaustCounting:
                 if m.offset > self.resume[key] and tries < _RESEEKS:
                     self._reseeks[key] = tries + 1
                     return None
+                if m.offset > self.resume[key]:  # never silently: a hole is reported as lost
+                    self.ingestor.resume_in_log(key[0], key[1], self.resume[key], m.offset)
                 del self._stale_from[key]
                 self._reseeks.pop(key, None)
                 return messages[i:]
