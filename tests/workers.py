@@ -84,7 +84,8 @@ class WorkerProcess:
                     f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
                 )
             try:
-                status, _ = http_get(f"{self.url}/readyz/counting", timeout=1.0)
+                ready = "/readyz/counting" if self.role == "worker" else "/readyz"
+                status, _ = http_get(f"{self.url}{ready}", timeout=1.0)
             except OSError:
                 status = 0
             if status == 200:
