@@ -26,6 +26,7 @@ from typing import Any
 import redis
 
 from bench import api_latency, data, decode_cost, live_shape
+from bench import collector as collector_bench
 from bench.freshness import measure_freshness
 from bench.measure import Run, follow_progress, redis_memory, wait_for_sweep
 from bench.raw import raw_ceiling
@@ -275,6 +276,10 @@ def main() -> None:
             w.stop()
 
         live_rows(stack, workdir, started, results, args.quick)
+        results["collector"] = collector_bench.measure_collector(
+            stack, workdir, 5 if args.quick else 15, started
+        )
+        print(f"  {collector_bench.render(results['collector'])}", flush=True)
 
     out = ROOT / "bench" / "results" / ("quick.json" if args.quick else "full.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
@@ -412,6 +417,8 @@ def render(results: dict[str, Any]) -> str:
             f"{decoder['orjson_loads_us']} us; contract validator (every event before the typed "
             f"fast path) {decoder['validator_us']} us; Decoder {decoder['decoder_us']} us",
         ]
+    if "collector" in results:
+        lines += ["", collector_bench.render(results["collector"])]
     lines += ["", "| target | measured | |", "|---|---:|---|"]
     for target, measured, met in targets(results):
         lines.append(f"| {target} | {measured} | {'met' if met else 'MISSED'} |")
