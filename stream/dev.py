@@ -122,7 +122,7 @@ def _start_collector(
         collector_env["UPSELL_COLLECTOR_DEMO_KEY"] = public
         collector_env["UPSELL_COLLECTOR_DEMO_SHOP"] = DEMO_STORE
     child = _spawn(["collector"], collector_env, state_dir / "collector.log")
-    if not _wait_ready(port, child):
+    if not _wait_ready(port, child, "/readyz"):
         print(f"the collector did not become ready; see {state_dir}/collector.log")
         _stop_all([child])
         return None
@@ -173,11 +173,11 @@ def _publish_demo_store(collector_port: int, secret_key: str) -> None:
         response.read()
 
 
-def _wait_ready(port: int, child: subprocess.Popen[bytes]) -> bool:
+def _wait_ready(port: int, child: subprocess.Popen[bytes], path: str = "/readyz/counting") -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline and child.poll() is None:
         try:
-            url = f"http://127.0.0.1:{port}/readyz/counting"
+            url = f"http://127.0.0.1:{port}{path}"
             with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:
                     return True
