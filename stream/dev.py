@@ -122,7 +122,12 @@ def _start_collector(
         collector_env["UPSELL_COLLECTOR_DEMO_KEY"] = public
         collector_env["UPSELL_COLLECTOR_DEMO_SHOP"] = DEMO_STORE
     child = _spawn(["collector"], collector_env, state_dir / "collector.log")
-    if not _wait_ready(port, child, "/readyz"):
+    try:
+        ready = _wait_ready(port, child, "/readyz")
+    except BaseException:  # Ctrl-C while waiting: the child is not in run_dev's list yet
+        _stop_all([child])
+        raise
+    if not ready:
         print(f"the collector did not become ready; see {state_dir}/collector.log")
         _stop_all([child])
         return None
