@@ -30,11 +30,11 @@ from bench import collector as collector_bench
 from bench.freshness import measure_freshness
 from bench.measure import Run, follow_progress, redis_memory, wait_for_sweep
 from bench.raw import raw_ceiling
-from stream.embedded import EmbeddedStack
-from stream.kafka_clients import produce_records
+from stream.devtools.embedded import EmbeddedStack
+from stream.devtools.workers import WorkerProcess
+from stream.kafka.clients import produce_records
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from stream.topics import ensure_topics
-from tests.workers import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import data
-from stream.embedded import EmbeddedRedis
+from stream.devtools.embedded import EmbeddedRedis
+from stream.devtools.offline_ingestor import offline_ingestor
+from stream.devtools.records import Record
 from stream.settings import Topics
 from stream.state.batch import PartitionBatch
 from stream.state.redis import RedisStore, connect
-from tests.offline_ingestor import offline_ingestor
-from tests.records import Record
 
 PARTITIONS = 8
 

@@ -21,11 +21,11 @@ import aiohttp
 import orjson
 
 from stream.collector.keys import KeyKind, KeyRegistry
-from stream.embedded import EmbeddedStack
+from stream.devtools.embedded import EmbeddedStack
+from stream.devtools.workers import WorkerProcess
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from stream.state.redis import connect
-from stream.topics import ensure_topics
-from tests.workers import WorkerProcess
 
 SHOP = "bench-collector"
 PROBE_SHOP = "bench-collector-probe"

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from stream.kafka_clients import make_producer
+from stream.kafka.clients import make_producer
 from stream.settings import Topics
 
 PROBE_SHOP = "bench-probe"

@@ -25,10 +25,10 @@ import redis
 from bench import live_data
 from bench.freshness import measure_freshness
 from bench.measure import Run, applied_events, cpu_seconds, redis_cpu_seconds, redis_memory
-from stream.embedded import EmbeddedStack
-from stream.kafka_clients import produce_records
+from stream.devtools.embedded import EmbeddedStack
+from stream.kafka.clients import produce_records
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from stream.topics import ensure_topics
 
 SHOPS = 10_000
 OURS_ROW = "ours, 1 worker, live shape (10,000 shops, Zipf, today)"

@@ -29,11 +29,11 @@ from bench import data
 from bench.__main__ import ROOT, worker_env
 from bench.measure import applied_events, cpu_seconds
 from bench.traffic import Traffic
-from stream.embedded import EmbeddedStack
-from stream.kafka_clients import produce_records
+from stream.devtools.embedded import EmbeddedStack
+from stream.devtools.workers import WorkerProcess
+from stream.kafka.clients import produce_records
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from stream.topics import ensure_topics
-from tests.workers import WorkerProcess
 
 
 @dataclass

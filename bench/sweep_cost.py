@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import data
-from stream.embedded import EmbeddedRedis
+from stream.devtools.embedded import EmbeddedRedis
+from stream.devtools.offline_ingestor import offline_ingestor
+from stream.devtools.records import Record
 from stream.settings import Topics
 from stream.state import keys
 from stream.state.day_index import expired_days
 from stream.state.redis import RedisStore, connect
-from tests.offline_ingestor import offline_ingestor
-from tests.records import Record
 
 
 async def measure(redis_url: str, n_events: int, n_shops: int) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench import data, live_data
-from stream.kafka_clients import make_producer
+from stream.kafka.clients import make_producer
 from stream.settings import Topics
 
 POOL = 100_000

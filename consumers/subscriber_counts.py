@@ -11,12 +11,12 @@ from typing import Any
 
 import faust
 
+from schemas.dead_letter import DeadLetter, DeadLetterSink
 from schemas.decode import decode
 from schemas.models import Kind, Rejected, SubscriberSnapshot
-from stream.clock import Clock
-from stream.ingest import DeadLetter, DeadLetterSink
+from stream.dates.clock import Clock
+from stream.state.health import StoreHealth
 from stream.state.store import SettingsStore
-from stream.store_health import StoreHealth
 
 KIND = Kind.SUBSCRIBERS
 

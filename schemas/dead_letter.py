@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import orjson
 
@@ -18,6 +21,22 @@ DETAIL_CHARS = 1000
 # for escaped control characters) and as base64 (4/3), the detail (escaped the same way) and the
 # fixed fields: 16 KiB * (6 + 4/3) + 6,000 + ~500 < 128 KiB, far below a Kafka request's 1 MiB.
 MAX_RECORD_BYTES = 128 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    detail: str
+    last_offset: int | None = None  # a range of offsets at once (an unreadable batch)
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, letters: Sequence[DeadLetter]) -> None: ...
 
 
 def dead_letter_value(

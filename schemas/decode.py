@@ -31,7 +31,7 @@ from schemas.models import (
     ShopSettings,
     SubscriberSnapshot,
 )
-from stream.days import zone
+from schemas.zones import zone
 
 MAX_BYTES = 64 * 1024
 MAX_ID = 128

@@ -17,12 +17,10 @@ from aiohttp import web
 from mode import Service
 from prometheus_client.process_collector import ProcessCollector
 
+from consumers import counting_routes
 from consumers import shops as shops_consumer
 from consumers import subscriber_counts as subscribers_consumer
 from stream import __version__
-from stream.api_server import ApiServer
-from stream.batch_engine import BatchEngine
-from stream.clock import Clock, system_clock
 from stream.collector.dedupe import Deduper
 from stream.collector.intake import Intake, Limits
 from stream.collector.keys import KeyRegistry
@@ -31,19 +29,22 @@ from stream.collector.producer import EventProducer
 from stream.collector.server import CollectorReadiness
 from stream.collector.telemetry import CollectorTelemetry
 from stream.collector.web import build_collector_web
-from stream.dead_letters import KafkaDeadLetterSink
-from stream.faust_tuning import set_fetch_max_wait_ms
-from stream.ingest import Ingestor
-from stream.lag_watch import KafkaHighWatermarks, LagWatch
-from stream.readiness import WorkerReadiness
-from stream.retention_sweep import RetentionSweep
+from stream.dates.clock import Clock, system_clock
+from stream.engines.batch import BatchEngine
+from stream.engines.faust_tuning import set_fetch_max_wait_ms
+from stream.engines.lag_watch import KafkaHighWatermarks, LagWatch
+from stream.http.readiness import WorkerReadiness
+from stream.http.server import ApiServer
+from stream.http.web import build_web
+from stream.ingest.ingestor import Ingestor
+from stream.services.dead_letters import KafkaDeadLetterSink
+from stream.services.retention_sweep import RetentionSweep
+from stream.services.startup import Bootstrapper
 from stream.settings import Settings
-from stream.shop_directory import ShopDirectory
-from stream.startup import Bootstrapper
+from stream.state.health import RedisPing, StoreHealth
 from stream.state.redis import AnyRedis, RedisStore, connect
-from stream.store_health import RedisPing, StoreHealth
+from stream.state.shop_directory import ShopDirectory
 from stream.telemetry import Telemetry
-from stream.web import build_web
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     directory = ShopDirectory(store)
     dead_letters = KafkaDeadLetterSink(s.kafka_bootstrap, s.topics.dead_letters, telemetry, clock)
     ingestor = Ingestor(
-        topics=s.topics,
+        routes=counting_routes(s.topics),
         store=store,
         shops=directory,
         dead_letters=dead_letters,
@@ -155,7 +156,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
 
         fetch_highwater = engine.highwater
     else:
-        from stream.faust_engine import faust_highwater, register_counting_agents
+        from stream.engines.faust import faust_highwater, register_counting_agents
 
         fetch_highwater = faust_highwater(app)
 

@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command == "worker":
             _worker(Settings.from_env())
         elif args.command == "dev":
-            from stream.dev import run_dev
+            from stream.devtools.dev import run_dev
 
             sys.exit(run_dev(dict(os.environ), args.demo, args.rate, args.workers, args.dir))
         elif args.command == "produce-demo":
@@ -124,8 +124,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _worker(settings: Settings) -> None:
     import faust
 
-    from stream.api.auth import TokenFileError
     from stream.app import build_worker
+    from stream.http.api.auth import TokenFileError
     from stream.logging_setup import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
@@ -193,8 +193,8 @@ def tune_gc() -> None:
 
 
 def _produce_demo(args: argparse.Namespace) -> None:
-    from stream.demo import produce_demo
-    from stream.demo_story import produce_story
+    from stream.devtools.demo import produce_demo
+    from stream.devtools.demo_story import produce_story
 
     settings = Settings.from_env({**os.environ, "UPSELL_AUTH": "off"})
     if args.story:
@@ -227,7 +227,7 @@ def _produce_demo(args: argparse.Namespace) -> None:
 
 
 def _token_add(args: argparse.Namespace) -> None:
-    from stream.api.tokens_cli import add_token
+    from stream.devtools.tokens_cli import add_token
 
     path = args.file or (
         Path(os.environ["UPSELL_API_TOKENS"]) if os.environ.get("UPSELL_API_TOKENS") else None

@@ -9,15 +9,25 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-if TYPE_CHECKING:
-    from stream.ingest import BatchOutcome
-
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _FRESHNESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class BatchTally(Protocol):
+    """What one applied batch came to (the Ingestor's BatchOutcome offers these)."""
+
+    @property
+    def counted(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def dead_letters(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -182,7 +192,7 @@ class Telemetry:
         self,
         topic: str,
         partition: int,
-        outcome: BatchOutcome,
+        outcome: BatchTally,
         seconds: float,
         timestamps_ms: list[int | None],
         messages: int,

@@ -11,9 +11,9 @@ import hypothesis
 import pytest
 import redis
 
-from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from stream.topics import ensure_topics
 
 _prefixes = itertools.count(1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.workers import WorkerProcess, http_get
+from stream.devtools.workers import WorkerProcess, http_get
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from tests.workers import free_port
+from stream.devtools.workers import free_port
 
 
 class OlderRedis:

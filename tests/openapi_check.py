@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 @cache
 def document() -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(files("stream").joinpath("openapi.json").read_text())
+    doc: dict[str, Any] = json.loads(files("stream.http").joinpath("openapi.json").read_text())
     return doc
 
 

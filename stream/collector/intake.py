@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stream.clock import Clock
 from stream.collector.batch import Prepared, Record, foreign_shop, parse_body, prepare
 from stream.collector.dedupe import Deduper
 from stream.collector.errors import CollectError
@@ -18,6 +17,7 @@ from stream.collector.keys import KeyRegistry, WriteKey
 from stream.collector.limits import RateLimiter, retry_after
 from stream.collector.producer import BrokerUnavailable, EventProducer
 from stream.collector.telemetry import CollectorTelemetry
+from stream.dates.clock import Clock
 from stream.settings import Topics
 
 

@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 
 from stream.collector.batch import Record
 from stream.collector.telemetry import CollectorTelemetry
-from stream.kafka_clients import make_producer
+from stream.kafka.clients import make_producer
 
 log = logging.getLogger(__name__)
 START_RETRY_S = 1.0

@@ -23,14 +23,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stream.api.tokens_cli import add_token
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.tokens_cli import add_token
+from stream.devtools.workers import WorkerProcess, http_get
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from stream.topics import ensure_topics
 from tests.event_factory import FIRST_DAY, SHOPS, SWITCH_DAY, mixed_events, settings_messages
 from tests.experiment_events import arms, shop_message, upgrade
 from tests.integration.e2e import produce, worker_env, workers
-from tests.workers import WorkerProcess, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(240)]
 

@@ -19,16 +19,16 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
-from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.workers import WorkerProcess, http_get
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from stream.state import keys
-from stream.topics import ensure_topics
 from tests import state_snapshot
 from tests.dates import an_hour_ago
 from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState, Sent
 from tests.integration.e2e import eventually, produce, produce_paced, worker_env, workers
-from tests.workers import WorkerProcess, http_get
 
 pytestmark = [pytest.mark.integration]
 

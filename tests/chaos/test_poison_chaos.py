@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
 from tests.integration.codec_producers import CLIENTS, CODECS, produce_compressed
 from tests.integration.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers

@@ -7,8 +7,8 @@ import json
 import time
 from typing import Any
 
+from stream.devtools.workers import http_get
 from tests.expected_state import ExpectedState
-from tests.workers import http_get
 
 Totals = dict[str, dict[str, Any]]  # shop -> metric -> value
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from stream.kafka_clients import make_producer
+from stream.kafka.clients import make_producer
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 CLIENTS = ("aiokafka", "librdkafka")

@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from stream.kafka_clients import make_producer
+from stream.devtools.workers import WorkerProcess, http_get
+from stream.kafka.clients import make_producer
 from stream.settings import Topics
 from stream.state.redis import AnyRedis
-from tests.workers import WorkerProcess, http_get
 
 T = TypeVar("T")
 

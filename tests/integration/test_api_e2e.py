@@ -17,16 +17,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stream.api.tokens_cli import add_token
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.tokens_cli import add_token
+from stream.devtools.workers import WorkerProcess, http_get
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from stream.topics import ensure_topics
 from tests import openapi_check
 from tests.dates import days
 from tests.event_factory import FIRST_DAY, SHOPS, SWITCH_DAY, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
 from tests.integration.e2e import produce, worker_env, workers
-from tests.workers import WorkerProcess, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

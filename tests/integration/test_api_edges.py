@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.api.tokens_cli import add_token
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.tokens_cli import add_token
+from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from tests import openapi_check
 from tests.integration.e2e import worker_env, workers
-from tests.workers import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

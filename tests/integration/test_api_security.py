@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from stream.api.tokens_cli import add_token
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.tokens_cli import add_token
+from stream.devtools.workers import WorkerProcess, http_get
 from stream.settings import Topics
 from tests import openapi_check
 from tests.integration.e2e import worker_env, workers
-from tests.workers import WorkerProcess, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

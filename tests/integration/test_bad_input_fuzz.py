@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 
 from schemas.decode import decode
 from schemas.models import Kind, Rejected
-from stream.clock import system_clock
-from stream.embedded import EmbeddedBroker
+from stream.dates.clock import system_clock
+from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
 from stream.state import keys
 from tests.dates import iso_instant, utc_day

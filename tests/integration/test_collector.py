@@ -19,12 +19,12 @@ from typing import Any
 import orjson
 import pytest
 
-from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.workers import ROOT, WorkerProcess, http_get, http_post
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from stream.topics import ensure_topics
 from tests.collector_keys import make_key
 from tests.integration.e2e import read_topic
-from tests.workers import ROOT, WorkerProcess, http_get, http_post
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

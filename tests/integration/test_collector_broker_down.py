@@ -17,13 +17,13 @@ import orjson
 import pytest
 import redis
 
-from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.workers import WorkerProcess, http_post
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from stream.topics import ensure_topics
 from tests.collector_keys import make_key
 from tests.integration.e2e import worker_env, workers
 from tests.integration.test_collector import collector_env
-from tests.workers import WorkerProcess, http_post
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -43,12 +43,12 @@ import orjson
 import pytest
 import yaml
 
-from stream.api.tokens_cli import add_token
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.tokens_cli import add_token
+from stream.devtools.workers import ROOT, free_port, http_get
+from stream.kafka.topics import ensure_topics
 from stream.settings import Settings, Topics
-from stream.topics import ensure_topics
 from tests.integration.e2e import produce
-from tests.workers import ROOT, free_port, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -16,16 +16,16 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from stream.api.tokens_cli import add_token
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.tokens_cli import add_token
+from stream.devtools.workers import WorkerProcess, http_get
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from stream.stats.decision import decide
 from stream.stats.proportions import Arm
-from stream.topics import ensure_topics
 from tests import openapi_check
 from tests.experiment_events import arms, shop_message, upgrade
 from tests.integration.e2e import produce, worker_env, workers
-from tests.workers import WorkerProcess, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

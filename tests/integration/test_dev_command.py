@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.workers import ROOT, free_port, http_get
+from stream.devtools.workers import ROOT, free_port, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.settings import Topics
 from tests.integration.e2e import produce, read_topic
 

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from stream.api.queries import StateReader
 from stream.state import keys
+from stream.state.reader import StateReader
 from stream.state.redis import connect
 
 pytestmark = [pytest.mark.integration]

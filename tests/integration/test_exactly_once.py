@@ -18,7 +18,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state import keys
 from tests import state_snapshot
@@ -27,7 +28,6 @@ from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState, Sent
 from tests.integration.e2e import eventually, produce, read_topic, worker_env, workers
 from tests.metrics import scrape, total
-from tests.workers import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -19,13 +19,13 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from stream.faust_engine import FaustCounting
+from stream.devtools.offline_ingestor import offline_ingestor
+from stream.engines.faust import FaustCounting
 from stream.settings import Settings, Topics
 from stream.state import keys
+from stream.state.health import StoreHealth
 from stream.state.redis import RedisStore, connect
-from stream.store_health import StoreHealth
 from stream.telemetry import Telemetry
-from tests.offline_ingestor import offline_ingestor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

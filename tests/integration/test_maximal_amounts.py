@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
 from tests.integration.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers
 

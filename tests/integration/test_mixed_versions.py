@@ -14,12 +14,12 @@ import orjson
 import pytest
 from redis import Redis
 
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.workers import http_get
 from stream.settings import Topics
 from stream.state import keys
 from stream.state.redis import STATE_FORMAT
 from tests.integration.e2e import produce, worker_env, workers
-from tests.workers import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

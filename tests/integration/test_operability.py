@@ -12,7 +12,8 @@ import orjson
 import pytest
 from redis import Redis as SyncRedis
 
-from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.workers import http_get
 from stream.settings import Settings, Topics
 from stream.state import keys
 from stream.state.retention import last_expired_day
@@ -20,7 +21,6 @@ from tests.dates import an_hour_ago
 from tests.event_factory import mixed_events, settings_messages
 from tests.integration.e2e import produce, worker_env, workers
 from tests.metrics import scrape, total
-from tests.workers import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

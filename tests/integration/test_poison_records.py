@@ -16,8 +16,8 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from stream.embedded import EmbeddedBroker
-from stream.kafka_clients import make_producer
+from stream.devtools.embedded import EmbeddedBroker
+from stream.kafka.clients import make_producer
 from stream.settings import Topics
 from tests.integration.e2e import (
     day_metrics,

@@ -14,11 +14,11 @@ import orjson
 import pytest
 import yaml
 
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.workers import free_port, http_get
 from stream.settings import Topics
 from tests.dates import an_hour_ago
 from tests.integration.e2e import produce, worker_env, workers
-from tests.workers import free_port, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 PROM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"

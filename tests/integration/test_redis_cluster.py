@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from redis.asyncio import RedisCluster
 
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.workers import http_get
 from stream.settings import Topics
 from stream.state import keys
 from stream.state.redis import RedisStore
@@ -34,7 +35,6 @@ from tests.integration.e2e import (
     written,
 )
 from tests.redis_cluster import LocalRedisCluster
-from tests.workers import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.workers import http_get
 from stream.settings import Topics
 from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
@@ -26,7 +27,6 @@ from tests.integration.e2e import (
     written,
 )
 from tests.older_redis import OlderRedis
-from tests.workers import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

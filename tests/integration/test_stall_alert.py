@@ -23,12 +23,12 @@ import orjson
 import pytest
 import yaml
 
-from stream.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.workers import WorkerProcess, free_port, http_get
 from stream.settings import Topics
 from tests.integration.e2e import produce, worker_env, workers
 from tests.integration.test_prometheus import PROM_DIR, _tool
 from tests.metrics import scrape, total
-from tests.workers import WorkerProcess, free_port, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 AHEAD_S = 150

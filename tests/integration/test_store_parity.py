@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from stream.devtools.offline_ingestor import offline_ingestor
+from stream.devtools.records import Record
 from stream.settings import Topics
 from stream.state import keys
 from stream.state.batch import MoneyEntry, PartitionBatch
@@ -14,8 +16,6 @@ from stream.state.memory import MemoryStore
 from stream.state.redis import AnyRedis, RedisStore, connect
 from stream.state.store import CounterStore
 from tests.event_factory import SHOPS, mixed_events
-from tests.offline_ingestor import offline_ingestor
-from tests.records import Record
 from tests.state_snapshot import text
 
 pytestmark = [pytest.mark.integration]

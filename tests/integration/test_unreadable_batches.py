@@ -10,13 +10,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.workers import http_get
 from stream.settings import Topics
 from tests.integration.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers
 from tests.integration.odd_records import view
 from tests.integration.raw_batches import send_raw, unreadable
 from tests.integration.test_poison_records import dead_letter_schema
-from tests.workers import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

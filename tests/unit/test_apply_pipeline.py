@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from stream.apply_pipeline import Aborted, ApplyPipeline, Span
-from stream.ingest import BatchOutcome
+from stream.devtools.records import Record
+from stream.engines.pipeline import Aborted, ApplyPipeline, Span
+from stream.ingest.types import BatchOutcome
 from stream.state.store import StoreUnavailable
-from tests.records import Record
 
 P0, P1 = TopicPartition("t", 0), TopicPartition("t", 1)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from stream.api import csv_export
+from stream.http.api import csv_export
 
 
 def test_major_units_follow_the_currency_exponent() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.days import DayResolver, day_bounds_utc, local_date
+from stream.dates.days import DayResolver, day_bounds_utc, local_date
 
 
 def utc(text: str) -> datetime:

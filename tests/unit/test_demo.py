@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from schemas.decode import decode
 from schemas.models import Kind, Rejected, ShopSettings
-from stream.clock import FixedClock
-from stream.demo import DemoGenerator
+from stream.dates.clock import FixedClock
+from stream.devtools.demo import DemoGenerator
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 KINDS = {

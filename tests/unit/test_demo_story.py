@@ -12,7 +12,7 @@ import pytest
 
 from schemas.decode import decode
 from schemas.models import Kind, Rejected
-from stream.demo_story import HISTORY_DAYS, Story, latest_switch
+from stream.devtools.demo_story import HISTORY_DAYS, Story, latest_switch
 from stream.stats.decision import decide
 from stream.stats.proportions import Arm
 from stream.stats.srm import srm_test

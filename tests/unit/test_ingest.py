@@ -9,17 +9,20 @@ from typing import Any
 import orjson
 import pytest
 
+from consumers import counting_routes
+from schemas.dead_letter import DeadLetter
 from schemas.models import ShopSettings
-from stream.clock import Clock, FixedClock
-from stream.ingest import DeadLetter, Ingestor, PartitionFenced
+from stream.dates.clock import Clock, FixedClock
+from stream.devtools.records import Record
+from stream.ingest.ingestor import Ingestor
+from stream.ingest.types import PartitionFenced
 from stream.settings import Topics
-from stream.shop_directory import ShopDirectory
 from stream.state import keys
 from stream.state.batch import PartitionBatch
 from stream.state.memory import MemoryStore
+from stream.state.shop_directory import ShopDirectory
 from stream.state.store import ApplyResult
 from stream.telemetry import Telemetry
-from tests.records import Record
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TOPICS = Topics("t.")
@@ -86,7 +89,7 @@ def make_ingestor(
     clock: Clock = lambda: NOW,
 ) -> Ingestor:
     return Ingestor(
-        topics=TOPICS,
+        routes=counting_routes(TOPICS),
         store=store,
         shops=directory or ShopDirectory(store),
         dead_letters=sink or ListSink(),

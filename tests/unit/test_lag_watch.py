@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
-from stream.lag_watch import LagWatch, lag_seconds
+from stream.devtools.offline_ingestor import offline_ingestor
+from stream.engines.lag_watch import LagWatch, lag_seconds
 from stream.settings import Topics
 from stream.state.memory import MemoryStore
 from stream.telemetry import Telemetry
-from tests.offline_ingestor import offline_ingestor
 
 TOPICS = Topics("lag.")
 NOW = datetime.now(UTC)

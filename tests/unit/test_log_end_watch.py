@@ -1,4 +1,4 @@
-from stream.log_end_watch import LogEndWatch
+from stream.engines.log_end_watch import LogEndWatch
 
 
 class Clock:

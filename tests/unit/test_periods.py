@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from stream.periods import (
+from stream.dates.periods import (
     Period,
     PeriodError,
     buckets,

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from stream.app import build_worker, faust_app
-from stream.batch_engine import counting_consumer
-from stream.faust_engine import configure_faust
-from stream.kafka_clients import make_consumer
+from stream.engines.batch import counting_consumer
+from stream.engines.faust import configure_faust
+from stream.kafka.clients import make_consumer
 from stream.settings import Settings
 
 SETTINGS = Settings(kafka_bootstrap="127.0.0.1:1", auth_enabled=False)

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from stream.clock import FixedClock
-from stream.retention_sweep import RetentionSweep
+from stream.dates.clock import FixedClock
+from stream.services.retention_sweep import RetentionSweep
 from stream.state import keys
 from stream.state.memory import MemoryStore
 from stream.state.retention import is_expired, last_expired_day

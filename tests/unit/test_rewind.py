@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from stream.ingest import MAX_SHOP_OFFSETS, OVERFLOW, PartitionRewound
+from stream.ingest.types import MAX_SHOP_OFFSETS, OVERFLOW, PartitionRewound
 from stream.state import keys
 from stream.state.memory import MemoryStore
 from tests.unit.test_ingest import TOPICS, ListSink, make_ingestor, records, upgrade, view

@@ -3,8 +3,8 @@ undone by the next call that answers, whatever path makes it."""
 
 from __future__ import annotations
 
+from stream.state.health import StoreHealth
 from stream.state.store import StoreUnavailable
-from stream.store_health import StoreHealth
 from stream.telemetry import Telemetry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stream.api.auth import TokenFile, digest
+from stream.http.api.auth import TokenFile, digest
 
 
 class Clock:

@@ -1,5 +1,0 @@
-"""The HTTP query API (contract §4)."""
-
-from stream.api.app import install_api
-
-__all__ = ["install_api"]

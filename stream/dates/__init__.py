@@ -1,0 +1,3 @@
+"""Shop-local calendars: the injectable clock, which local day an instant falls on, and the
+periods the API answers for.
+"""

@@ -1,0 +1,320 @@
+"""``UPSELL_ENGINE=faust``: the counted topics through Faust agents, into the same Ingestor.
+
+Each agent takes ``take_events`` batches, splits them by partition and hands each partition's
+messages to :meth:`Ingestor.process` (one atomic apply per batch and partition).
+
+Exactly once with Faust: on assignment each new partition is claimed in Redis (a fencing
+generation and the stored checkpoint); Faust's own position is then moved to checkpoint + 1 by
+wrapping ``consumer.perform_seek`` (Faust's recovery seeks to Kafka's committed offsets after
+``on_partitions_assigned``, FACTS.md), and every message below the resume offset is dropped
+before counting. A batch keeps one message per offset: after a seek Faust delivers the last
+message it had delivered once more, possibly into the same batch (docs/state.md). So a
+re-delivery is never applied twice. Kafka's committed offsets are Faust's business only.
+
+A log that restarted below the checkpoint (a broker that kept no data, a recreated topic) shows
+as a high watermark below the resume offset: once that lasts ``LogEndWatch.grace_s``, the
+partition is counted from offset 0 in a new epoch, as the batch engine does (docs/state.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import faust
+from aiokafka.errors import KafkaError
+from faust.types import TP
+
+from stream.engines.faust_tuning import QuietMonitor, set_fetch_max_wait_ms
+from stream.engines.log_end_watch import LogEndWatch
+from stream.ingest.ingestor import Ingestor
+from stream.ingest.types import PartitionFenced, PartitionRewound
+from stream.settings import Settings
+from stream.state.health import StoreHealth
+from stream.state.store import StoreUnavailable
+from stream.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+_RESEEKS = 5  # seeks back to where a re-read must begin, before a gap there is accepted
+
+
+def configure_faust(app: faust.App, settings: Settings) -> None:
+    set_fetch_max_wait_ms(settings.fetch_max_wait_ms)
+    conf: Any = app.conf
+    conf.Monitor = QuietMonitor
+
+
+class FaustCounting:
+    def __init__(
+        self,
+        app: faust.App,
+        *,
+        settings: Settings,
+        ingestor: Ingestor,
+        telemetry: Telemetry,
+        health: StoreHealth,
+        ready_to_count: asyncio.Event,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.ingestor = ingestor
+        self.telemetry = telemetry
+        self.health = health
+        self.ready_to_count = ready_to_count
+        self.counted = set(settings.topics.counted)
+        self.resume: dict[tuple[str, int], int] = {}  # next offset to count, per owned partition
+        # After a seek back: messages fetched before it (offsets >= this) are still buffered
+        self._stale_from: dict[tuple[str, int], int] = {}
+        self._reseeks: dict[tuple[str, int], int] = {}
+        self.joined = False
+        self.log_ends = LogEndWatch()
+        self._seek_wrapped = False
+
+    # -- rebalance -------------------------------------------------------------------------
+    async def on_assigned(self, _sender: Any, assigned: set[TP], **_kw: Any) -> None:
+        hot = {(tp.topic, tp.partition) for tp in assigned if tp.topic in self.counted}
+        for key in [k for k in self.resume if k not in hot]:
+            self._drop(key)
+            self.ingestor.revoke(*key)
+        for topic, part in sorted(hot - set(self.resume)):
+            offset = await self.health.retry(partial(self.ingestor.assign, topic, part), "claim")
+            self._resume_at((topic, part), offset)
+        self._wrap_perform_seek()
+        await self._seek_resume(self.app.consumer)
+        self.joined = True
+        for topic in self.settings.topics.counted:
+            n = sum(1 for t, _p in self.resume if t == topic)
+            self.telemetry.assigned_partitions.labels(topic).set(n)
+        log.info("faust engine owns %d counted partitions", len(self.resume))
+
+    async def on_revoked(self, _sender: Any, revoked: set[TP], **_kw: Any) -> None:
+        for tp in revoked:
+            if self._drop((tp.topic, tp.partition)):
+                self.ingestor.revoke(tp.topic, tp.partition)
+
+    def _resume_at(self, key: tuple[str, int], offset: int) -> None:
+        self.resume[key] = offset
+        self.log_ends.positioned(key, offset)
+
+    def _drop(self, key: tuple[str, int]) -> bool:
+        self.log_ends.forget(key)
+        self._stale_from.pop(key, None)
+        self._reseeks.pop(key, None)
+        return self.resume.pop(key, None) is not None
+
+    # -- Redis that went back in time ----------------------------------------------------
+    async def _read_again(self, key: tuple[str, int], offset: int) -> None:
+        """Redis lost writes of this partition: seek back to what it holds. Messages fetched
+        before the seek may still arrive; they are dropped until the first one re-read."""
+        if key not in self.resume:
+            return
+        consumer: Any = self.app.consumer
+        tp = TP(*key)
+        try:
+            start = int((await consumer.earliest_offsets(tp)).get(tp) or 0)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("log start of %s[%d] unknown (%s)", key[0], key[1], exc)
+            start = 0
+        offset = self.ingestor.resume_in_log(key[0], key[1], offset, start)
+        if key not in self._stale_from and offset < self.resume[key]:
+            # a mark that exists stays: nothing was read again since it was set (the idle check
+            # and an apply may both report the same rewind)
+            self._stale_from[key] = self.resume[key]
+        self._resume_at(key, offset)
+        await consumer.seek_wait({tp: offset})
+
+    def _not_stale(self, key: tuple[str, int], messages: list[Any]) -> list[Any] | None:
+        """``messages`` (in delivery order) without those fetched before a seek back, or None
+        when reading must be sought back again: Faust's drain moves its own read offset past
+        stale messages (and then drops the ones read again), and a re-read must begin exactly
+        where the seek went (a few tries, in case that offset holds no record)."""
+        stale_from = self._stale_from.get(key)
+        if stale_from is None:
+            return messages
+        for i, m in enumerate(messages):
+            if m.offset < stale_from:  # the first message read again: the rest follow it
+                tries = self._reseeks.get(key, 0)
+                if m.offset > self.resume[key] and tries < _RESEEKS:
+                    self._reseeks[key] = tries + 1
+                    return None
+                if m.offset > self.resume[key]:  # never silently: a hole is reported as lost
+                    self.ingestor.resume_in_log(key[0], key[1], self.resume[key], m.offset)
+                del self._stale_from[key]
+                self._reseeks.pop(key, None)
+                return messages[i:]
+        return None if messages else []
+
+    async def check_rewinds(self) -> None:
+        """Called every second: an idle partition sends no apply that would notice that Redis
+        went back behind what this worker wrote, so compare the checkpoints."""
+        for key in list(self.resume):
+            try:
+                offset = await self.ingestor.verify(*key)
+            except StoreUnavailable as exc:
+                log.debug("rewind check skipped: %s", exc)
+                return
+            if offset is not None:
+                await self._read_again(key, offset)
+
+    # -- a log that restarted below the checkpoint ---------------------------------------
+    async def check_log_ends(self) -> None:
+        """Called every second: a partition whose high watermark stays below its resume offset
+        restarted its log; count it from offset 0 in a new epoch."""
+        consumer: Any = self.app.consumer
+        for key in list(self.resume):
+            if self.log_ends.high_watermark(key, consumer.highwater(TP(*key))):
+                await self._restart_log(key)
+
+    async def _restart_log(self, key: tuple[str, int]) -> None:
+        topic, part = key
+        try:
+            offset = await self.health.retry(
+                partial(self.ingestor.restart_log, topic, part), "claim"
+            )
+        except PartitionFenced as exc:
+            log.warning("%s; leaving it to its new owner", exc)
+            self._drop(key)
+            return
+        if key in self.resume:
+            self._resume_at(key, offset)
+            await self.app.consumer.seek_wait({TP(topic, part): offset})
+
+    def _wrap_perform_seek(self) -> None:
+        if self._seek_wrapped:
+            return
+        consumer: Any = self.app.consumer
+        original = consumer.perform_seek
+
+        async def perform_seek() -> None:
+            await original()
+            await self._seek_resume(consumer)
+
+        consumer.perform_seek = perform_seek
+        self._seek_wrapped = True
+
+    async def _seek_resume(self, consumer: Any) -> None:
+        """Seek every owned partition to its resume offset, on the consumer's own thread:
+        ``Consumer.seek`` would touch aiokafka's fetcher from this thread while the consumer
+        thread drains it (seen as ``KeyError`` in ``Fetcher.fetched_records``)."""
+        offsets = {TP(topic, part): offset for (topic, part), offset in self.resume.items()}
+        if offsets:
+            await consumer.seek_wait(offsets)
+
+    # -- counting --------------------------------------------------------------------------
+    def agent(self) -> Callable[[Any], Any]:
+        async def count(stream: Any) -> None:
+            await self.ready_to_count.wait()
+            linger = max(self.settings.batch_linger_ms, 1) / 1000
+            async for events in stream.take_events(self.settings.batch_max_events, within=linger):
+                by_partition: dict[tuple[str, int], list[Any]] = {}
+                for event in events:
+                    msg = event.message
+                    by_partition.setdefault((msg.topic, msg.partition), []).append(msg)
+                for key, messages in by_partition.items():
+                    await self._count(key, messages)
+
+        return count
+
+    async def _count(self, key: tuple[str, int], messages: list[Any]) -> None:
+        start = self.resume.get(key)
+        if start is None:
+            return  # not (or no longer) ours
+        kept = self._not_stale(key, messages)
+        if kept is None:
+            await self.app.consumer.seek_wait({TP(*key): start})
+            return
+        # One message per offset: after a seek Faust re-delivers the last message it delivered,
+        # possibly into the same batch (docs/state.md, "Exactly once").
+        unique = {m.offset: m for m in kept if m.offset >= start}
+        fresh = [unique[offset] for offset in sorted(unique)]
+        if not fresh:
+            return
+        topic, part = key
+        while True:
+            started = time.perf_counter()
+            try:
+                outcome = await self.ingestor.process(topic, part, fresh)
+                break
+            except PartitionFenced as exc:
+                log.warning("%s; leaving it to its new owner", exc)
+                self._drop(key)
+                return
+            except PartitionRewound as exc:
+                await self._read_again(key, exc.resume_offset)
+                return
+            except StoreUnavailable as exc:
+                self.health.failed("apply", exc)
+                resume = await self.health.retry(partial(self.ingestor.assign, topic, part))
+                self.health.succeeded()
+                if resume < fresh[0].offset:
+                    # Redis came back without writes it had acknowledged: read them again
+                    await self._read_again(key, resume)
+                    return
+        if key in self.resume:
+            self._resume_at(key, fresh[-1].offset + 1)
+        self.telemetry.observe_batch(
+            topic,
+            part,
+            outcome,
+            time.perf_counter() - started,
+            [_ms(fresh[0].timestamp), _ms(fresh[-1].timestamp)],
+            len(fresh),
+        )
+
+
+def register_counting_agents(
+    app: faust.App,
+    *,
+    settings: Settings,
+    ingestor: Ingestor,
+    telemetry: Telemetry,
+    health: StoreHealth,
+    ready_to_count: asyncio.Event,
+) -> Callable[[], bool]:
+    configure_faust(app, settings)
+    engine = FaustCounting(
+        app,
+        settings=settings,
+        ingestor=ingestor,
+        telemetry=telemetry,
+        health=health,
+        ready_to_count=ready_to_count,
+    )
+    for topic in settings.topics.counted:
+        channel = app.topic(
+            topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+        app.agent(channel, name=f"count-{topic.rsplit('.', 1)[-1]}")(engine.agent())
+    signals: Any = app  # mode's Signal.connect is typed for a narrower receiver signature
+    signals.on_partitions_assigned.connect(engine.on_assigned)
+    signals.on_partitions_revoked.connect(engine.on_revoked)
+    app.timer(1.0, name="check-log-ends")(engine.check_log_ends)
+    app.timer(1.0, name="check-rewinds")(engine.check_rewinds)
+
+    def joined() -> bool:
+        return engine.joined
+
+    return joined
+
+
+def faust_highwater(app: faust.App) -> Callable[[str, int], int | None]:
+    """The high watermark Faust's consumer last saw for a partition (None before one)."""
+
+    def highwater(topic: str, partition: int) -> int | None:
+        try:
+            high = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # no consumer yet, or a partition it does not fetch
+            return None
+        return int(high) if high is not None else None
+
+    return highwater
+
+
+def _ms(seconds: float | None) -> int | None:
+    """Faust's message timestamps are seconds."""
+    return None if not seconds else int(seconds * 1000)

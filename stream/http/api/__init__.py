@@ -1,0 +1,5 @@
+"""The HTTP query API (contract §4)."""
+
+from stream.http.api.app import install_api
+
+__all__ = ["install_api"]

@@ -1,0 +1,185 @@
+"""The query API as aiohttp routes and middlewares: errors, request metrics, CORS, auth."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+from typing import Any
+
+from aiohttp import web
+
+from stream.dates.clock import Clock
+from stream.http.api.auth import Grants
+from stream.http.api.errors import ApiError
+from stream.http.api.handlers import Handlers
+from stream.http.api.limits import HeavyQueries
+from stream.http.api.live import LiveStreams
+from stream.settings import Settings
+from stream.state.reader import StateReader
+from stream.state.redis import RETRIABLE, AnyRedis
+from stream.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPENAPI = files("stream.http").joinpath("openapi.json").read_bytes()
+_PUBLIC = ("/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/", "/dashboard")
+
+
+def install_api(
+    app: web.Application,
+    *,
+    redis: AnyRedis,
+    settings: Settings,
+    telemetry: Telemetry,
+    clock: Clock,
+    tokens: Grants | None,
+) -> None:
+    """Add the /v1 routes and the middlewares to ``app`` (before it starts)."""
+    reader = StateReader(redis)
+    heavy = HeavyQueries(settings.api_max_heavy_queries)
+    h = Handlers(
+        reader,
+        clock,
+        settings.retention_days,
+        max_range_days=settings.api_max_range_days,
+        heavy=heavy,
+    )
+
+    async def overview(request: web.Request) -> dict[str, Any]:
+        return (await h.overview_doc(request))[1]
+
+    async def groups(request: web.Request) -> dict[str, Any]:
+        return (await h.groups_doc(request))[2]
+
+    live = LiveStreams(
+        reader,
+        overview,
+        groups,
+        heavy=heavy,
+        max_streams=settings.live_max_streams,
+        heartbeat_s=settings.live_heartbeat_s,
+    )
+    app.on_shutdown.append(live.on_shutdown)
+    app.middlewares.extend(
+        [
+            _metrics(telemetry),
+            _cors(settings.cors_origins),  # outside _errors: error responses carry CORS too
+            _errors(),
+            _auth(tokens if settings.auth_enabled else None, settings.auth_enabled),
+            _heavy_slots(heavy),
+        ]
+    )
+    r = app.router
+    r.add_get("/v1/openapi.json", _openapi)
+    r.add_get("/v1/shops", h.shops)
+    r.add_get("/v1/shops/{shop_id}/overview", h.overview)
+    r.add_get("/v1/shops/{shop_id}/timeseries", h.timeseries)
+    r.add_get("/v1/shops/{shop_id}/groups", h.groups)
+    r.add_get("/v1/shops/{shop_id}/groups/{group_id}", h.group)
+    r.add_get("/v1/shops/{shop_id}/conversions", h.conversions)
+    r.add_get("/v1/shops/{shop_id}/live", live.handle)
+
+
+async def _openapi(_request: web.Request) -> web.Response:
+    return web.Response(body=OPENAPI, content_type="application/json")
+
+
+def _errors() -> web.middleware:  # type: ignore[valid-type]
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return exc.response()
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+            return ApiError(exc.status, code, exc.reason).response()
+        except RETRIABLE as exc:
+            log.warning("redis unavailable while serving %s: %s", request.path, exc)
+            return ApiError(503, "unavailable", "state store unavailable, retry").response()
+        except Exception:
+            log.exception("unexpected error serving %s", request.path)
+            return ApiError(500, "internal", "internal error").response()
+
+    return middleware
+
+
+def _metrics(telemetry: Telemetry) -> web.middleware:  # type: ignore[valid-type]
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            info = request.match_info.route.resource
+            route = info.canonical if info is not None else "unmatched"
+            telemetry.api_request_seconds.labels(route, request.method, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+    return middleware
+
+
+def _cors(origins: tuple[str, ...]) -> web.middleware:  # type: ignore[valid-type]
+    allowed = set(origins)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        ok = origin is not None and ("*" in allowed or origin in allowed)
+        if request.method == "OPTIONS" and ok:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if ok:
+            assert origin is not None
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
+def _heavy_slots(heavy: HeavyQueries) -> web.middleware:  # type: ignore[valid-type]
+    """Give back the heavy-query slot a handler took, however it ends."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        finally:
+            if request.get("heavy"):
+                heavy.leave()
+
+    return middleware
+
+
+def _auth(tokens: Grants | None, enabled: bool) -> web.middleware:  # type: ignore[valid-type]
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if not enabled or not path.startswith("/v1/") or path in _PUBLIC:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        grant = tokens.grant(token.strip()) if tokens and scheme.lower() == "bearer" else None
+        if grant is None:
+            raise ApiError(401, "unauthorized", "a valid bearer token is required")
+        shop_id = request.match_info.get("shop_id")
+        if shop_id is not None and not grant.allows(shop_id):
+            raise ApiError(403, "forbidden", "this token may not read that shop")
+        request["grant"] = grant
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,288 @@
+"""The /v1 endpoints (contract §4): overview, timeseries, groups, one group, conversions, shops."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from stream.dates.clock import Clock
+from stream.dates.days import day_bounds_utc, local_date
+from stream.dates.periods import Period, PeriodError, buckets, resolve_compare, resolve_period
+from stream.http.api import csv_export, experiment, figures, ledger, replies
+from stream.http.api.errors import ApiError, bad_request
+from stream.http.api.limits import HeavyQueries
+from stream.state.reader import ShopView, StateReader
+
+SHOP_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    text = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+class Handlers:
+    def __init__(
+        self,
+        reader: StateReader,
+        clock: Clock,
+        retention_days: int,
+        *,
+        max_range_days: int,
+        heavy: HeavyQueries,
+    ) -> None:
+        self.reader = reader
+        self.clock = clock
+        self.max_days = min(retention_days, max_range_days)
+        self.heavy = heavy
+
+    # -- shared ----------------------------------------------------------------------------
+    async def _context(self, request: web.Request) -> tuple[ShopView, Period, Period | None]:
+        shop_id = request.match_info["shop_id"]
+        if not SHOP_ID.fullmatch(shop_id):
+            raise bad_request(
+                "bad_shop_id", "shop ids are 1-128 chars of [A-Za-z0-9._:-]", "shop_id"
+            )
+        shop = await self.reader.shop(shop_id)
+        today = local_date(shop.timezone, self.clock())
+        try:
+            period = resolve_period(
+                request.query, today=today, week_start=shop.week_start, retention_days=self.max_days
+            )
+            compare = resolve_compare(
+                request.query, period, week_start=shop.week_start, retention_days=self.max_days
+            )
+            for name, span in (("period", period), ("compare", compare)):
+                if span is not None and span.days > self.max_days:
+                    raise PeriodError(
+                        "range_too_long", name, f"a range may span at most {self.max_days} days"
+                    )
+        except PeriodError as exc:
+            raise bad_request(exc.code, exc.message, exc.param) from None
+        days = period.days + (compare.days if compare is not None else 0)
+        if not request.get("heavy"):  # one slot a request, released by the limits middleware
+            request["heavy"] = self.heavy.enter(days)
+        return shop, period, compare
+
+    async def _metrics(self, shop: ShopView, period: Period) -> dict[str, Any]:
+        days = period.dates()
+        raw = await self.reader.sum_days(shop.shop_id, days)
+        unique = await self.reader.unique_upgraders(shop.shop_id, days)
+        active = await self.reader.active_subscribers(shop.shop_id, period.start)
+        return figures.metrics(raw, unique_upgraders=unique, active_subscribers=active)
+
+    def _compare_doc(
+        self, shop: ShopView, compare: Period, current: dict[str, Any], base: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "period": compare.to_json(shop.timezone),
+            "metrics": base,
+            "change": figures.change(current, base),
+        }
+
+    # -- endpoints --------------------------------------------------------------------------
+    async def shops(self, request: web.Request) -> web.Response:
+        grant = request.get("grant")
+        shops = await self.reader.shops()
+        visible = [s.to_json() for s in shops if grant is None or grant.allows(s.shop_id)]
+        return web.json_response({"shops": visible}, dumps=_dumps)
+
+    async def overview(self, request: web.Request) -> web.Response:
+        shop, doc = await self.overview_doc(request)
+        rows = csv_export.overview_rows(doc, shop.currency)
+        return replies.reply(request, doc, "overview", rows)
+
+    async def overview_doc(self, request: web.Request) -> tuple[ShopView, dict[str, Any]]:
+        shop, period, compare = await self._context(request)
+        current = await self._metrics(shop, period)
+        doc: dict[str, Any] = {
+            "shop_id": shop.shop_id,
+            "period": period.to_json(shop.timezone),
+            "metrics": current,
+            "compare": None,
+            "as_of": _iso(int(self.clock().timestamp() * 1000)),
+            "last_event_at": _iso(await self.reader.last_event_ms(shop.shop_id)),
+        }
+        if compare is not None:
+            doc["compare"] = self._compare_doc(
+                shop, compare, current, await self._metrics(shop, compare)
+            )
+        return shop, doc
+
+    async def timeseries(self, request: web.Request) -> web.Response:
+        shop, period, compare = await self._context(request)
+        interval = request.query.get("interval") or "day"
+        try:
+            doc: dict[str, Any] = {
+                "shop_id": shop.shop_id,
+                "period": period.to_json(shop.timezone),
+                "interval": interval,
+                "points": await self._points(shop, period, interval),
+                "compare": None,
+            }
+            if compare is not None:
+                doc["compare"] = {
+                    "period": compare.to_json(shop.timezone),
+                    "points": await self._points(shop, compare, interval),
+                }
+        except PeriodError as exc:
+            raise bad_request(exc.code, exc.message, exc.param) from None
+        rows = csv_export.timeseries_rows(doc, shop.currency)
+        return replies.reply(request, doc, "timeseries", rows)
+
+    async def _points(self, shop: ShopView, period: Period, interval: str) -> list[dict[str, Any]]:
+        spans = buckets(period, interval, shop.week_start)
+        rows = await self.reader.per_day(shop.shop_id, period.dates())
+        points = []
+        i = 0
+        for start, end in spans:
+            raw: dict[str, int] = {}
+            for _ in range((end - start).days + 1):
+                figures.add(raw, rows[i])
+                i += 1
+            points.append(
+                {
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "metrics": figures.metrics(raw),
+                }
+            )
+        return points
+
+    async def groups(self, request: web.Request) -> web.Response:
+        shop, period, doc = await self.groups_doc(request)
+        if replies.wants_csv(request):
+            control = request.query.get("control") or None
+            table: list[csv_export.Row] = [csv_export.GROUP_HEADER]
+            for row in doc["groups"]:
+                detail = await self._group_doc(shop, period, row["group_id"], control)
+                table.extend(csv_export.group_rows(detail, shop.currency))
+            return replies.reply(request, doc, "groups", table)
+        return web.json_response(doc, dumps=_dumps)
+
+    async def groups_doc(self, request: web.Request) -> tuple[ShopView, Period, dict[str, Any]]:
+        shop, period, compare = await self._context(request)
+        sums = await self.reader.sum_groups(shop.shop_id, period.dates())
+        base = await self.reader.sum_groups(shop.shop_id, compare.dates()) if compare else {}
+        rows = []
+        for group_id, raw in sums.items():
+            row: dict[str, Any] = {"group_id": group_id, "metrics": figures.metrics(raw)}
+            if compare is not None:
+                row["change"] = figures.change(
+                    row["metrics"], figures.metrics(base.get(group_id, {}))
+                )
+            rows.append(row)
+        rows.sort(
+            key=lambda r: (
+                -r["metrics"]["conversions"],
+                -r["metrics"]["banner_views"],
+                r["group_id"],
+            )
+        )
+        doc = {
+            "shop_id": shop.shop_id,
+            "period": period.to_json(shop.timezone),
+            "groups": rows,
+            "compare": compare.to_json(shop.timezone) if compare else None,
+        }
+        return shop, period, doc
+
+    async def group(self, request: web.Request) -> web.Response:
+        shop, period, _compare = await self._context(request)
+        group_id = request.match_info["group_id"]
+        if not 0 < len(group_id) <= 128:
+            raise bad_request("bad_group_id", "group ids are 1-128 characters", "group_id")
+        control = request.query.get("control") or None
+        if control is not None and len(control) > 128:
+            raise bad_request("bad_control", "control is a variation id of 1-128 chars", "control")
+        doc = await self._group_doc(shop, period, group_id, control)
+        table = [csv_export.GROUP_HEADER, *csv_export.group_rows(doc, shop.currency)]
+        return replies.reply(request, doc, "group-" + group_id, table)
+
+    async def _group_doc(
+        self, shop: ShopView, period: Period, group_id: str, control: str | None
+    ) -> dict[str, Any]:
+        days = period.dates()
+        variations = await self.reader.sum_variations(shop.shop_id, days, group_id)
+        transitions = await self.reader.sum_transitions(shop.shop_id, days, group_id)
+        stats, decision = experiment.decision(variations, control, shop.groups.get(group_id))
+        total: dict[str, int] = {}
+        out = []
+        for variation_id in sorted(variations):
+            raw = variations[variation_id]
+            figures.add(total, raw)
+            moves = [
+                {"from_plan": src, "to_plan": dst, **figures.transition_metrics(values)}
+                for (var, src, dst), values in sorted(transitions.items())
+                if var == variation_id
+            ]
+            moves.sort(key=lambda m: -m["conversions"])
+            out.append(
+                {
+                    "variation_id": variation_id,
+                    "metrics": figures.metrics(raw),
+                    "stats": stats[variation_id],
+                    "transitions": moves,
+                }
+            )
+        return {
+            "shop_id": shop.shop_id,
+            "period": period.to_json(shop.timezone),
+            "group_id": group_id,
+            "metrics": figures.metrics(total),
+            **decision,
+            "variations": out,
+        }
+
+    async def conversions(self, request: web.Request) -> web.StreamResponse:
+        shop, period, _compare = await self._context(request)
+        lo = day_bounds_utc(shop.timezone, period.start)[0]
+        hi = day_bounds_utc(shop.timezone, period.end)[1]
+        span = (int(lo.timestamp() * 1000), int(hi.timestamp() * 1000) - 1)
+        if replies.wants_csv(request):
+            period_doc = period.to_json(shop.timezone)
+            return await ledger.stream_csv(request, self.reader, shop, period_doc, span)
+        limit = _limit(request.query.get("limit"))
+        after = _decode_cursor(request.query.get("cursor"))
+        items, cursor = await self.reader.ledger_page(shop.shop_id, *span, after, limit)
+        doc = {
+            "shop_id": shop.shop_id,
+            "period": period.to_json(shop.timezone),
+            "items": ledger.with_local_time(items, shop),
+            "next_cursor": _encode_cursor(cursor) if cursor else None,
+        }
+        return web.json_response(doc, dumps=_dumps)
+
+
+_dumps = replies.dumps
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return 50
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
+        raise bad_request("bad_limit", "limit must be an integer from 1 to 500", "limit")
+    return int(raw)
+
+
+def _encode_cursor(cursor: tuple[int, str]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(cursor))).decode().rstrip("=")
+
+
+def _decode_cursor(raw: str | None) -> tuple[int, str] | None:
+    if not raw:
+        return None
+    try:
+        score, member = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if type(score) is not int or type(member) is not str:
+            raise ValueError
+        return score, member
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise ApiError(400, "bad_cursor", "cursor is not one this API returned", "cursor") from None

@@ -1,0 +1,44 @@
+"""The worker's one HTTP application: operator endpoints, the /v1 query API, the dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from functools import partial
+
+from aiohttp import web
+
+from stream.dates.clock import Clock
+from stream.http.api import install_api
+from stream.http.api.auth import TokenFile
+from stream.http.dashboard import install_dashboard
+from stream.http.ops_routes import Readiness, install_ops_routes
+from stream.settings import Settings
+from stream.state.redis import AnyRedis
+from stream.telemetry import Telemetry
+
+
+def build_web(
+    *,
+    redis: AnyRedis,
+    settings: Settings,
+    telemetry: Telemetry,
+    readiness: Readiness,
+    clock: Clock,
+) -> web.Application:
+    tokens = None
+    app = web.Application()
+    if settings.auth_enabled and settings.api_tokens_path is not None:
+        tokens = TokenFile(settings.api_tokens_path)
+        app.on_startup.append(partial(_reload_on_sighup, tokens))
+    install_ops_routes(app, readiness, telemetry)
+    install_api(
+        app, redis=redis, settings=settings, telemetry=telemetry, clock=clock, tokens=tokens
+    )
+    install_dashboard(app)
+    return app
+
+
+async def _reload_on_sighup(tokens: TokenFile, _app: web.Application) -> None:
+    """``kill -HUP`` re-reads the tokens file at once (a change is also noticed by itself)."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tokens.reload)

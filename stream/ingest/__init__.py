@@ -1,0 +1,1 @@
+"""Step two of the flow: a partition's raw records to one exactly-once apply."""

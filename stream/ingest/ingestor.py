@@ -1,0 +1,355 @@
+"""From raw Kafka records of one partition to one exactly-once apply, for either engine.
+
+The :class:`Ingestor` owns, per assigned partition, the fencing generation and the last offset
+applied for each shop (learnt from conflicts after a takeover). It decodes a batch, sends bad
+messages to the dead-letter sink, pre-aggregates the rest and applies it atomically; a conflict
+means another (stale) writer got further for some shops, so those messages are dropped and the
+batch rebuilt. No Kafka client and no Redis client in here: both arrive as small interfaces.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Container, Sequence
+from typing import Any
+
+from schemas.dead_letter import DeadLetter, DeadLetterSink
+from schemas.decoder import Decoder, TimeBounds
+from schemas.models import Kind, Rejected
+from stream.dates.clock import Clock
+from stream.dates.days import DayResolver
+from stream.ingest.types import (
+    MAX_SEEN_SHOPS,
+    OVERFLOW,
+    TOO_LARGE,
+    BatchOutcome,
+    Counter,
+    PartitionFenced,
+    PartitionRewound,
+    PartitionState,
+    RawRecord,
+    Routes,
+)
+from stream.state.batch import PartitionBatch
+from stream.state.shop_directory import ShopDirectory
+from stream.state.store import Claim, CounterStore
+from stream.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        *,
+        routes: Routes,
+        store: CounterStore,
+        shops: ShopDirectory,
+        dead_letters: DeadLetterSink,
+        telemetry: Telemetry,
+        clock: Clock,
+        retention_days: int,
+        days: DayResolver | None = None,
+        decoder: Decoder | None = None,
+    ) -> None:
+        self._store = store
+        self._shops = shops
+        self._dead_letters = dead_letters
+        self._telemetry = telemetry
+        self._clock = clock
+        self._retention_days = retention_days
+        self._days = days or DayResolver()
+        self._decoder = decoder or Decoder()
+        self._routes = routes
+        self.partitions: dict[tuple[str, int], PartitionState] = {}
+        # "topic[p]" -> records Redis lost that Kafka no longer had to read again (/readyz)
+        self.records_lost: dict[str, int] = {}
+        self._seen_shops: set[str] = set()  # shops already listed in Redis (for /v1/shops)
+        # Shops whose progress TTL this worker refreshed today: later batches leave it out.
+        self._ttl_fresh: set[str] = set()
+        self._ttl_day = 0
+
+    async def assign(self, topic: str, partition: int) -> int:
+        """Claim the partition (a new fencing generation); returns the offset to resume from."""
+        held = self.partitions.get((topic, partition))
+        claim = await self._store.claim(topic, partition, held.generation if held else 0)
+        self._ttl_fresh.clear()  # Redis may have lost keys (this may follow an outage)
+        if held is not None and claim.resume_offset - 1 < held.checkpoint:
+            self._rewound(topic, partition, held.checkpoint, claim.resume_offset)
+        self._track(topic, partition, claim)
+        return claim.resume_offset
+
+    async def verify(self, topic: str, partition: int) -> int | None:
+        """Compare Redis's checkpoint with the one this worker last wrote (an idle partition
+        sends no apply that would notice): the offset to read again from if Redis went back in
+        time, else None."""
+        state = self.partitions.get((topic, partition))
+        if state is None or state.lock.locked():
+            return None
+        async with state.lock:
+            stored = await self._store.checkpoint(topic, partition)
+            if stored >= state.checkpoint or self.partitions.get((topic, partition)) is not state:
+                return None
+            return await self._reclaim_rewound(topic, partition, state, {})
+
+    async def _reclaim_rewound(
+        self, topic: str, partition: int, state: PartitionState, shops: dict[str, int]
+    ) -> int:
+        """Redis lost writes of this partition: claim it again and read from what Redis holds,
+        the checkpoint or, if lower, the progress of ``shops`` (one Cluster node lost writes)."""
+        claim = await self._store.claim(topic, partition, state.generation)
+        resume = min([claim.resume_offset, *(offset + 1 for offset in shops.values())])
+        self._rewound(topic, partition, state.checkpoint, resume, len(shops))
+        self._ttl_fresh.clear()
+        self.partitions[(topic, partition)] = PartitionState(
+            claim.generation,
+            resume,
+            claim.epoch,
+            next_offset=resume,
+            applied_at=state.applied_at,
+            checkpoint=claim.resume_offset - 1,
+        )
+        return resume
+
+    def resume_in_log(self, topic: str, partition: int, resume: int, log_start: int) -> int:
+        """Where reading resumes after a rewind, given the log's first retained offset: records
+        Kafka no longer has are reported lost (metric, log, /readyz), never skipped silently."""
+        if resume >= log_start:
+            return resume
+        lost = log_start - resume
+        name = f"{topic}[{partition}]"
+        self.records_lost[name] = self.records_lost.get(name, 0) + lost
+        self._telemetry.records_lost.labels(topic).inc(lost)
+        log.error(
+            "%s: Redis went back to offset %d but Kafka keeps the log from %d on: %d records "
+            "cannot be counted again; reading on from %d",
+            name,
+            resume,
+            log_start,
+            lost,
+            log_start,
+        )
+        return log_start
+
+    def _rewound(
+        self, topic: str, partition: int, written: int, resume: int, shops: int = 0
+    ) -> None:
+        self._telemetry.redis_rewinds.labels(topic).inc()
+        where = f"the progress of {shops} shops" if shops else "the partition checkpoint"
+        log.error(
+            "%s[%d]: Redis went back in time: %s is older than what this worker wrote (checkpoint "
+            "%d); reading the partition again from offset %d",
+            topic,
+            partition,
+            where,
+            written,
+            resume,
+        )
+
+    async def restart_log(self, topic: str, partition: int) -> int:
+        """The partition's log restarted below our checkpoint (topic recreated, a broker lost its
+        data): count the new log from offset 0 in a new epoch. Returns the offset to read."""
+        state = self.partitions.get((topic, partition))
+        if state is None:
+            raise PartitionFenced(f"{topic}[{partition}] is not assigned to this worker")
+        claim = await self._store.restart_log(topic, partition, state.generation)
+        if claim.resume_offset < 0:
+            self.revoke(topic, partition)
+            raise PartitionFenced(f"{topic}[{partition}] was claimed by another worker")
+        self._telemetry.log_restarts.labels(topic).inc()
+        log.warning(
+            "%s[%d]: the log restarted below checkpoint %d; counting it from offset 0 (epoch %d)",
+            topic,
+            partition,
+            state.resume_offset - 1,
+            claim.epoch,
+        )
+        self._track(topic, partition, claim)
+        return 0
+
+    def _track(self, topic: str, partition: int, claim: Claim) -> None:
+        self.partitions[(topic, partition)] = PartitionState(
+            claim.generation,
+            claim.resume_offset,
+            claim.epoch,
+            next_offset=claim.resume_offset,
+            applied_at=self._clock().timestamp(),
+            checkpoint=claim.resume_offset - 1,
+        )
+
+    def revoke(self, topic: str, partition: int) -> None:
+        self.partitions.pop((topic, partition), None)
+        self._telemetry.forget_partition(topic, partition)
+
+    async def process(
+        self, topic: str, partition: int, records: Sequence[RawRecord]
+    ) -> BatchOutcome:
+        """Count ``records`` (one partition, in offset order; an offset repeated is counted once)
+        exactly once. Raises PartitionFenced, PartitionRewound (nothing applied: read again from
+        its offset), or StoreUnavailable (retriable: nothing was applied, or all of it was)."""
+        state = self.partitions.get((topic, partition))
+        if state is None:
+            raise PartitionFenced(f"{topic}[{partition}] is not assigned to this worker")
+        async with state.lock:
+            now = self.partitions.get((topic, partition))
+            if now is None:
+                raise PartitionFenced(f"{topic}[{partition}] is not assigned to this worker")
+            if now is not state:  # a rewind check claimed it again meanwhile
+                raise PartitionRewound(topic, partition, now.resume_offset)
+            return await self._process(state, topic, partition, records)
+
+    async def _process(
+        self, state: PartitionState, topic: str, partition: int, records: Sequence[RawRecord]
+    ) -> BatchOutcome:
+        kind, counter = self._routes[topic]
+        now = self._clock()
+        bounds = TimeBounds.at(now, self._retention_days)  # one pair of bounds for the batch
+        day = int(now.timestamp()) // 86_400
+        if day != self._ttl_day:  # the progress hashes' TTLs are refreshed once a day
+            self._ttl_fresh.clear()
+            self._seen_shops.clear()  # us:shops:seen keeps each shop's last day
+            self._ttl_day = day
+        if day != state.day:  # offsets stay younger than the progress hashes' TTLs (see xo)
+            state.shop_offsets.clear()
+            state.day = day
+        letters: list[DeadLetter] = []
+        # One pass decodes and aggregates: a batch keeps its aggregate, never its decoded events.
+        batch, skipped = self._build(
+            state, topic, partition, records, kind, counter, bounds, letters
+        )
+        if letters:
+            await self._dead_letters.send(letters)
+        refused: set[str] = set()
+        while True:
+            result = await self._store.apply(batch)
+            if result.status == "ok":
+                break
+            if result.status == "fenced":
+                if self.partitions.get((topic, partition)) is state:  # not re-claimed meanwhile
+                    self.revoke(topic, partition)
+                raise PartitionFenced(f"{topic}[{partition}] generation {state.generation} fenced")
+            if result.status == "rewound":
+                resume = await self._reclaim_rewound(topic, partition, state, result.rewound)
+                raise PartitionRewound(topic, partition, resume)
+            if result.status == "overflow":
+                refused.update(result.overflow)
+                rebuilt: list[DeadLetter] = []
+                batch, skipped = self._build(
+                    state, topic, partition, records, kind, counter, bounds, rebuilt, refused
+                )
+                overflow = [x for x in rebuilt if x.reason == OVERFLOW]
+                log.error(
+                    "%s[%d]: %d events would overflow a total", topic, partition, len(overflow)
+                )
+                await self._dead_letters.send(overflow)
+                letters.extend(overflow)
+                continue
+            log.info(
+                "%s[%d]: progress conflict for %d shops, rebuilding",
+                topic,
+                partition,
+                len(result.conflicts),
+            )
+            state.learn(result.conflicts)
+            # rebuilt from the records (rare): their dead letters were sent already
+            batch, skipped = self._build(
+                state, topic, partition, records, kind, counter, bounds, refused=refused
+            )
+        state.learn({shop: section.last_offset for shop, section in batch.sections.items()})
+        state.checkpoint = max(state.checkpoint, batch.last_offset)
+        state.next_offset = records[-1].offset + 1
+        state.applied_at = self._clock().timestamp()
+        await self._mark_seen(batch)
+        self._ttl_fresh.update(batch.ttl_refreshed)
+        money = result.money_counted + result.money_duplicates
+        counted = batch.events - money + result.money_counted
+        return BatchOutcome(counted, result.money_duplicates, len(letters), skipped, result)
+
+    async def dead_letter_range(
+        self, topic: str, partition: int, first: int, last: int, detail: str
+    ) -> None:
+        """Offsets ``first``..``last`` cannot be read at all: one dead letter names the range."""
+        letter = DeadLetter(
+            topic, partition, first, None, None, "unreadable_batch", detail, last_offset=last
+        )
+        await self._dead_letters.send([letter])
+
+    async def _mark_seen(self, batch: PartitionBatch) -> None:
+        """List the batch's shops in us:shops:seen once a day each (a bounded memo)."""
+        new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]
+        if new_shops:
+            await self._store.mark_shops_seen(new_shops)
+            if len(self._seen_shops) + len(new_shops) > MAX_SEEN_SHOPS:
+                self._seen_shops.clear()
+            self._seen_shops.update(new_shops)
+
+    def _build(
+        self,
+        state: PartitionState,
+        topic: str,
+        partition: int,
+        records: Sequence[RawRecord],
+        kind: Kind,
+        counter: Counter,
+        bounds: TimeBounds,
+        letters: list[DeadLetter] | None = None,
+        refused: Container[str] = frozenset(),
+    ) -> tuple[PartitionBatch, int]:
+        """Decode and pre-aggregate ``records``; rejected ones go to ``letters`` (if given), as
+        do money events whose dedupe key is in ``refused`` (they would overflow a total)."""
+        batch = PartitionBatch(
+            topic,
+            partition,
+            state.generation,
+            records[-1].offset,
+            self._retention_days,
+            epoch=state.epoch,
+            expected_checkpoint=state.checkpoint,
+            ttl_fresh=self._ttl_fresh,
+        )
+        done = state.shop_offsets
+        timezone = self._shops.timezone
+        day_of = self._days.day_of_epoch
+        decode = self._decoder.decode
+        sections = batch.sections
+        skipped = 0
+        previous = -1
+        for r in records:
+            offset = r.offset
+            if offset <= previous:
+                # The same record delivered twice in one batch (Faust re-delivers its last
+                # record after a seek): count the first copy only. Redis could not tell, since
+                # the apply checks a shop's first offset in the batch (docs/state.md).
+                skipped += 1
+                continue
+            previous = offset
+            event: Any = decode(kind, r.key, r.value, bounds)
+            if isinstance(event, Rejected):
+                if letters is not None:
+                    letters.append(
+                        DeadLetter(
+                            topic, partition, r.offset, r.key, r.value, event.reason, event.detail
+                        )
+                    )
+                continue
+            shop = event.shop_id
+            if offset <= done.get(shop, -1):
+                skipped += 1
+                continue
+            section = sections.get(shop)
+            if section is None:
+                section = batch.section(shop, offset)
+                section.expected_offset = done.get(shop, -1)
+            occurred = event.occurred_at
+            epoch = occurred.timestamp()
+            counter(section, event, day_of(timezone(shop), epoch, occurred))
+            if refused and section.money and section.money[-1].seen_key in refused:
+                section.money.pop()  # dead-lettered, yet covered by the shop's progress
+                section.last_offset = offset
+                if letters is not None:
+                    letters.append(
+                        DeadLetter(topic, partition, offset, r.key, r.value, OVERFLOW, TOO_LARGE)
+                    )
+                continue
+            section.saw(offset, int(epoch * 1000))
+        return batch, skipped

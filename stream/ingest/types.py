@@ -1,0 +1,89 @@
+"""What the Ingestor hands its engines and takes from them: records, partition state, outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from schemas.models import Kind
+from stream.state.batch import ShopSection
+from stream.state.store import ApplyResult
+
+# How one decoded event counts into its shop's section, on its shop-local day.
+Counter = Callable[[ShopSection, Any, str], None]
+# topic -> (the kind its records decode as, how one event counts); wired in stream.app.
+Routes = Mapping[str, tuple[Kind, Counter]]
+
+
+class RawRecord(Protocol):
+    """What both aiokafka's ConsumerRecord and Faust's Message offer."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
+
+
+class PartitionFenced(Exception):
+    """Another worker owns this partition now; this one must stop writing for it."""
+
+    retriable = False
+
+
+class PartitionRewound(Exception):
+    """Redis holds older progress than this worker wrote for the partition (an RDB restore, a
+    lost AOF tail, a failover to a lagging replica, a Cluster node that lost writes): nothing of
+    the batch was applied, and the engine must read the partition again from ``resume_offset``."""
+
+    retriable = True
+
+    def __init__(self, topic: str, partition: int, resume_offset: int) -> None:
+        super().__init__(f"{topic}[{partition}] rewound: read again from {resume_offset}")
+        self.resume_offset = resume_offset
+
+
+# Shops this worker listed in us:shops:seen today (a memo: a miss costs one SADD/ZADD).
+MAX_SEEN_SHOPS = 100_000
+OVERFLOW = "bad_value:total_overflow"
+TOO_LARGE = "a running total would pass 2^63 - 1, the largest a counter holds"
+
+# Per-shop offsets a partition keeps (learnt from conflicts, or written by this worker): a cache,
+# every miss is safe (the apply script's conflict answer relearns it), so the oldest go first.
+MAX_SHOP_OFFSETS = 20_000
+
+
+@dataclass(slots=True)
+class PartitionState:
+    generation: int
+    resume_offset: int
+    epoch: int = 0
+    shop_offsets: dict[str, int] = field(default_factory=dict)
+    # Progress, for the lag: the next offset to apply and when the last apply succeeded (or the
+    # claim, before any), in epoch seconds.
+    next_offset: int = 0
+    applied_at: float = 0.0
+    checkpoint: int = -1  # what this worker last wrote or read as the partition checkpoint
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # applies and rewind checks
+    day: int = 0  # the UTC day (since the epoch) the shop offsets were learnt on
+
+    def learn(self, offsets: dict[str, int]) -> None:
+        """Remember shops' offsets; past the bound, the older half is forgotten."""
+        shops = self.shop_offsets
+        shops.update(offsets)
+        if len(shops) > MAX_SHOP_OFFSETS:
+            self.shop_offsets = dict(list(shops.items())[len(shops) // 2 :])
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    counted: int
+    duplicates: int
+    dead_letters: int
+    skipped: int
+    result: ApplyResult

@@ -1,0 +1,120 @@
+"""Start-up order, as a Faust-hosted service: topics exist, settings are loaded, then counting.
+
+Until :attr:`Bootstrapper.ready_to_count` is set no counted event is consumed, which is what
+makes "settings first" hold. Afterwards it refreshes the settings cache from Redis every second,
+so a setting consumed by any worker reaches all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from aiokafka.errors import KafkaError
+from mode import Service
+
+from stream.dates.clock import Clock
+from stream.kafka.topics import ensure_topics
+from stream.services.settings_bootstrap import bootstrap_settings
+from stream.settings import Settings
+from stream.state.health import StoreHealth
+from stream.state.redis import STATE_FORMAT
+from stream.state.shop_directory import ShopDirectory
+from stream.state.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+REFRESH_INTERVAL_S = 1.0
+TOPICS_INTERVAL_S = 10.0  # re-create topics a broker lost (a memory-only broker restarted)
+
+
+class FormatStore(Protocol):
+    async def state_format(self, mine: int) -> int: ...
+
+
+class Bootstrapper(Service):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        directory: ShopDirectory,
+        store: FormatStore,
+        health: StoreHealth,
+        clock: Clock,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.directory = directory
+        self.store = store
+        self.health = health
+        self.clock = clock
+        self.ready_to_count = asyncio.Event()
+        self.state_format_known = True  # False: Redis holds a newer format; never counts
+
+    async def _state_format_known(self) -> bool:
+        """Mixed versions: count only if Redis's state format is one this version writes."""
+        stored = await self.health.retry(lambda: self.store.state_format(STATE_FORMAT), "format")
+        if stored > STATE_FORMAT:
+            log.error(
+                "Redis holds state format %d, this version writes %d: not counting (the API "
+                "still answers); roll forward, or restore the snapshot taken before the upgrade",
+                stored,
+                STATE_FORMAT,
+            )
+            self.state_format_known = False
+        return self.state_format_known
+
+    async def on_start(self) -> None:
+        self.add_future(self._bootstrap())
+
+    async def _bootstrap(self) -> None:
+        s = self.settings
+        delay = 0.5
+        while not self.should_stop:
+            try:
+                await ensure_topics(
+                    s.kafka_bootstrap,
+                    s.topics,
+                    s.partitions,
+                    s.replication_factor,
+                    s.min_insync_replicas,
+                )
+                await self.health.retry(
+                    lambda: bootstrap_settings(
+                        s.kafka_bootstrap, s.topics.shops, self.directory, self.clock()
+                    ),
+                    "settings",
+                )
+                break
+            except (KafkaError, OSError) as exc:
+                log.warning("broker not reachable yet (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if not await self._state_format_known():
+            return
+        self.ready_to_count.set()
+        log.info("settings loaded for %d shops; counting starts", len(self.directory))
+        since_topics = 0.0
+        while not self.should_stop:
+            await asyncio.sleep(REFRESH_INTERVAL_S)
+            try:
+                await self.directory.refresh()
+            except StoreUnavailable as exc:
+                self.health.failed("settings", exc)
+            since_topics += REFRESH_INTERVAL_S
+            if since_topics >= TOPICS_INTERVAL_S:
+                since_topics = 0.0
+                try:
+                    created = await ensure_topics(
+                        s.kafka_bootstrap,
+                        s.topics,
+                        s.partitions,
+                        s.replication_factor,
+                        s.min_insync_replicas,
+                    )
+                except (KafkaError, OSError) as exc:
+                    log.debug("topic check failed: %s", exc)
+                    continue
+                if created:
+                    log.warning("re-created missing topics: %s", ", ".join(created))
