@@ -51,18 +51,6 @@ def register(
                 shop_id = msg.key.decode(errors="replace")
                 await health.retry(partial(directory.remove, shop_id), "settings")
             elif isinstance(result, Rejected):
-                await dead_letters.send(
-                    [
-                        DeadLetter(
-                            msg.topic,
-                            msg.partition,
-                            msg.offset,
-                            msg.key,
-                            msg.value,
-                            result.reason,
-                            result.detail,
-                        )
-                    ]
-                )
+                await dead_letters.send([DeadLetter.of(msg, result)])
 
     return shop_settings

@@ -54,18 +54,6 @@ def register(
                     "subscribers",
                 )
             elif isinstance(result, Rejected):
-                await dead_letters.send(
-                    [
-                        DeadLetter(
-                            msg.topic,
-                            msg.partition,
-                            msg.offset,
-                            msg.key,
-                            msg.value,
-                            result.reason,
-                            result.detail,
-                        )
-                    ]
-                )
+                await dead_letters.send([DeadLetter.of(msg, result)])
 
     return subscriber_counts

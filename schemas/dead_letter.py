@@ -14,6 +14,8 @@ from typing import Protocol
 
 import orjson
 
+from schemas.models import Rejected
+
 KEPT_BYTES = 16 * 1024  # of the original value, as text (when UTF-8) and as base64
 KEPT_KEY_BYTES = 1024  # of the original key, used as the dead letter's key
 DETAIL_CHARS = 1000
@@ -21,6 +23,21 @@ DETAIL_CHARS = 1000
 # for escaped control characters) and as base64 (4/3), the detail (escaped the same way) and the
 # fixed fields: 16 KiB * (6 + 4/3) + 6,000 + ~500 < 128 KiB, far below a Kafka request's 1 MiB.
 MAX_RECORD_BYTES = 128 * 1024
+
+
+class KafkaMessage(Protocol):
+    """Where a consumed message came from and its bytes (Faust's Message, aiokafka's record)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +50,19 @@ class DeadLetter:
     reason: str
     detail: str
     last_offset: int | None = None  # a range of offsets at once (an unreadable batch)
+
+    @classmethod
+    def of(cls, message: KafkaMessage, rejected: Rejected) -> DeadLetter:
+        """The dead letter of one consumed message and why it was rejected."""
+        return cls(
+            message.topic,
+            message.partition,
+            message.offset,
+            message.key,
+            message.value,
+            rejected.reason,
+            rejected.detail,
+        )
 
 
 class DeadLetterSink(Protocol):

@@ -100,17 +100,7 @@ def faust_app(settings: Settings) -> faust.App:
 
 def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     s = settings
-    telemetry = Telemetry()
-    ProcessCollector(registry=telemetry.registry)
-    telemetry.worker_info.info(
-        {
-            "version": __version__,
-            "engine": s.engine,
-            "partitions": str(s.partitions),
-            "batch_max_events": str(s.batch_max_events),
-            "redis_cluster": str(s.redis_cluster).lower(),
-        }
-    )
+    telemetry = _worker_telemetry(s)
     redis = connect(s.redis_url, s.redis_cluster)
     health = StoreHealth(telemetry)
     store = RedisStore(redis, cluster=s.redis_cluster, on_outcome=health.observe)
@@ -139,6 +129,69 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
             store=store, telemetry=telemetry, clock=clock, retention_days=s.retention_days
         ),
     )
+    partitions_assigned, fetch_highwater = _counting_engine(
+        app, s, ingestor=ingestor, telemetry=telemetry, health=health, boot=boot
+    )
+    _host(
+        app,
+        LagWatch(
+            ingestor=ingestor,
+            telemetry=telemetry,
+            topics=s.topics.counted,
+            watermarks=KafkaHighWatermarks(s.kafka_bootstrap, f"{s.worker_id}-lag"),
+            fetch_highwater=fetch_highwater,
+        ),
+    )
+    _register_agents(
+        app,
+        s,
+        directory=directory,
+        store=store,
+        dead_letters=dead_letters,
+        health=health,
+        clock=clock,
+    )
+    readiness = WorkerReadiness(
+        bootstrap=s.kafka_bootstrap,
+        store=store,
+        settings_loaded=boot.ready_to_count.is_set,
+        state_format_known=lambda: boot.state_format_known,
+        partitions_assigned=partitions_assigned,
+        records_lost=lambda: dict(ingestor.records_lost),
+    )
+    web_app = build_web(
+        redis=redis, settings=s, telemetry=telemetry, readiness=readiness, clock=clock
+    )
+    app.web_server(ApiServer(web_app, s.api_host, s.api_port))
+    return Worker(app, s, telemetry, store, ingestor, boot, partitions_assigned)
+
+
+def _worker_telemetry(s: Settings) -> Telemetry:
+    telemetry = Telemetry()
+    ProcessCollector(registry=telemetry.registry)
+    telemetry.worker_info.info(
+        {
+            "version": __version__,
+            "engine": s.engine,
+            "partitions": str(s.partitions),
+            "batch_max_events": str(s.batch_max_events),
+            "redis_cluster": str(s.redis_cluster).lower(),
+        }
+    )
+    return telemetry
+
+
+def _counting_engine(
+    app: faust.App,
+    s: Settings,
+    *,
+    ingestor: Ingestor,
+    telemetry: Telemetry,
+    health: StoreHealth,
+    boot: Bootstrapper,
+) -> tuple[Callable[[], bool], Callable[[str, int], int | None]]:
+    """The engine of the counted topics: whether it owns partitions now, and its fetch high
+    watermark of a partition (for the lag)."""
     partitions_assigned: Callable[[], bool]
     fetch_highwater: Callable[[str, int], int | None]
     if s.engine == "batch":
@@ -168,16 +221,20 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
             health=health,
             ready_to_count=boot.ready_to_count,
         )
-    _host(
-        app,
-        LagWatch(
-            ingestor=ingestor,
-            telemetry=telemetry,
-            topics=s.topics.counted,
-            watermarks=KafkaHighWatermarks(s.kafka_bootstrap, f"{s.worker_id}-lag"),
-            fetch_highwater=fetch_highwater,
-        ),
-    )
+    return partitions_assigned, fetch_highwater
+
+
+def _register_agents(
+    app: faust.App,
+    s: Settings,
+    *,
+    directory: ShopDirectory,
+    store: RedisStore,
+    dead_letters: KafkaDeadLetterSink,
+    health: StoreHealth,
+    clock: Clock,
+) -> None:
+    """The Faust agents of the settings-like topics: shop settings and subscriber counts."""
     shops_consumer.register(
         app,
         s.topics.shops,
@@ -195,19 +252,6 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         clock=clock,
         retention_days=s.retention_days,
     )
-    readiness = WorkerReadiness(
-        bootstrap=s.kafka_bootstrap,
-        store=store,
-        settings_loaded=boot.ready_to_count.is_set,
-        state_format_known=lambda: boot.state_format_known,
-        partitions_assigned=partitions_assigned,
-        records_lost=lambda: dict(ingestor.records_lost),
-    )
-    web_app = build_web(
-        redis=redis, settings=s, telemetry=telemetry, readiness=readiness, clock=clock
-    )
-    app.web_server(ApiServer(web_app, s.api_host, s.api_port))
-    return Worker(app, s, telemetry, store, ingestor, boot, partitions_assigned)
 
 
 @dataclass

@@ -61,6 +61,15 @@ class Telemetry:
 
     def __post_init__(self) -> None:
         r = self.registry
+        self._input_metrics(r)
+        self._progress_metrics(r)
+        self._apply_metrics(r)
+        self._redis_metrics(r)
+        self._api_and_sweep_metrics(r)
+        self.worker_info = Info("upsell_worker", "Version and settings that matter.", registry=r)
+
+    def _input_metrics(self, r: CollectorRegistry) -> None:
+        """What became of the records read: counted, duplicate, dead-lettered, unreadable."""
         self.events = Counter(
             "upsell_events",
             "Messages consumed, by topic and outcome (counted, duplicate, dead_letter, skipped).",
@@ -85,6 +94,9 @@ class Telemetry:
             ["topic"],
             registry=r,
         )
+
+    def _progress_metrics(self, r: CollectorRegistry) -> None:
+        """How far behind each owned partition is, and what its log did."""
         self.consumer_lag = Gauge(
             "upsell_consumer_lag",
             "Records between the last applied offset and the partition's high watermark, "
@@ -126,6 +138,9 @@ class Telemetry:
             ["topic"],
             registry=r,
         )
+
+    def _apply_metrics(self, r: CollectorRegistry) -> None:
+        """Ownership, the atomic applies and how fresh they leave the counters."""
         self.assigned_partitions = Gauge(
             "upsell_assigned_partitions", "Partitions this worker owns.", ["topic"], registry=r
         )
@@ -147,6 +162,9 @@ class Telemetry:
             buckets=_FRESHNESS_BUCKETS,
             registry=r,
         )
+
+    def _redis_metrics(self, r: CollectorRegistry) -> None:
+        """Whether Redis answers, and whether it went back in time."""
         self.redis_errors = Counter(
             "upsell_redis_errors", "Failed Redis calls, by operation.", ["operation"], registry=r
         )
@@ -162,6 +180,9 @@ class Telemetry:
             ["topic"],
             registry=r,
         )
+
+    def _api_and_sweep_metrics(self, r: CollectorRegistry) -> None:
+        """The HTTP API's latency and the retention sweep's health."""
         self.api_request_seconds = Histogram(
             "upsell_api_request_seconds",
             "HTTP API request duration, by route template, method and status.",
@@ -186,7 +207,6 @@ class Telemetry:
             registry=r,
         )
         self.retention_sweep_last_success.set_to_current_time()
-        self.worker_info = Info("upsell_worker", "Version and settings that matter.", registry=r)
 
     def observe_batch(
         self,
