@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from stream.dates.clock import Clock, system_clock
-from stream.kafka.clients import make_producer
+from stream.kafka.clients import make_producer, send_all
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 
@@ -215,16 +215,9 @@ async def produce_demo(
         for record in [*gen.settings(), *gen.subscriber_snapshots()]:
             await producer.send(record.topic(topics), key=record.key, value=record.value)
         history = count if rate is None else min(count, backfill)
-        pending = []
-        for record in gen.events(history):
-            pending.append(
-                await producer.send(record.topic(topics), key=record.key, value=record.value)
-            )
-            sent += 1
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
+        sent = await send_all(
+            producer, ((r.topic(topics), r.key, r.value) for r in gen.events(history))
+        )
         if rate is not None:
             started, live = time.monotonic(), 0
             while sent < count:

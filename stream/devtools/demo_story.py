@@ -26,7 +26,7 @@ import orjson
 
 from stream.dates.clock import Clock, system_clock
 from stream.devtools.demo import SHOP_PROFILES, DemoGenerator, DemoRecord, _iso
-from stream.kafka.clients import make_producer
+from stream.kafka.clients import make_producer, send_all
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 
@@ -218,16 +218,9 @@ async def produce_story(
         for record in [*story.settings(), *snapshots.subscriber_snapshots()]:
             await producer.send(record.topic(topics), key=record.key, value=record.value)
         started = time.monotonic()
-        pending = []
-        for record in story.history(clock()):
-            pending.append(
-                await producer.send(record.topic(topics), key=record.key, value=record.value)
-            )
-            sent += 1
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
+        sent = await send_all(
+            producer, ((r.topic(topics), r.key, r.value) for r in story.history(clock()))
+        )
         log.info("history: %d messages in %.1f s", sent, time.monotonic() - started)
         print(f"history: {sent} messages in {time.monotonic() - started:.1f} s", flush=True)
         started, views = time.monotonic(), 0

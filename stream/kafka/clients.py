@@ -49,18 +49,28 @@ async def produce_records(
     """Send (topic, key, value) records, waiting for every acknowledgement; returns the count."""
     producer = make_producer(bootstrap)
     await producer.start()
-    sent = 0
     try:
-        pending = []
-        for topic, key, value in records:
-            pending.append(await producer.send(topic, key=key, value=value))
-            sent += 1
-            if len(pending) >= window:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
+        return await send_all(producer, records, window)
     finally:
         await producer.stop()
+
+
+async def send_all(
+    producer: AIOKafkaProducer,
+    records: Iterable[tuple[str, bytes | None, bytes | None]],
+    window: int = 5000,
+) -> int:
+    """Send (topic, key, value) records on a started producer, at most ``window`` awaiting their
+    acknowledgement at once, and wait for every one; returns the count."""
+    sent = 0
+    pending = []
+    for topic, key, value in records:
+        pending.append(await producer.send(topic, key=key, value=value))
+        sent += 1
+        if len(pending) >= window:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
     return sent
 
 
