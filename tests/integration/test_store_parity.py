@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.integration]
 
 TOPICS = Topics("parity.")
 NOW = datetime.now(UTC)
+DAY = NOW.date().isoformat()  # the shop-local day the hand-built batches count on
 KIND_TOPIC = {
     "view": TOPICS.views,
     "click": TOPICS.clicks,
@@ -152,13 +153,13 @@ def _batch(
     batch = PartitionBatch("t", 0, generation, last, 800, expected_checkpoint=expected)
     section = batch.section("s", first)
     section.last_offset, section.expected_offset = last, shop_expected
-    section.cells[("v", "2026-11-24", "g", "a")] = last - first + 1
+    section.cells[("v", DAY, "g", "a")] = last - first + 1
     return batch
 
 
 def _money(batch: PartitionBatch, event: str, fields: dict[str, int]) -> None:
     batch.sections["s"].money.append(
-        MoneyEntry(keys.seen("s", "u", event), {keys.day("s", "2026-11-24"): fields})
+        MoneyEntry(keys.seen("s", "u", event), {keys.day("s", DAY): fields})
     )
 
 
@@ -177,7 +178,7 @@ async def test_overflow_is_refused_whole_and_alike(
 ) -> None:
     client = connect(redis_url, cluster=False)
     memory, redis = MemoryStore(), RedisStore(client)
-    day = keys.day("s", "2026-11-24")
+    day = keys.day("s", DAY)
     try:
         memory.hashes[day]["r:USD"] = seed
         await client.hset(day, "r:USD", seed)
