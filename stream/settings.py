@@ -6,6 +6,7 @@ and hands the result to the app factory.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -88,6 +89,7 @@ class CollectorSettings:
     key_cache_s: float = 2.0  # how long a key lookup is trusted: the revocation delay
     dedupe_window_s: int = 900  # an accepted event_id is dropped when sent again within this
     produce_timeout_ms: int = 5000  # broker unanswered this long: 503
+    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For names the client
     demo_key: str = ""  # a public key the /demo-store page embeds (dev --demo only)
     demo_shop: str = ""
 
@@ -113,6 +115,7 @@ class CollectorSettings:
             produce_timeout_ms=_int(
                 e, "UPSELL_COLLECTOR_PRODUCE_TIMEOUT_MS", d.produce_timeout_ms, 100, 120_000
             ),
+            trusted_proxies=_networks(e, "UPSELL_COLLECTOR_TRUSTED_PROXIES"),
             demo_key=e.get("UPSELL_COLLECTOR_DEMO_KEY", "").strip(),
             demo_shop=e.get("UPSELL_COLLECTOR_DEMO_SHOP", "").strip(),
         )
@@ -332,3 +335,16 @@ def _origins(e: Mapping[str, str]) -> tuple[str, ...]:
         if origin != "*" and urlparse(origin).scheme not in ("http", "https"):
             raise SettingsError("UPSELL_CORS_ORIGINS", f"expected http(s) origins, got {origin!r}")
     return origins
+
+
+def _networks(e: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated networks (``10.0.0.0/8``, ``::1``), each checked here, at start."""
+    entries = tuple(n.strip() for n in e.get(name, "").split(",") if n.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                name, f"expected IP networks like 10.0.0.0/8, got {entry!r}"
+            ) from None
+    return entries

@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stream.collector.batch import MAX_BODY_BYTES
+from stream.collector.client_address import client_address, parse_networks
 from stream.collector.errors import CollectError
 from stream.collector.intake import Intake
 from stream.collector.keys import KeyKind
@@ -71,6 +72,7 @@ class _Routes:
         self.telemetry = telemetry
         self.readiness = readiness
         self.settings = settings
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)
 
     async def collect(self, request: web.Request) -> web.Response:
         origin = request.headers.get("Origin")
@@ -80,7 +82,10 @@ class _Routes:
         if request.content_type not in _CONTENT_TYPES:
             raise CollectError(415, "unsupported_media_type", "send application/json or text/plain")
         body = await request.read()
-        answer = await self.intake.collect(key, request.remote or "unknown", body)
+        address = client_address(
+            request.remote, request.headers.get("X-Forwarded-For"), self.trusted_proxies
+        )
+        answer = await self.intake.collect(key, address, body)
         return web.json_response(answer, status=202)
 
     async def preflight(self, request: web.Request) -> web.Response:

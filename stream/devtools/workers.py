@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,9 +127,10 @@ def http_post(
     content_type: str = "application/json",
     method: str = "POST",
     timeout: float = 15.0,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """POST ``body``; ``key`` as a Bearer header. Returns (status, headers, body)."""
-    req = urllib.request.Request(url, data=body, method=method)
+    req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
     req.add_header("Content-Type", content_type)
     if key:
         req.add_header("Authorization", f"Bearer {key}")

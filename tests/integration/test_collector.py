@@ -216,6 +216,39 @@ def test_rate_limited_per_key_with_retry_after(site: Site) -> None:
     assert b'upsell_collector_rate_limited_total{limit="key"}' in metrics
 
 
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(
+    site: Site, tmp_path: Path
+) -> None:
+    """A collector that trusts 127.0.0.1 (where the test connects from) charges the right-most
+    untrusted address of X-Forwarded-For; an entry a browser forged to its left changes nothing."""
+    env = collector_env(
+        site.bootstrap,
+        site.redis_url,
+        site.topics,
+        UPSELL_COLLECTOR_ADDRESS_RATE="0.01",
+        UPSELL_COLLECTOR_ADDRESS_BURST="200",
+        UPSELL_COLLECTOR_TRUSTED_PROXIES="127.0.0.1/32, ::1",
+    )
+    proxied = WorkerProcess(env, tmp_path, name="proxied", role="collector")
+    junk = orjson.dumps({"events": [{"kind": "banner_view"}] * 100})
+
+    def post(forwarded_for: str) -> int:
+        key, headers = site.secret, {"X-Forwarded-For": forwarded_for}
+        return http_post(proxied.url + "/v1/collect", junk, key=key, headers=headers)[0]
+
+    try:
+        proxied.start().wait_ready()
+        client = "203.0.113.7"
+        assert [post(client), post(client)] == [400, 400], "the burst is 200 events"
+        forged = post(f"198.51.100.1, {client}")
+        assert forged == 429, f"a forged left-most hop got {forged}, not the client's 429"
+        assert post("203.0.113.8") == 400, "another forwarded client shares the first's bucket"
+        _, metrics = http_get(proxied.url + "/metrics")
+        assert b'upsell_collector_rate_limited_total{limit="address"}' in metrics
+    finally:
+        proxied.stop()
+
+
 def test_clock_rule_corrects_a_client_clock_that_is_off(site: Site) -> None:
     ahead = timedelta(days=1)  # the shopper's clock is a day ahead
     late = view(occurred_at=now_iso(ahead))
