@@ -31,7 +31,7 @@ from schemas.models import BannerClick, BannerView, Event, Kind, Rejected
 
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
 _Stamp = Annotated[str, msgspec.Meta(max_length=40)]
-_MAX_SHOPS = 200_000  # valid shop ids remembered (cleared when full)
+_MAX_SHOPS = 100_000  # valid shop ids remembered by default (cleared when full)
 _MAX_STAMPS = 65_536  # parsed timestamps remembered (cleared when full)
 
 
@@ -67,7 +67,8 @@ class Decoder:
     """Bytes from Kafka to a valid event or the contract's reason; never raises. One per worker
     (its caches are its own); not shared between threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_shops: int = _MAX_SHOPS) -> None:
+        self.max_shops = max_shops
         self._shops: dict[str, bytes] = {}  # valid shop id -> its UTF-8 bytes (the expected key)
         self._stamps: dict[str, datetime] = {}  # canonical timestamp text -> parsed
 
@@ -105,10 +106,14 @@ class Decoder:
     def _learn_shop(self, shop: str) -> bytes | None:
         if not valid_shop_id(shop):
             return None
-        if len(self._shops) >= _MAX_SHOPS:
+        if len(self._shops) >= self.max_shops:
             self._shops.clear()
         encoded = self._shops[shop] = shop.encode()
         return encoded
+
+    def __len__(self) -> int:
+        """Shop ids remembered."""
+        return len(self._shops)
 
     def _parse(self, text: str) -> datetime | None:
         occurred: datetime | None

@@ -20,6 +20,7 @@ from prometheus_client.process_collector import ProcessCollector
 from consumers import counting_routes
 from consumers import shops as shops_consumer
 from consumers import subscriber_counts as subscribers_consumer
+from schemas.decoder import Decoder
 from stream import __version__
 from stream.collector.dedupe import Deduper
 from stream.collector.intake import Intake, Limits
@@ -103,8 +104,13 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     telemetry = _worker_telemetry(s)
     redis = connect(s.redis_url, s.redis_cluster)
     health = StoreHealth(telemetry)
-    store = RedisStore(redis, cluster=s.redis_cluster, on_outcome=health.observe)
-    directory = ShopDirectory(store)
+    store = RedisStore(
+        redis,
+        cluster=s.redis_cluster,
+        on_outcome=health.observe,
+        day_index_entries=s.shop_cache_entries,
+    )
+    directory = ShopDirectory(store, max_entries=s.shop_cache_entries)
     dead_letters = KafkaDeadLetterSink(s.kafka_bootstrap, s.topics.dead_letters, telemetry, clock)
     ingestor = Ingestor(
         routes=counting_routes(s.topics),
@@ -114,7 +120,11 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         telemetry=telemetry,
         clock=clock,
         retention_days=s.retention_days,
+        decoder=Decoder(max_shops=s.shop_cache_entries),
+        shop_cache_entries=s.shop_cache_entries,
+        shop_offsets_per_partition=s.shop_offsets_per_partition,
     )
+    _watch_caches(telemetry, ingestor, directory, store)
     app = faust_app(s)
     # Faust's consumer serves the agents of both engines: read_committed and our fetch wait.
     set_fetch_max_wait_ms(s.fetch_max_wait_ms)
@@ -164,6 +174,19 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     )
     app.web_server(ApiServer(web_app, s.api_host, s.api_port))
     return Worker(app, s, telemetry, store, ingestor, boot, partitions_assigned)
+
+
+def _watch_caches(
+    telemetry: Telemetry, ingestor: Ingestor, directory: ShopDirectory, store: RedisStore
+) -> None:
+    """upsell_cache_entries for every per-shop cache of the worker (README, "Memory")."""
+    sizes: dict[str, Callable[[], float]] = {
+        "shop_settings": directory.__len__,
+        "day_index": store.day_index.__len__,
+        **ingestor.cache_sizes(),
+    }
+    for name, size in sizes.items():
+        telemetry.watch_cache(name, size)
 
 
 def _worker_telemetry(s: Settings) -> Telemetry:

@@ -146,6 +146,10 @@ class Settings:
     batch_max_events: int = 20_000
     batch_linger_ms: int = 50
     fetch_max_wait_ms: int = 100
+    # Per-shop memory of a worker (README, "Memory"): each per-shop cache holds at most this many
+    # entries, and each owned partition remembers at most shop_offsets_per_partition offsets.
+    shop_cache_entries: int = 100_000
+    shop_offsets_per_partition: int = 20_000
     consumer_group: str = "upsell-stream"
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.5
@@ -196,6 +200,12 @@ class Settings:
             batch_max_events=_int(e, "UPSELL_BATCH_MAX_EVENTS", d.batch_max_events, 1, 1_000_000),
             batch_linger_ms=_int(e, "UPSELL_BATCH_LINGER_MS", d.batch_linger_ms, lo=0, hi=60_000),
             fetch_max_wait_ms=_int(e, "UPSELL_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms, 1, 10_000),
+            shop_cache_entries=_int(
+                e, "UPSELL_SHOP_CACHE_ENTRIES", d.shop_cache_entries, 100, 100_000_000
+            ),
+            shop_offsets_per_partition=_int(
+                e, "UPSELL_SHOP_OFFSETS_PER_PARTITION", d.shop_offsets_per_partition, 100, 10**8
+            ),
             consumer_group=e.get("UPSELL_GROUP_ID", d.consumer_group) or d.consumer_group,
             session_timeout_s=_float(e, "UPSELL_SESSION_TIMEOUT_S", d.session_timeout_s, 1, 600),
             heartbeat_interval_s=_float(e, "UPSELL_HEARTBEAT_S", d.heartbeat_interval_s, 0.1, 60),

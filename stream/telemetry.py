@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,6 +45,7 @@ class Telemetry:
     log_restarts: Counter = field(init=False)
     records_lost: Counter = field(init=False)
     assigned_partitions: Gauge = field(init=False)
+    cache_entries: Gauge = field(init=False)
     batch_apply_seconds: Histogram = field(init=False)
     batch_events: Histogram = field(init=False)
     freshness_seconds: Histogram = field(init=False)
@@ -144,6 +146,12 @@ class Telemetry:
         self.assigned_partitions = Gauge(
             "upsell_assigned_partitions", "Partitions this worker owns.", ["topic"], registry=r
         )
+        self.cache_entries = Gauge(
+            "upsell_cache_entries",
+            "Entries in each per-shop cache of this worker (each bounded, README 'Memory').",
+            ["cache"],
+            registry=r,
+        )
         self.batch_apply_seconds = Histogram(
             "upsell_batch_apply_seconds",
             "Time of one atomic Redis apply of a batch.",
@@ -235,6 +243,10 @@ class Telemetry:
                 self.freshness_seconds.observe(max(0.0, (now_ms - ts) / 1000))
         if timestamps_ms and timestamps_ms[-1]:
             self.last_record_ms[(topic, partition)] = timestamps_ms[-1]
+
+    def watch_cache(self, name: str, size: Callable[[], float]) -> None:
+        """Report ``size()`` as upsell_cache_entries{cache=name} at every scrape."""
+        self.cache_entries.labels(name).set_function(size)
 
     def forget_partition(self, topic: str, partition: int) -> None:
         """Drop the per-partition series of a partition this worker no longer owns."""

@@ -10,16 +10,16 @@ batch rebuilt. No Kafka client and no Redis client in here: both arrive as small
 from __future__ import annotations
 
 import logging
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Any
 
 from schemas.dead_letter import DeadLetter, DeadLetterSink
+from schemas.decode import MAX_ID, valid_shop_id
 from schemas.decoder import Decoder, TimeBounds
 from schemas.models import Kind, Rejected
 from stream.dates.clock import Clock
 from stream.dates.days import DayResolver
 from stream.ingest.types import (
-    MAX_SEEN_SHOPS,
     OVERFLOW,
     TOO_LARGE,
     BatchOutcome,
@@ -51,6 +51,8 @@ class Ingestor:
         retention_days: int,
         days: DayResolver | None = None,
         decoder: Decoder | None = None,
+        shop_cache_entries: int = 100_000,
+        shop_offsets_per_partition: int = 20_000,
     ) -> None:
         self._store = store
         self._shops = shops
@@ -59,15 +61,28 @@ class Ingestor:
         self._clock = clock
         self._retention_days = retention_days
         self._days = days or DayResolver()
-        self._decoder = decoder or Decoder()
+        self._decoder = decoder if decoder is not None else Decoder()
         self._routes = routes
         self.partitions: dict[tuple[str, int], PartitionState] = {}
         # "topic[p]" -> records Redis lost that Kafka no longer had to read again (/readyz)
         self.records_lost: dict[str, int] = {}
+        # Per-shop memos, each of at most ``shop_cache_entries`` (cleared when full: a miss costs
+        # one idempotent write) and per partition at most ``shop_offsets_per_partition`` offsets.
+        self.max_entries = shop_cache_entries
+        self.max_offsets = shop_offsets_per_partition
         self._seen_shops: set[str] = set()  # shops already listed in Redis (for /v1/shops)
         # Shops whose progress TTL this worker refreshed today: later batches leave it out.
         self._ttl_fresh: set[str] = set()
         self._ttl_day = 0
+
+    def cache_sizes(self) -> dict[str, Callable[[], float]]:
+        """How many entries each per-shop cache holds now (upsell_cache_entries)."""
+        return {
+            "seen_shops": lambda: len(self._seen_shops),
+            "progress_ttl": lambda: len(self._ttl_fresh),
+            "shop_offsets": lambda: sum(len(p.shop_offsets) for p in self.partitions.values()),
+            "decoder_shop_ids": self._decoder.__len__,
+        }
 
     async def assign(self, topic: str, partition: int) -> int:
         """Claim the partition (a new fencing generation); returns the offset to resume from."""
@@ -213,10 +228,19 @@ class Ingestor:
             state.shop_offsets.clear()
             state.day = day
         letters: list[DeadLetter] = []
-        # One pass decodes and aggregates: a batch keeps its aggregate, never its decoded events.
+        # The time zones of the batch's shops, read before counting (records are keyed by shop);
+        # a keyless record's shop not among them is read after the first pass, which then runs
+        # again. One pass decodes and aggregates: a batch keeps its aggregate, never its events.
+        zones = await self._shops.timezones(_keyed_shops(records))
+        unknown: set[str] = set()
         batch, skipped = self._build(
-            state, topic, partition, records, kind, counter, bounds, letters
+            state, topic, partition, records, kind, counter, bounds, zones, letters, unknown=unknown
         )
+        if unknown:
+            zones.update(await self._shops.timezones(unknown))
+            batch, skipped = self._build(
+                state, topic, partition, records, kind, counter, bounds, zones
+            )
         if letters:
             await self._dead_letters.send(letters)
         refused: set[str] = set()
@@ -235,7 +259,7 @@ class Ingestor:
                 refused.update(result.overflow)
                 rebuilt: list[DeadLetter] = []
                 batch, skipped = self._build(
-                    state, topic, partition, records, kind, counter, bounds, rebuilt, refused
+                    state, topic, partition, records, kind, counter, bounds, zones, rebuilt, refused
                 )
                 overflow = [x for x in rebuilt if x.reason == OVERFLOW]
                 log.error(
@@ -250,17 +274,20 @@ class Ingestor:
                 partition,
                 len(result.conflicts),
             )
-            state.learn(result.conflicts)
+            state.learn(result.conflicts, self.max_offsets)
             # rebuilt from the records (rare): their dead letters were sent already
             batch, skipped = self._build(
-                state, topic, partition, records, kind, counter, bounds, refused=refused
+                state, topic, partition, records, kind, counter, bounds, zones, refused=refused
             )
-        state.learn({shop: section.last_offset for shop, section in batch.sections.items()})
+        state.learn(
+            {shop: section.last_offset for shop, section in batch.sections.items()},
+            self.max_offsets,
+        )
         state.checkpoint = max(state.checkpoint, batch.last_offset)
         state.next_offset = records[-1].offset + 1
         state.applied_at = self._clock().timestamp()
         await self._mark_seen(batch)
-        self._ttl_fresh.update(batch.ttl_refreshed)
+        _remember(self._ttl_fresh, batch.ttl_refreshed, self.max_entries)
         money = result.money_counted + result.money_duplicates
         counted = batch.events - money + result.money_counted
         return BatchOutcome(counted, result.money_duplicates, len(letters), skipped, result)
@@ -279,9 +306,7 @@ class Ingestor:
         new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]
         if new_shops:
             await self._store.mark_shops_seen(new_shops)
-            if len(self._seen_shops) + len(new_shops) > MAX_SEEN_SHOPS:
-                self._seen_shops.clear()
-            self._seen_shops.update(new_shops)
+            _remember(self._seen_shops, new_shops, self.max_entries)
 
     def _build(
         self,
@@ -292,11 +317,15 @@ class Ingestor:
         kind: Kind,
         counter: Counter,
         bounds: TimeBounds,
+        zones: dict[str, str],
         letters: list[DeadLetter] | None = None,
         refused: Container[str] = frozenset(),
+        unknown: set[str] | None = None,
     ) -> tuple[PartitionBatch, int]:
         """Decode and pre-aggregate ``records``; rejected ones go to ``letters`` (if given), as
-        do money events whose dedupe key is in ``refused`` (they would overflow a total)."""
+        do money events whose dedupe key is in ``refused`` (they would overflow a total).
+        ``zones`` holds the shops' time zones: a shop not in it is added to ``unknown`` and its
+        events are left out (the caller reads its zone and builds again)."""
         batch = PartitionBatch(
             topic,
             partition,
@@ -308,7 +337,7 @@ class Ingestor:
             ttl_fresh=self._ttl_fresh,
         )
         done = state.shop_offsets
-        timezone = self._shops.timezone
+        timezone = zones.get
         day_of = self._days.day_of_epoch
         decode = self._decoder.decode
         sections = batch.sections
@@ -336,13 +365,18 @@ class Ingestor:
             if offset <= done.get(shop, -1):
                 skipped += 1
                 continue
+            zone = timezone(shop)
+            if zone is None:
+                if unknown is not None:
+                    unknown.add(shop)
+                continue
             section = sections.get(shop)
             if section is None:
                 section = batch.section(shop, offset)
                 section.expected_offset = done.get(shop, -1)
             occurred = event.occurred_at
             epoch = occurred.timestamp()
-            counter(section, event, day_of(timezone(shop), epoch, occurred))
+            counter(section, event, day_of(zone, epoch, occurred))
             if refused and section.money and section.money[-1].seen_key in refused:
                 section.money.pop()  # dead-lettered, yet covered by the shop's progress
                 section.last_offset = offset
@@ -353,3 +387,23 @@ class Ingestor:
                 continue
             section.saw(offset, int(epoch * 1000))
         return batch, skipped
+
+
+def _remember(memo: set[str], shops: list[str], limit: int) -> None:
+    """Add ``shops`` to a memo of at most ``limit`` entries: when full it starts again (a miss
+    costs one idempotent write)."""
+    if len(memo) + len(shops) > limit:
+        memo.clear()
+    if len(shops) <= limit:
+        memo.update(shops)
+
+
+def _keyed_shops(records: Sequence[RawRecord]) -> list[str]:
+    """The shop ids the records' keys name (a view's key is its shop id; others are ignored)."""
+    out = []
+    for key in {r.key for r in records}:
+        if key is not None and len(key) <= MAX_ID:
+            shop = key.decode("ascii", errors="replace")
+            if valid_shop_id(shop):
+                out.append(shop)
+    return out

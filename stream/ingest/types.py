@@ -48,13 +48,12 @@ class PartitionRewound(Exception):
         self.resume_offset = resume_offset
 
 
-# Shops this worker listed in us:shops:seen today (a memo: a miss costs one SADD/ZADD).
-MAX_SEEN_SHOPS = 100_000
 OVERFLOW = "bad_value:total_overflow"
 TOO_LARGE = "a running total would pass 2^63 - 1, the largest a counter holds"
 
-# Per-shop offsets a partition keeps (learnt from conflicts, or written by this worker): a cache,
-# every miss is safe (the apply script's conflict answer relearns it), so the oldest go first.
+# Per-shop offsets a partition keeps by default (learnt from conflicts, or written by this worker):
+# a cache, every miss is safe (the apply script's conflict answer relearns it), so the oldest go
+# first. Settings.shop_offsets_per_partition (UPSELL_SHOP_OFFSETS_PER_PARTITION) sets it.
 MAX_SHOP_OFFSETS = 20_000
 
 
@@ -72,12 +71,12 @@ class PartitionState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # applies and rewind checks
     day: int = 0  # the UTC day (since the epoch) the shop offsets were learnt on
 
-    def learn(self, offsets: dict[str, int]) -> None:
-        """Remember shops' offsets; past the bound, the older half is forgotten."""
+    def learn(self, offsets: dict[str, int], limit: int = MAX_SHOP_OFFSETS) -> None:
+        """Remember shops' offsets; past ``limit``, all but the newest half of it are forgotten."""
         shops = self.shop_offsets
         shops.update(offsets)
-        if len(shops) > MAX_SHOP_OFFSETS:
-            self.shop_offsets = dict(list(shops.items())[len(shops) // 2 :])
+        if len(shops) > limit:
+            self.shop_offsets = dict(list(shops.items())[-(limit // 2) :])
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ worker started is known before it counts any event.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from aiokafka import TopicPartition
@@ -19,8 +20,11 @@ from stream.state.shop_directory import ShopDirectory
 log = logging.getLogger(__name__)
 
 
-async def read_to_end(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
-    """All (key, value) records of ``topic`` up to the end offsets seen when called."""
+async def read_to_end(
+    bootstrap: str, topic: str
+) -> AsyncIterator[list[tuple[bytes | None, bytes | None]]]:
+    """The (key, value) records of ``topic`` up to the end offsets seen when called, one fetch
+    at a time (never the whole topic in memory)."""
     consumer = make_consumer(bootstrap, group_id=None, fetch_max_wait_ms=100)
     await consumer.start()
     try:
@@ -30,21 +34,17 @@ async def read_to_end(bootstrap: str, topic: str) -> list[tuple[bytes | None, by
             parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
-            return []
+            return
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         pending = {tp for tp in tps if ends[tp] > 0}
-        out: list[tuple[bytes | None, bytes | None]] = []
         while pending:
             got = await consumer.getmany(*pending, timeout_ms=500)
             for tp, records in got.items():
-                for r in records:
-                    if r.offset < ends[tp]:
-                        out.append((r.key, r.value))
+                yield [(r.key, r.value) for r in records if r.offset < ends[tp]]
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
-        return out
     finally:
         await consumer.stop()
 
@@ -54,13 +54,13 @@ async def bootstrap_settings(
 ) -> int:
     """Apply every shop setting on the topic to ``directory`` (and Redis); returns how many."""
     applied = 0
-    for key, value in await read_to_end(bootstrap, topic):
-        result = decode(Kind.SHOP, key, value, now)
-        if isinstance(result, ShopSettings):
-            await directory.apply(result)
-            applied += 1
-        elif value is None and key:
-            await directory.remove(key.decode(errors="replace"))
-    await directory.refresh()
-    log.info("shop settings loaded: %d records applied, %d shops known", applied, len(directory))
+    async for records in read_to_end(bootstrap, topic):
+        for key, value in records:
+            result = decode(Kind.SHOP, key, value, now)
+            if isinstance(result, ShopSettings):
+                await directory.apply(result)
+                applied += 1
+            elif value is None and key:
+                await directory.remove(key.decode(errors="replace"))
+    log.info("shop settings loaded: %d records applied", applied)
     return applied

@@ -94,7 +94,7 @@ class Bootstrapper(Service):
         if not await self._state_format_known():
             return
         self.ready_to_count.set()
-        log.info("settings loaded for %d shops; counting starts", len(self.directory))
+        log.info("shop settings loaded; counting starts")
         since_topics = 0.0
         while not self.should_stop:
             await asyncio.sleep(REFRESH_INTERVAL_S)

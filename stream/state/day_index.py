@@ -22,7 +22,7 @@ from typing import Any
 from stream.state import keys
 from stream.state.batch import PartitionBatch
 
-_MAX_REMEMBERED = 1_000_000  # (shop, day) pairs a store remembers as indexed (cleared when full)
+_MAX_REMEMBERED = 100_000  # (shop, day) pairs a store remembers by default (cleared when full)
 
 
 def batch_days(batch: PartitionBatch, shops: Iterable[str] | None = None) -> set[tuple[str, str]]:
@@ -42,8 +42,12 @@ def batch_days(batch: PartitionBatch, shops: Iterable[str] | None = None) -> set
 class DayIndex:
     """What one store has indexed; ``missing`` says what a batch still has to add."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int = _MAX_REMEMBERED) -> None:
+        self.max_entries = max_entries
         self._indexed: set[tuple[str, str]] = set()
+
+    def __len__(self) -> int:
+        return len(self._indexed)
 
     def missing(self, pairs: set[tuple[str, str]]) -> dict[str, list[str]]:
         """Day -> shops of ``pairs`` not indexed by this store yet."""
@@ -53,9 +57,11 @@ class DayIndex:
         return by_day
 
     def written(self, by_day: dict[str, list[str]]) -> None:
-        if len(self._indexed) >= _MAX_REMEMBERED:
-            self._indexed.clear()
-        self._indexed.update((shop, day) for day, shops in by_day.items() for shop in shops)
+        pairs = sum(map(len, by_day.values()))
+        if len(self._indexed) + pairs > self.max_entries:
+            self._indexed.clear()  # a miss costs one SADD
+        if pairs <= self.max_entries:
+            self._indexed.update((shop, day) for day, shops in by_day.items() for shop in shops)
 
     def forget(self) -> None:
         """Redis may have lost the index (an outage, a flush): write it again as batches come."""

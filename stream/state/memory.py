@@ -140,8 +140,8 @@ class MemoryStore:
     async def delete_shop(self, shop_id: str) -> None:
         self.shops.pop(shop_id, None)
 
-    async def all_shops(self) -> dict[str, ShopSettings]:
-        return dict(self.shops)
+    async def get_shops(self, shop_ids: list[str]) -> dict[str, ShopSettings]:
+        return {s: self.shops[s] for s in shop_ids if s in self.shops}
 
     async def mark_shops_seen(self, shop_ids: list[str]) -> None:
         self.seen_shops.update(shop_ids)

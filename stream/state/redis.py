@@ -107,6 +107,7 @@ class RedisStore:
         client: AnyRedis,
         cluster: bool = False,
         on_outcome: Callable[[BaseException | None], None] | None = None,
+        day_index_entries: int = 100_000,
     ) -> None:
         self.client = client
         self.cluster = cluster
@@ -114,11 +115,11 @@ class RedisStore:
         self._apply = client.register_script(_APPLY_LUA)
         self._restart = client.register_script(_RESTART_LUA)
         self._claim = client.register_script(_CLAIM_LUA)
-        self._days = DayIndex()
+        self.day_index = DayIndex(day_index_entries)  # (shop, day) pairs indexed: a memo
 
     # -- counters ---------------------------------------------------------------------------
     async def claim(self, topic: str, partition: int, above: int = 0) -> Claim:
-        self._days.forget()  # Redis may have lost keys (this may follow an outage)
+        self.day_index.forget()  # Redis may have lost keys (this may follow an outage)
         async with self._answered():
             gen, offset, epoch = await self._claim(
                 keys=[keys.partition(topic, partition)], args=[above]
@@ -164,12 +165,12 @@ class RedisStore:
 
     async def _index(self, batch: PartitionBatch) -> None:
         """The batch's new (shop, day) pairs into the per-day index, before the keys exist."""
-        by_day = self._days.missing(batch_days(batch))
+        by_day = self.day_index.missing(batch_days(batch))
         if by_day:
             async with self.client.pipeline(transaction=False) as pipe:
                 index_commands(pipe, by_day)
                 await pipe.execute()
-            self._days.written(by_day)
+            self.day_index.written(by_day)
 
     async def _call(self, payload: dict[str, Any], key_names: list[str]) -> ApplyResult:
         reply = await self._apply(keys=key_names, args=[orjson.dumps(payload)])
@@ -193,16 +194,17 @@ class RedisStore:
         async with self._answered():
             await self.client.hdel(keys.SHOPS, shop_id)
 
-    async def all_shops(self) -> dict[str, ShopSettings]:
+    async def get_shops(self, shop_ids: list[str]) -> dict[str, ShopSettings]:
+        """The settings of those of ``shop_ids`` that have any."""
         async with self._answered():
-            raw = await self.client.hgetall(keys.SHOPS)
+            raw = await self.client.hmget(keys.SHOPS, shop_ids)
         out: dict[str, ShopSettings] = {}
-        for shop_id, doc in raw.items():
-            d = orjson.loads(doc)
-            sid = shop_id.decode() if isinstance(shop_id, bytes) else str(shop_id)
-            out[sid] = ShopSettings(
-                sid, d["timezone"], d["week_start"], d["currency"], d.get("groups", {})
-            )
+        for sid, doc in zip(shop_ids, raw, strict=True):
+            if doc is not None:
+                d = orjson.loads(doc)
+                out[sid] = ShopSettings(
+                    sid, d["timezone"], d["week_start"], d["currency"], d.get("groups", {})
+                )
         return out
 
     async def mark_shops_seen(self, shop_ids: list[str]) -> None:

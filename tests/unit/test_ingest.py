@@ -91,7 +91,7 @@ def make_ingestor(
     return Ingestor(
         routes=counting_routes(TOPICS),
         store=store,
-        shops=directory or ShopDirectory(store),
+        shops=directory if directory is not None else ShopDirectory(store),
         dead_letters=sink or ListSink(),
         telemetry=Telemetry(),
         clock=clock,
