@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -26,6 +27,12 @@ def records() -> list[object]:
     return list(Story(seed=7).history(NOW))
 
 
+@pytest.fixture(scope="module")
+def docs(records: list[object]) -> list[tuple[str, dict[str, Any]]]:
+    """(topic kind, parsed value) of every record, parsed once for the module's tests."""
+    return [(r.topic_kind, orjson.loads(r.value)) for r in records]  # type: ignore[attr-defined]
+
+
 def test_same_seed_same_bytes() -> None:
     assert list(Story(seed=3, shops=1).history(NOW)) == list(Story(seed=3, shops=1).history(NOW))
 
@@ -39,47 +46,51 @@ def test_every_record_is_valid_and_in_the_past(records: list[object]) -> None:
         assert occurred is None or occurred <= NOW
 
 
-def _arms(records: list[object], shop: str, group: str, since: date) -> dict[str, list[int]]:
-    arms: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for r in records:
-        doc = orjson.loads(r.value)  # type: ignore[attr-defined]
-        if doc["shop_id"] != shop or doc.get("group_id") != group:
+Arms = dict[str, list[int]]
+
+
+def _arms(docs: list[tuple[str, dict[str, Any]]], since: date) -> dict[tuple[str, str], Arms]:
+    """(shop, group) -> variation -> [views, upgrades] since ``since``, in one pass."""
+    arms: dict[tuple[str, str], Arms] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for kind, doc in docs:
+        if kind not in ("view", "upgrade") or "group_id" not in doc:
             continue
         if datetime.fromisoformat(doc["occurred_at"]).date() < since:
             continue
-        kind = r.topic_kind  # type: ignore[attr-defined]
-        if kind in ("view", "upgrade"):
-            arms[doc["variation_id"]][kind == "upgrade"] += 1
+        arms[(doc["shop_id"], doc["group_id"])][doc["variation_id"]][kind == "upgrade"] += 1
     return arms
 
 
-def test_a_true_winner_a_tie_and_an_srm_group_over_the_last_28_days(records: list[object]) -> None:
-    since = NOW.date() - timedelta(days=27)
+def test_a_true_winner_a_tie_and_an_srm_group_over_the_last_28_days(
+    docs: list[tuple[str, dict[str, Any]]],
+) -> None:
+    by_group = _arms(docs, NOW.date() - timedelta(days=27))
     for shop in ("demo-berlin", "demo-nyc", "demo-mumbai", "demo-utc", "demo-auckland"):
-        win = _arms(records, shop, "annual-upgrade", since)
+        win = by_group[(shop, "annual-upgrade")]
         _stats, verdict = decide(
             [Arm(v, n, 0, x, {}) for v, (n, x) in sorted(win.items())], "control"
         )
         assert verdict.winner == "discount-10", (shop, win)
-        tie = _arms(records, shop, "premium-tier", since)
+        tie = by_group[(shop, "premium-tier")]
         _stats, verdict = decide(
             [Arm(v, n, 0, x, {}) for v, (n, x) in sorted(tie.items())], "control"
         )
         assert verdict.winner is None, (shop, tie)
-        split = _arms(records, shop, "bundle-offer", since)
+        split = by_group[(shop, "bundle-offer")]
         assert srm_test({v: n for v, (n, _x) in split.items()}).mismatch, (shop, split)
         assert not srm_test(
             {v: n for v, (n, _x) in split.items()}, {"control": 3, "bonus-item": 2}
         ).mismatch
 
 
-def test_weekends_are_busier_and_the_history_spans_a_dst_switch(records: list[object]) -> None:
+def test_weekends_are_busier_and_the_history_spans_a_dst_switch(
+    docs: list[tuple[str, dict[str, Any]]],
+) -> None:
     zone = ZoneInfo("Europe/Berlin")
     per_weekday: Counter[int] = Counter()
     days = set()
-    for r in records:
-        doc = orjson.loads(r.value)  # type: ignore[attr-defined]
-        if doc["shop_id"] == "demo-berlin" and r.topic_kind == "view":  # type: ignore[attr-defined]
+    for kind, doc in docs:
+        if doc["shop_id"] == "demo-berlin" and kind == "view":
             local = datetime.fromisoformat(doc["occurred_at"]).astimezone(zone).date()
             per_weekday[local.weekday()] += 1
             days.add(local)
