@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from stream.backoff import Backoff
 from stream.collector.batch import Record
 from stream.collector.telemetry import CollectorTelemetry
 from stream.kafka.clients import make_producer
 
 log = logging.getLogger(__name__)
-START_RETRY_S = 1.0
+START_RETRY_S = 1.0  # a steady retry: requests get 503 meanwhile, none waits for it
 
 
 class BrokerUnavailable(RuntimeError):
@@ -48,6 +49,7 @@ class EventProducer:
         self._starting = asyncio.get_running_loop().create_task(self._start_until_up())
 
     async def _start_until_up(self) -> None:
+        backoff = Backoff(first_s=START_RETRY_S, max_s=START_RETRY_S)
         while True:
             producer = make_producer(
                 self._bootstrap,
@@ -61,7 +63,7 @@ class EventProducer:
             except (KafkaError, OSError) as exc:
                 log.warning("broker %s not reachable yet: %s", self._bootstrap, exc)
                 await producer.stop()
-                await asyncio.sleep(START_RETRY_S)
+                await backoff.wait()
                 continue
             self._producer = producer
             log.info("producing to %s with acks=all", self._bootstrap)

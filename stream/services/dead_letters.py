@@ -24,6 +24,7 @@ from schemas.dead_letter import (
     dead_letter_value,
     reason_code,
 )
+from stream.backoff import Backoff
 from stream.dates.clock import Clock
 from stream.kafka.clients import make_producer
 from stream.telemetry import Telemetry
@@ -42,7 +43,7 @@ class KafkaDeadLetterSink(Service):
         self._ready = asyncio.Event()
 
     async def on_start(self) -> None:
-        delay = 0.5
+        backoff = Backoff(first_s=0.5, max_s=5.0)
         while not self.should_stop:
             producer = make_producer(self._bootstrap)
             try:
@@ -50,8 +51,7 @@ class KafkaDeadLetterSink(Service):
             except (KafkaError, OSError) as exc:
                 log.warning("dead-letter producer cannot reach the broker yet (%s)", exc)
                 await producer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await backoff.wait()
                 continue
             self._producer = producer
             self._ready.set()
@@ -85,7 +85,7 @@ class KafkaDeadLetterSink(Service):
             )
             for letter in letters
         ]
-        delay = 0.2
+        backoff = Backoff(first_s=0.2, max_s=10.0)
         while True:
             try:
                 await self._send_all(records)
@@ -97,10 +97,9 @@ class KafkaDeadLetterSink(Service):
                     len(records),
                     type(exc).__name__,
                     exc,
-                    delay,
+                    backoff.delay,
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                await backoff.wait()
         for letter in letters:
             self._telemetry.dead_letters.labels(reason_code(letter.reason)).inc()
 

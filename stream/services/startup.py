@@ -14,6 +14,7 @@ from typing import Protocol
 from aiokafka.errors import KafkaError
 from mode import Service
 
+from stream.backoff import Backoff
 from stream.dates.clock import Clock
 from stream.kafka.topics import ensure_topics
 from stream.services.settings_bootstrap import bootstrap_settings
@@ -70,7 +71,7 @@ class Bootstrapper(Service):
 
     async def _bootstrap(self) -> None:
         s = self.settings
-        delay = 0.5
+        backoff = Backoff(first_s=0.5, max_s=5.0)
         while not self.should_stop:
             try:
                 await ensure_topics(
@@ -88,9 +89,8 @@ class Bootstrapper(Service):
                 )
                 break
             except (KafkaError, OSError) as exc:
-                log.warning("broker not reachable yet (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning("broker not reachable yet (%s); retrying in %.1fs", exc, backoff.delay)
+                await backoff.wait()
         if not await self._state_format_known():
             return
         self.ready_to_count.set()

@@ -9,13 +9,13 @@ undone by the next that succeeds, also when the worker is idle.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from mode import Service
 
+from stream.backoff import Backoff
 from stream.state.store import StoreUnavailable
 from stream.telemetry import Telemetry
 
@@ -80,14 +80,13 @@ class StoreHealth:
 
     async def retry(self, call: Callable[[], Awaitable[T]], operation: str = "apply") -> T:
         """Await ``call()`` until it does not raise StoreUnavailable, backing off in between."""
-        delay = self._first
+        backoff = Backoff(self._first, self._max)
         while True:
             try:
                 result = await call()
             except StoreUnavailable as exc:
                 self.failed(operation, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max)
+                await backoff.wait()
                 continue
             self.succeeded()
             return result
