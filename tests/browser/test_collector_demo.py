@@ -29,15 +29,18 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 SHOP = "store-browser"
 # Playwright does not report a beacon sent while its page closes; the page keeps a copy of
-# each one it hands to the browser, in localStorage, which outlives the page in its context.
-RECORD_BEACONS = """
-const send = navigator.sendBeacon.bind(navigator);
-navigator.sendBeacon = (url, data) => {
-  const seen = JSON.parse(localStorage.getItem("beacons") || "[]");
+# each batch it hands to the browser (beacon or fetch), in localStorage, which outlives the page
+# in its context.
+RECORD_SENDS = """
+const record = (url, data) => {
+  const seen = JSON.parse(localStorage.getItem("sends") || "[]");
   seen.push({url: String(url), body: String(data)});
-  localStorage.setItem("beacons", JSON.stringify(seen));
-  return send(url, data);
+  localStorage.setItem("sends", JSON.stringify(seen));
 };
+const beacon = navigator.sendBeacon.bind(navigator);
+navigator.sendBeacon = (url, data) => { record(url, data); return beacon(url, data); };
+const fetch_ = window.fetch.bind(window);
+window.fetch = (url, init) => { record(url, init.body); return fetch_(url, init); };
 """
 
 
@@ -91,7 +94,7 @@ def test_banner_view_and_click_reach_the_api_once(store: Store) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         context = browser.new_context()
-        context.add_init_script(RECORD_BEACONS)
+        context.add_init_script(RECORD_SENDS)
         page = context.new_page()
         page.goto(store.collector.url + "/demo-store")
         page.get_by_test_id("banner").wait_for()
@@ -103,11 +106,11 @@ def test_banner_view_and_click_reach_the_api_once(store: Store) -> None:
         wait_for_counts(store, (1, 1), 30)
         later = context.new_page()
         later.goto(store.collector.url + "/healthz")
-        beacons: list[dict[str, str]] = json.loads(later.evaluate("localStorage.beacons"))
+        beacons: list[dict[str, str]] = json.loads(later.evaluate("localStorage.sends"))
         context.close()
         browser.close()
 
-    # batched: one beacon when the page closes (two if the 2 s timer fired first)
+    # batched: one beacon when the page closes (a fetch first if the 2 s timer fired before)
     assert 1 <= len(beacons) <= 2, beacons
     sent = [orjson.loads(b["body"]) for b in beacons]
     events = [e for batch in sent for e in batch["events"]]
@@ -131,3 +134,45 @@ def test_banner_view_and_click_reach_the_api_once(store: Store) -> None:
     assert store.counts() == (1, 1)
     views = asyncio.run(read_topic(store.worker.env["UPSELL_KAFKA_BOOTSTRAP"], store.topics.views))
     assert len(views) == 1, "the repeated beacon reached the topic"
+
+
+def test_a_503_is_sent_again_after_its_retry_after(store: Store) -> None:
+    """The collector's first answer is a 503 with Retry-After: 1 (Playwright answers for it);
+    the snippet sends the same events again a second later, and they are counted once."""
+    from playwright.sync_api import Route, sync_playwright
+
+    before = store.counts()
+    attempts: list[tuple[float, list[str]]] = []
+
+    def collector_busy_once(route: Route) -> None:
+        ids = [e["event_id"] for e in orjson.loads(route.request.post_data or "{}")["events"]]
+        attempts.append((time.monotonic(), ids))
+        if len(attempts) == 1:
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "1", "Access-Control-Expose-Headers": "Retry-After"},
+                json={"error": {"code": "unavailable", "message": "try again"}},
+            )
+        else:
+            route.continue_()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page()
+        page.route("**/v1/collect?*", collector_busy_once)
+        page.goto(store.collector.url + "/demo-store")
+        page.get_by_test_id("banner").wait_for()
+        page.evaluate("upsell.flush()")  # the banner's view, now, by fetch
+        want = (before[0] + 1, before[1])
+        deadline = time.monotonic() + 30
+        while store.counts() != want and time.monotonic() < deadline:
+            page.wait_for_timeout(250)  # sync Playwright runs route handlers only in its calls
+        assert store.counts() == want, f"(views, clicks) {store.counts()} != {want} after 30 s"
+        browser.close()
+
+    assert len(attempts) == 2, f"{len(attempts)} sends for one 503: {attempts}"
+    (first, ids), (second, again) = attempts
+    assert ids == again and len(ids) == 1, f"the retry sent other events: {ids} then {again}"
+    assert second - first >= 0.9, f"retried {second - first:.2f} s after a Retry-After of 1 s"
+    time.sleep(2)
+    assert store.counts() == (before[0] + 1, before[1]), "the retried view counted twice"
