@@ -1,4 +1,5 @@
-"""The app factory: builds every client and component explicitly and wires them into Faust.
+"""The worker's app factory: builds every client and component explicitly and wires them into
+Faust (the collector's is :mod:`stream.collector.app`).
 
 Faust owns the worker lifecycle (start, stop, signals), hosts our services (the batch engine,
 the start-up bootstrapper, the Kafka producer) and the web server; the low-volume topics run as
@@ -13,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import faust
-from aiohttp import web
 from mode import Service
 from prometheus_client.process_collector import ProcessCollector
 
@@ -22,14 +22,6 @@ from consumers import shops as shops_consumer
 from consumers import subscriber_counts as subscribers_consumer
 from schemas.decoder import Decoder
 from stream import __version__
-from stream.collector.dedupe import Deduper
-from stream.collector.intake import Intake, Limits
-from stream.collector.keys import KeyRegistry
-from stream.collector.limits import RateLimiter
-from stream.collector.producer import EventProducer
-from stream.collector.server import CollectorReadiness
-from stream.collector.telemetry import CollectorTelemetry
-from stream.collector.web import build_collector_web
 from stream.dates.clock import Clock, system_clock
 from stream.engines.batch import BatchEngine
 from stream.engines.faust_tuning import set_fetch_max_wait_ms
@@ -112,46 +104,26 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     )
     directory = ShopDirectory(store, max_entries=s.shop_cache_entries)
     dead_letters = KafkaDeadLetterSink(s.kafka_bootstrap, s.topics.dead_letters, telemetry, clock)
-    ingestor = Ingestor(
-        routes=counting_routes(s.topics),
-        store=store,
-        shops=directory,
-        dead_letters=dead_letters,
-        telemetry=telemetry,
-        clock=clock,
-        retention_days=s.retention_days,
-        decoder=Decoder(max_shops=s.shop_cache_entries),
-        shop_cache_entries=s.shop_cache_entries,
-        shop_offsets_per_partition=s.shop_offsets_per_partition,
-    )
+    ingestor = _ingestor(s, store, directory, dead_letters, telemetry, clock)
     _watch_caches(telemetry, ingestor, directory, store)
     app = faust_app(s)
     # Faust's consumer serves the agents of both engines: read_committed and our fetch wait.
     set_fetch_max_wait_ms(s.fetch_max_wait_ms)
     boot = Bootstrapper(settings=s, directory=directory, store=store, health=health, clock=clock)
-    _host(app, RedisCloser(redis))
-    _host(app, dead_letters)
-    _host(app, boot)
-    _host(app, RedisPing(store))
-    _host(
-        app,
+    for service in (
+        RedisCloser(redis),
+        dead_letters,
+        boot,
+        RedisPing(store),
         RetentionSweep(
             store=store, telemetry=telemetry, clock=clock, retention_days=s.retention_days
         ),
-    )
+    ):
+        _host(app, service)
     partitions_assigned, fetch_highwater = _counting_engine(
         app, s, ingestor=ingestor, telemetry=telemetry, health=health, boot=boot
     )
-    _host(
-        app,
-        LagWatch(
-            ingestor=ingestor,
-            telemetry=telemetry,
-            topics=s.topics.counted,
-            watermarks=KafkaHighWatermarks(s.kafka_bootstrap, f"{s.worker_id}-lag"),
-            fetch_highwater=fetch_highwater,
-        ),
-    )
+    _host(app, _lag_watch(s, ingestor, telemetry, fetch_highwater))
     _register_agents(
         app,
         s,
@@ -174,6 +146,43 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     )
     app.web_server(ApiServer(web_app, s.api_host, s.api_port))
     return Worker(app, s, telemetry, store, ingestor, boot, partitions_assigned)
+
+
+def _ingestor(
+    s: Settings,
+    store: RedisStore,
+    directory: ShopDirectory,
+    dead_letters: KafkaDeadLetterSink,
+    telemetry: Telemetry,
+    clock: Clock,
+) -> Ingestor:
+    return Ingestor(
+        routes=counting_routes(s.topics),
+        store=store,
+        shops=directory,
+        dead_letters=dead_letters,
+        telemetry=telemetry,
+        clock=clock,
+        retention_days=s.retention_days,
+        decoder=Decoder(max_shops=s.shop_cache_entries),
+        shop_cache_entries=s.shop_cache_entries,
+        shop_offsets_per_partition=s.shop_offsets_per_partition,
+    )
+
+
+def _lag_watch(
+    s: Settings,
+    ingestor: Ingestor,
+    telemetry: Telemetry,
+    fetch_highwater: Callable[[str, int], int | None],
+) -> LagWatch:
+    return LagWatch(
+        ingestor=ingestor,
+        telemetry=telemetry,
+        topics=s.topics.counted,
+        watermarks=KafkaHighWatermarks(s.kafka_bootstrap, f"{s.worker_id}-lag"),
+        fetch_highwater=fetch_highwater,
+    )
 
 
 def _watch_caches(
@@ -275,46 +284,3 @@ def _register_agents(
         clock=clock,
         retention_days=s.retention_days,
     )
-
-
-@dataclass
-class Collector:
-    """Everything one collector process runs (``upsell-stream collector``)."""
-
-    web_app: web.Application
-    settings: Settings
-    telemetry: CollectorTelemetry
-    producer: EventProducer
-    redis: AnyRedis
-
-    async def close(self) -> None:
-        await self.producer.stop()
-        await self.redis.aclose()
-
-
-def build_collector(settings: Settings, *, clock: Clock = system_clock) -> Collector:
-    s, c = settings, settings.collector
-    telemetry = CollectorTelemetry()
-    ProcessCollector(registry=telemetry.registry)
-    redis = connect(s.redis_url, s.redis_cluster)
-    producer = EventProducer(s.kafka_bootstrap, c.produce_timeout_ms, telemetry)
-    intake = Intake(
-        keys=KeyRegistry(redis, c.key_cache_s),
-        limits=Limits(
-            per_key=RateLimiter(c.key_rate_per_s, c.key_burst, c.limiter_entries),
-            per_address=RateLimiter(c.address_rate_per_s, c.address_burst, c.limiter_entries),
-        ),
-        deduper=Deduper(redis, c.dedupe_window_s),
-        producer=producer,
-        telemetry=telemetry,
-        topics=s.topics,
-        retention_days=s.retention_days,
-        clock=clock,
-    )
-    web_app = build_collector_web(
-        intake=intake,
-        telemetry=telemetry,
-        readiness=CollectorReadiness(producer, redis),
-        settings=c,
-    )
-    return Collector(web_app, s, telemetry, producer, redis)

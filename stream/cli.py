@@ -153,7 +153,7 @@ def _without_api_tokens() -> dict[str, str]:
 
 
 def _collector(settings: Settings) -> None:
-    from stream.app import build_collector
+    from stream.collector.app import build_collector
     from stream.collector.server import serve
     from stream.logging_setup import configure_logging
 

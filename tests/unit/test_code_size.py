@@ -27,7 +27,6 @@ FUNCTIONS_ALLOWED: dict[str, str] = {
     "stream/cli.py:_parser": "split in progress (issue 18)",
     "stream/ingest/ingestor.py:Ingestor._build": "split in progress (issue 18)",
     "stream/ingest/ingestor.py:Ingestor._process": "split in progress (issue 18)",
-    "stream/app.py:build_worker": "split in progress (issue 18)",
 }
 
 
