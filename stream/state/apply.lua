@@ -1,6 +1,7 @@
 -- Apply one pre-aggregated partition batch atomically (see docs/state.md, "The apply script").
 -- ARGV[1] = JSON payload built by stream/state/batch.py. KEYS = the checkpoint key on one Redis;
--- on Redis Cluster, the progress keys of the shops in the call (declared for routing).
+-- on Redis Cluster, the progress keys of the shops in the call when they share a slot, or the
+-- first shop's when the call covers a primary (flag allow-cross-slot-keys: cluster_apply.py).
 --
 -- Phase 1 checks and writes nothing: a batch that is fenced, rewound, in conflict or would
 -- overflow a counter changes no key, and nothing after it can fail (no script stops half-way).

@@ -1,15 +1,14 @@
 """Redis-backed state: the atomic batch apply (Lua), partition claims, shop settings.
 
 On a single Redis a batch is one script call: every shop section plus the partition checkpoint.
-On Redis Cluster the sections are grouped by hash slot (one call per slot, all keys of a shop
-share its ``{shop_id}`` tag) and the checkpoint follows in its own call; per-shop progress and
-fences inside each call keep that exact (see docs/state.md).
+On Redis Cluster the sections are grouped by primary (one call per primary, all keys of a shop
+share its ``{shop_id}`` tag; stream/state/cluster_apply.py) and the checkpoint follows in its own
+call; per-shop progress and fences inside each call keep that exact (see docs/state.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from datetime import date
 from importlib.resources import files
@@ -18,11 +17,12 @@ from typing import Any
 import orjson
 from redis import exceptions as rx
 from redis.asyncio import Redis, RedisCluster
-from redis.crc import key_slot
+from redis.asyncio.cluster import ClusterNode
 
 from schemas.models import ShopSettings
 from stream.state import keys
 from stream.state.batch import PartitionBatch
+from stream.state.cluster_apply import NodeScript, apply_cluster
 from stream.state.day_index import (
     DayIndex,
     batch_days,
@@ -116,6 +116,8 @@ class RedisStore:
         self._restart = client.register_script(_RESTART_LUA)
         self._claim = client.register_script(_CLAIM_LUA)
         self.day_index = DayIndex(day_index_entries)  # (shop, day) pairs indexed: a memo
+        # Cluster: the apply script with allow-cross-slot-keys, one call per primary
+        self._on_node = NodeScript(client, _APPLY_LUA) if isinstance(client, RedisCluster) else None
 
     # -- counters ---------------------------------------------------------------------------
     async def claim(self, topic: str, partition: int, above: int = 0) -> Claim:
@@ -147,21 +149,9 @@ class RedisStore:
                 # shop's progress key cost the client ~1.5 us per event at 10,000 shops.
                 checkpoint_key = keys.partition(batch.topic, batch.partition)
                 return await self._call(batch.payload(), [checkpoint_key])
-            by_slot: dict[int, list[str]] = defaultdict(list)
-            for shop in batch.sections:
-                by_slot[key_slot(keys.progress(shop).encode())].append(shop)
-            total = ApplyResult("ok")
-            for shops in by_slot.values():
-                result = await self._call(
-                    batch.payload(shops, checkpoint=False),
-                    [keys.progress(s) for s in shops],
-                )
-                if result.status != "ok":
-                    return result
-                total = _add(total, result)
-            checkpoint = batch.payload([], checkpoint=True)
-            result = await self._call(checkpoint, [keys.partition(batch.topic, batch.partition)])
-            return total if result.status == "ok" else result
+            assert isinstance(self.client, RedisCluster), "cluster mode takes a RedisCluster"
+            per_node = self._call_on if self._on_node and self._on_node.enabled else None
+            return await apply_cluster(self.client, batch, self._call, per_node)
 
     async def _index(self, batch: PartitionBatch) -> None:
         """The batch's new (shop, day) pairs into the per-day index, before the keys exist."""
@@ -175,6 +165,14 @@ class RedisStore:
     async def _call(self, payload: dict[str, Any], key_names: list[str]) -> ApplyResult:
         reply = await self._apply(keys=key_names, args=[orjson.dumps(payload)])
         return _parse(reply)
+
+    async def _call_on(
+        self, node: ClusterNode, payload: dict[str, Any], first_key: str
+    ) -> ApplyResult | None:
+        """One call on a primary for all its shops of the batch; None: apply them per slot."""
+        assert self._on_node is not None
+        reply = await self._on_node(node, first_key, orjson.dumps(payload))
+        return None if reply is None else _parse(reply)
 
     # -- settings and snapshots -------------------------------------------------------------
     async def put_shop(self, settings: ShopSettings) -> None:
@@ -309,9 +307,3 @@ def _parse(reply: list[Any]) -> ApplyResult:
     if status == "overflow":
         return ApplyResult("overflow", overflow=items)
     return ApplyResult("fenced")
-
-
-def _add(a: ApplyResult, b: ApplyResult) -> ApplyResult:
-    return ApplyResult(
-        "ok", a.money_counted + b.money_counted, a.money_duplicates + b.money_duplicates
-    )

@@ -1,6 +1,6 @@
 """The same end-to-end checks against a local 3-master Redis Cluster: proves the key design
-(every key of a shop in its ``{shop_id}`` slot; one apply call per slot; the API's multi-key
-reads within a slot)."""
+(every key of a shop in its ``{shop_id}`` slot; one apply call per primary, per slot when a
+primary refuses it; the API's multi-key reads within a slot)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis
 from redis.asyncio import RedisCluster
+from redis.crc import key_slot
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import http_get
 from stream.settings import Topics
 from stream.state import keys
+from stream.state.batch import PartitionBatch
+from stream.state.cluster_apply import apply_cluster
 from stream.state.redis import RedisStore
 from tests import state_snapshot
 from tests.event_factory import FIRST_DAY, SHOPS, mixed_events, settings_messages
@@ -131,6 +135,67 @@ async def test_the_retention_sweep_scans_every_master(cluster: LocalRedisCluster
         left = {k.decode() async for k in client.scan_iter(match=keys.SHOP_KEYS)}
         assert {keys.day_of(k) for k in left} == {kept, None}
         assert len(left) == len(shops) * 3  # the kept day's hash and HLL, and progress
+    finally:
+        await client.aclose()
+
+
+def _views_batch(shops: list[str], generation: int, day: str) -> PartitionBatch:
+    batch = PartitionBatch("views", 0, generation, len(shops) - 1, retention_days=30)
+    for offset, shop in enumerate(shops):
+        section = batch.section(shop, offset)
+        section.cells[(keys.VIEWS, day, "g", "v")] += offset + 1
+        section.saw(offset, 1_000 + offset)
+    return batch
+
+
+async def _views_counted(client: RedisCluster, shops: list[str], day: str) -> dict[str, int]:
+    name = keys.field(keys.VIEWS, "v")
+    return {s: int(await client.hget(keys.variations(s, day, "g"), name) or 0) for s in shops}
+
+
+def _script_calls(port: int) -> int:
+    """Apply-script calls a primary ran (a first call that found no script is not counted)."""
+    stats = redis.Redis(port=port).info("commandstats").get("cmdstat_evalsha", {})
+    return int(stats.get("calls", 0)) - int(stats.get("failed_calls", 0))
+
+
+async def test_one_call_per_primary_and_per_slot_when_a_primary_refuses(
+    cluster: LocalRedisCluster,
+) -> None:
+    client = RedisCluster.from_url(cluster.url)
+    try:
+        await client.flushall()
+        await client.initialize()
+        shops = [f"shop-{i}" for i in range(60)]  # on all three primaries
+        day = str(datetime.now(UTC).date())
+        store = RedisStore(client, cluster=True)
+        claim = await store.claim("views", 0)
+        batch = _views_batch(shops, claim.generation, day)
+        # one primary asked for every shop: it refuses at the first shop it does not serve,
+        # in the script's check phase, so nothing is written
+        node = client.nodes_manager.get_node_from_slot(key_slot(keys.progress(shops[0]).encode()))
+        payload = batch.payload(shops, checkpoint=False)
+        assert await store._call_on(node, payload, keys.progress(shops[0])) is None
+        assert [k async for k in client.scan_iter(match=keys.SHOP_KEYS)] == []
+
+        async def refused(*_args: object) -> None:
+            return None
+
+        # every primary refusing: the shops are applied per slot, once each
+        assert (await apply_cluster(client, batch, store._call, refused)).status == "ok"
+        assert await _views_counted(client, shops, day) == {s: i + 1 for i, s in enumerate(shops)}
+
+        await client.flushall()
+        claim = await store.claim("views", 0)
+        for port in cluster.ports:
+            redis.Redis(port=port).config_resetstat()
+        assert (await store.apply(_views_batch(shops, claim.generation, day))).status == "ok"
+        calls = [_script_calls(port) for port in cluster.ports]
+        assert calls.count(0) == 0 and sum(calls) == 4, f"a call per primary, a checkpoint: {calls}"
+        assert await _views_counted(client, shops, day) == {s: i + 1 for i, s in enumerate(shops)}
+        again = await store.apply(_views_batch(shops, claim.generation, day))
+        assert again.status == "conflict" and again.conflicts, again
+        assert again.conflicts.items() <= {s: i for i, s in enumerate(shops)}.items()
     finally:
         await client.aclose()
 
