@@ -31,26 +31,12 @@ from bench.freshness import measure_freshness
 from bench.measure import Run, follow_progress, redis_memory, wait_for_sweep
 from bench.raw import raw_ceiling
 from stream.devtools.embedded import EmbeddedStack
-from stream.devtools.workers import WorkerProcess
+from stream.devtools.workers import WorkerProcess, worker_env
 from stream.kafka.clients import produce_records
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def worker_env(
-    bootstrap: str, redis_url: str, topics: Topics, engine: str, group: str
-) -> dict[str, str]:
-    return {
-        "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
-        "UPSELL_REDIS_URL": redis_url,
-        "UPSELL_TOPIC_PREFIX": topics.prefix,
-        "UPSELL_AUTH": "off",
-        "UPSELL_ENGINE": engine,
-        "UPSELL_GROUP_ID": group,
-        "UPSELL_LOG_LEVEL": "WARNING",
-    }
 
 
 def run_ours(
@@ -69,7 +55,14 @@ def run_ours(
     group = f"bench-{engine}-{n_workers}-{time.monotonic_ns()}"
     ws = [
         WorkerProcess(
-            worker_env(stack.broker.bootstrap, stack.redis.url, topics, engine, group),
+            worker_env(
+                stack.broker.bootstrap,
+                stack.redis.url,
+                topics,
+                engine,
+                UPSELL_GROUP_ID=group,
+                UPSELL_LOG_LEVEL="WARNING",
+            ),
             workdir,
             name=f"{engine}-{n_workers}-{i}",
         )

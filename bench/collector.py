@@ -12,7 +12,6 @@ import asyncio
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import aiohttp
 import orjson
 
 from stream.collector.keys import KeyKind, KeyRegistry
+from stream.devtools.demo import collector_views
 from stream.devtools.embedded import EmbeddedStack
 from stream.devtools.workers import WorkerProcess
 from stream.kafka.topics import ensure_topics
@@ -31,21 +31,6 @@ SHOP = "bench-collector"
 PROBE_SHOP = "bench-collector-probe"
 BATCH = 20
 CLIENTS = 16
-
-
-def _batch(n: int) -> bytes:
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    events = [
-        {
-            "kind": "banner_view",
-            "event_id": str(uuid.uuid4()),
-            "occurred_at": now,
-            "group_id": "g",
-            "variation_id": "a",
-        }
-        for _ in range(n)
-    ]
-    return orjson.dumps({"events": events})
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -74,7 +59,7 @@ async def _load(url: str, key: str, seconds: float) -> dict[str, Any]:
     async def client(session: aiohttp.ClientSession) -> None:
         nonlocal errors
         while time.monotonic() < deadline:
-            body = _batch(BATCH)
+            body = collector_views(BATCH, datetime.now(UTC))
             t = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as resp:
                 await resp.read()
@@ -111,7 +96,9 @@ async def _freshness(url: str, key: str, api: str, probes: int) -> dict[str, Any
         seen = await views()
         for _ in range(probes):
             t = time.perf_counter()
-            async with session.post(url, data=_batch(1), headers=headers) as resp:
+            async with session.post(
+                url, data=collector_views(1, datetime.now(UTC)), headers=headers
+            ) as resp:
                 assert resp.status == 202, await resp.text()
             while time.perf_counter() - t < 10:
                 if await views() > seen:

@@ -26,11 +26,10 @@ from pathlib import Path
 import redis
 
 from bench import data
-from bench.__main__ import ROOT, worker_env
-from bench.measure import applied_events, cpu_seconds
+from bench.measure import applied_events, cpu_seconds, redis_cpu_seconds
 from bench.traffic import Traffic
 from stream.devtools.embedded import EmbeddedStack
-from stream.devtools.workers import WorkerProcess
+from stream.devtools.workers import ROOT, WorkerProcess, worker_env
 from stream.kafka.clients import produce_records
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
@@ -72,11 +71,6 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def redis_cpu_seconds(client: redis.Redis) -> float:
-    cpu = client.info("cpu")
-    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def by_design_mb(client: redis.Redis) -> float:
@@ -127,7 +121,14 @@ def main() -> None:
                 stack.broker.bootstrap, [(topics.shops, k, v) for _t, k, v in data.settings(50)]
             )
         )
-        env = worker_env(stack.broker.bootstrap, stack.redis.url, topics, "batch", "soak")
+        env = worker_env(
+            stack.broker.bootstrap,
+            stack.redis.url,
+            topics,
+            "batch",
+            UPSELL_GROUP_ID="soak",
+            UPSELL_LOG_LEVEL="WARNING",
+        )
         worker = WorkerProcess(env, workdir, name="soak").start()
         worker.wait_ready(120)
         assert worker.proc is not None

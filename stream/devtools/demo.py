@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,23 @@ class DemoRecord:
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def collector_views(n: int, at: datetime) -> bytes:
+    """A collector request body: ``n`` banner views of group ``g``, variation ``a`` at ``at``,
+    each with its own event id."""
+    stamp = _iso(at)
+    events = [
+        {
+            "kind": "banner_view",
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": stamp,
+            "group_id": "g",
+            "variation_id": "a",
+        }
+        for _ in range(n)
+    ]
+    return orjson.dumps({"events": events})
 
 
 class DemoGenerator:

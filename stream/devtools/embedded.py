@@ -15,8 +15,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 START_TIMEOUT_S = 30.0
 
@@ -172,10 +174,19 @@ class EmbeddedBroker:
 
 
 class EmbeddedRedis:
-    def __init__(self, workdir: Path, port: int | None = None, appendonly: bool = True) -> None:
+    """One redis-server; ``extra_args`` adds options (a cluster node's, ``DEBUG`` for tests)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        appendonly: bool = True,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.port = port or free_port()
         self.dir = workdir / f"redis-{self.port}"
         self.appendonly = appendonly
+        self.extra_args = list(extra_args)
         self.binary = redis_binary()
         self._proc = _Process("redis", workdir / f"redis-{self.port}.log")
 
@@ -187,7 +198,7 @@ class EmbeddedRedis:
     def pid(self) -> int | None:
         return self._proc.pid
 
-    def start(self) -> EmbeddedRedis:
+    def start(self) -> Self:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._proc.spawn(
             [
@@ -210,6 +221,7 @@ class EmbeddedRedis:
                 str(self.dir),
                 "--protected-mode",
                 "yes",
+                *self.extra_args,
             ]
         )
         _wait(self._answers, self._proc, "redis")

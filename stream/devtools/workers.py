@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stream.devtools.embedded import free_port
+from stream.settings import Topics
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def worker_env(
+    bootstrap: str, redis_url: str, topics: Topics, engine: str, **extra: str
+) -> dict[str, str]:
+    """A worker's environment on ``topics`` of ``bootstrap`` and ``redis_url``, auth off;
+    ``extra`` adds or overrides variables."""
+    return {
+        "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
+        "UPSELL_REDIS_URL": redis_url,
+        "UPSELL_TOPIC_PREFIX": topics.prefix,
+        "UPSELL_AUTH": "off",
+        "UPSELL_ENGINE": engine,
+        **extra,
+    }
 
 
 def http_get(url: str, token: str | None = None, timeout: float = 2.0) -> tuple[int, bytes]:

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from stream.devtools.demo import KIND_TOPIC
 from stream.devtools.workers import WorkerProcess, http_get
+from stream.devtools.workers import worker_env as devtools_worker_env
 from stream.kafka.clients import make_producer
 from stream.settings import Topics
 from stream.state.redis import AnyRedis
@@ -23,34 +25,21 @@ T = TypeVar("T")
 def worker_env(
     bootstrap: str, redis_url: str, topics: Topics, engine: str, **extra: str
 ) -> dict[str, str]:
-    return {
-        "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
-        "UPSELL_REDIS_URL": redis_url,
-        "UPSELL_TOPIC_PREFIX": topics.prefix,
-        "UPSELL_AUTH": "off",
-        "UPSELL_ENGINE": engine,
+    """The devtools worker environment with the tests' defaults: 4 partitions, a group of the
+    topics' own, quick session timeouts, INFO logs; ``extra`` overrides any of them."""
+    defaults = {
         "UPSELL_PARTITIONS": "4",
         "UPSELL_GROUP_ID": f"grp-{topics.prefix.rstrip('.')}",
         "UPSELL_SESSION_TIMEOUT_S": "6",
         "UPSELL_HEARTBEAT_S": "1",
         "UPSELL_BATCH_MAX_EVENTS": "5000",
         "UPSELL_LOG_LEVEL": "INFO",
-        **extra,
     }
+    return devtools_worker_env(bootstrap, redis_url, topics, engine, **(defaults | extra))
 
 
 def workers(env: dict[str, str], log_dir: Path, n: int) -> list[WorkerProcess]:
     return [WorkerProcess(env, log_dir, name=f"w{i + 1}") for i in range(n)]
-
-
-TOPIC_OF_KIND = {
-    "view": "views",
-    "click": "clicks",
-    "upgrade": "upgrades",
-    "downgrade": "downgrades",
-    "shop": "shops",
-    "subscribers": "subscriber_counts",
-}
 
 
 async def produce(
@@ -66,7 +55,7 @@ async def produce(
     try:
         futures = []
         for kind, key, value in items:
-            topic = getattr(topics, TOPIC_OF_KIND[kind])
+            topic = getattr(topics, KIND_TOPIC[kind])
             futures.append(await producer.send(topic, key=key, value=value, partition=partition))
             sent += 1
             if len(futures) >= 5000:

@@ -7,16 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import redis
 
+from stream.devtools.demo import collector_views
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.workers import WorkerProcess, http_post
 from stream.kafka.topics import ensure_topics
@@ -30,21 +29,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 SHOP = "shop-down"
 OCCURRED = datetime.now(UTC) - timedelta(hours=1)
 DAY_KEY = f"us:{{{SHOP}}}:day:{OCCURRED.date().isoformat()}"
-
-
-def batch(n: int) -> bytes:
-    at = OCCURRED.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    events = [
-        {
-            "kind": "banner_view",
-            "event_id": str(uuid.uuid4()),
-            "occurred_at": at,
-            "group_id": "g",
-            "variation_id": "a",
-        }
-        for _ in range(n)
-    ]
-    return orjson.dumps({"events": events})
 
 
 def wait_for(probe: Callable[[], Any], want: Any, timeout_s: float, what: str) -> None:
@@ -80,11 +64,11 @@ def test_broker_down_503_then_the_retry_counts_once(
         worker.wait_ready()
         # 50 first: the restarted (empty) log must stay below the worker's checkpoint, or the
         # worker cannot tell it restarted (docs/state.md, a recreated topic)
-        assert http_post(url, batch(50), key=key)[0] == 202
+        assert http_post(url, collector_views(50, OCCURRED), key=key)[0] == 202
         wait_for(views, 50, 30, "the first batch counted")
 
         broker.stop()
-        refused = batch(5)
+        refused = collector_views(5, OCCURRED)
         started = time.monotonic()
         status, headers, body = http_post(url, refused, key=key, timeout=30)
         assert status == 503, body

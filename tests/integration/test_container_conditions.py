@@ -43,9 +43,9 @@ import orjson
 import pytest
 import yaml
 
-from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.embedded import EmbeddedBroker, free_port
 from stream.devtools.tokens_cli import add_token
-from stream.devtools.workers import ROOT, free_port, http_get
+from stream.devtools.workers import ROOT, http_get
 from stream.kafka.topics import ensure_topics
 from stream.settings import Settings, Topics
 from tests.integration.e2e import produce

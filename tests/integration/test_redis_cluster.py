@@ -19,6 +19,7 @@ from redis.asyncio import RedisCluster
 from redis.crc import key_slot
 
 from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.devtools.workers import http_get
 from stream.settings import Topics
 from stream.state import keys
@@ -38,7 +39,6 @@ from tests.integration.e2e import (
     workers,
     written,
 )
-from tests.redis_cluster import LocalRedisCluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
