@@ -11,6 +11,8 @@ before counting. A batch keeps one message per offset: after a seek Faust delive
 message it had delivered once more, possibly into the same batch (docs/state.md). So a
 re-delivery is never applied twice. Kafka's committed offsets are Faust's business only.
 
+Unreadable batches are dead-lettered and skipped (faust_unreadable.py).
+
 A log that restarted below the checkpoint (a broker that kept no data, a recreated topic) shows
 as a high watermark below the resume offset: once that lasts ``LogEndWatch.grace_s``, the
 partition is counted from offset 0 in a new epoch, as the batch engine does (docs/state.md).
@@ -30,6 +32,7 @@ from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from stream.engines.faust_tuning import QuietMonitor, set_fetch_max_wait_ms
+from stream.engines.faust_unreadable import FaustUnreadable
 from stream.engines.log_end_watch import LogEndWatch
 from stream.ingest.ingestor import Ingestor
 from stream.ingest.types import PartitionFenced, PartitionRewound
@@ -74,6 +77,9 @@ class FaustCounting:
         self.joined = False
         self.log_ends = LogEndWatch()
         self._seek_wrapped = False
+        self.unreadable = FaustUnreadable(
+            ingestor=ingestor, telemetry=telemetry, positions=lambda: self.resume
+        )
 
     # -- rebalance -------------------------------------------------------------------------
     async def on_assigned(self, _sender: Any, assigned: set[TP], **_kw: Any) -> None:
@@ -85,6 +91,7 @@ class FaustCounting:
             offset = await self.health.retry(partial(self.ingestor.assign, topic, part), "claim")
             self._resume_at((topic, part), offset)
         self._wrap_perform_seek()
+        self.unreadable.install(self.app.consumer)
         await self._seek_resume(self.app.consumer)
         self.joined = True
         for topic in self.settings.topics.counted:

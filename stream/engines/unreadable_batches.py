@@ -93,3 +93,19 @@ async def read_before(
         idle = 0 if records else idle + 1
         out.extend(r for r in records if r.offset < first)
     return out
+
+
+async def skip_past(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int
+) -> tuple[int, int, list[Any]] | None:
+    """For an engine that cannot settle in between (Faust): locate the unreadable batch at or
+    after ``start``, read the records before it and move the position past it, in one call on
+    the consumer's own loop. None (the position back at ``start``) when every batch reads."""
+    span = await locate(consumer, tp, start)
+    if span is None:
+        consumer.seek(tp, start)  # aiokafka may have moved past records it never returned
+        return None
+    first, last = span
+    before = await read_before(consumer, tp, start, first)
+    consumer.seek(tp, last + 1)
+    return first, last, before
