@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import orjson
 
 from consumers.plan_changes import add_transition, event_ms, spread
 from schemas.models import Kind, Plan, PlanChange
+from schemas.timestamps import utc_text
 from stream.state import keys
 from stream.state.batch import MoneyEntry, ShopSection
 
@@ -51,11 +50,10 @@ def count(section: ShopSection, event: PlanChange, day: str) -> None:
 def ledger_item(event: PlanChange) -> str:
     """The conversions-ledger member: the contract's conversion item, as JSON text (held until
     its batch is applied; orjson's bytes would hold a 4 KiB buffer each, orjson 3.13)."""
-    occurred = event.occurred_at.astimezone(UTC).isoformat(timespec="milliseconds")
     return orjson.dumps(
         {
             "event_id": event.event_id,
-            "occurred_at": occurred.replace("+00:00", "Z"),
+            "occurred_at": utc_text(event.occurred_at),
             "subscriber_id": event.subscriber_id,
             "order_id": event.order_id,
             "group_id": event.group_id,

@@ -9,12 +9,13 @@ import base64
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import orjson
 
 from schemas.models import Rejected
+from schemas.timestamps import utc_text
 
 KEPT_BYTES = 16 * 1024  # of the original value, as text (when UTF-8) and as base64
 KEPT_KEY_BYTES = 1024  # of the original key, used as the dead letter's key
@@ -90,9 +91,7 @@ def dead_letter_value(
             "reason": reason,
             "detail": detail[:DETAIL_CHARS],
             "source": source,
-            "failed_at": now.astimezone(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "failed_at": utc_text(now),
             "original": _text(kept),
             "original_b64": base64.b64encode(kept).decode() if kept is not None else None,
             "original_bytes": len(raw) if raw is not None else None,

@@ -18,16 +18,10 @@ from typing import Annotated
 
 import msgspec
 
-from schemas.decode import (
-    FUTURE_TOLERANCE,
-    MAX_BYTES,
-    MAX_ID,
-    canonical_utc,
-    check,
-    parse_timestamp,
-    valid_shop_id,
-)
+from schemas.decode import FUTURE_TOLERANCE, MAX_BYTES, check
+from schemas.fields import MAX_ID, valid_shop_id
 from schemas.models import BannerClick, BannerView, Event, Kind, Rejected
+from schemas.timestamps import canonical_utc, parse_timestamp
 
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
 _Stamp = Annotated[str, msgspec.Meta(max_length=40)]

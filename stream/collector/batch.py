@@ -8,13 +8,14 @@ the bytes that will be produced. Contract: docs/contract.md, section 6.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from schemas.decode import FUTURE_TOLERANCE, decode
 from schemas.models import Kind, Rejected
+from schemas.timestamps import utc_text
 from stream.collector.errors import CollectError
 from stream.collector.keys import WriteKey
 from stream.settings import Topics
@@ -87,10 +88,6 @@ def _instant(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def foreign_shop(events: list[Any], key: WriteKey) -> bool:
     """An event names another shop than the key's: the whole request is refused (403)."""
     return any(
@@ -109,7 +106,7 @@ def prepare(
 ) -> Prepared:
     out = Prepared()
     skew = received_at - sent_at if sent_at is not None else timedelta(0)
-    stamp = iso(received_at)
+    stamp = utc_text(received_at)
     for index, doc in enumerate(events):
         kind = doc.get("kind") if isinstance(doc, dict) else None
         reason = _kind_problem(doc, kind, key)
@@ -153,7 +150,7 @@ def _apply_clock_rule(body: dict[str, Any], received_at: datetime, skew: timedel
     left in the future beyond that is rejected by the decoder (``future_timestamp``)."""
     raw = body.get("occurred_at")
     if raw is None:
-        body["occurred_at"] = iso(received_at)
+        body["occurred_at"] = utc_text(received_at)
         return
     occurred = _instant(raw)
     if occurred is None:
@@ -162,4 +159,4 @@ def _apply_clock_rule(body: dict[str, Any], received_at: datetime, skew: timedel
     if received_at < occurred <= received_at + FUTURE_TOLERANCE:
         occurred = received_at
     if skew or occurred != _instant(raw):
-        body["occurred_at"] = iso(occurred)
+        body["occurred_at"] = utc_text(occurred)

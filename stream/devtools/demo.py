@@ -10,10 +10,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import orjson
 
+from schemas.timestamps import utc_text
 from stream.dates.clock import Clock, system_clock
 from stream.kafka.clients import make_producer, send_all
 from stream.kafka.topics import ensure_topics
@@ -56,14 +57,10 @@ class DemoRecord:
         return str(getattr(topics, KIND_TOPIC[self.topic_kind]))
 
 
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def collector_views(n: int, at: datetime) -> bytes:
     """A collector request body: ``n`` banner views of group ``g``, variation ``a`` at ``at``,
     each with its own event id."""
-    stamp = _iso(at)
+    stamp = utc_text(at)
     events = [
         {
             "kind": "banner_view",
@@ -153,7 +150,7 @@ class DemoGenerator:
             base: dict[str, object] = {
                 "event_id": f"d{self.seed}-{i}",
                 "shop_id": shop,
-                "occurred_at": _iso(at),
+                "occurred_at": utc_text(at),
                 "group_id": rng.choice(self.groups),
                 "variation_id": rng.choice(self.variations),
             }

@@ -24,8 +24,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from schemas.timestamps import utc_text
 from stream.dates.clock import Clock, system_clock
-from stream.devtools.demo import SHOP_PROFILES, DemoGenerator, DemoRecord, _iso
+from stream.devtools.demo import SHOP_PROFILES, DemoGenerator, DemoRecord
 from stream.kafka.clients import make_producer, send_all
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
@@ -133,7 +134,7 @@ class Story:
         base: dict[str, object] = {
             "event_id": f"s{self.seed}-{self._n}",
             "shop_id": shop,
-            "occurred_at": _iso(at),
+            "occurred_at": utc_text(at),
             "group_id": group.group_id,
             "variation_id": variation,
         }

@@ -14,8 +14,8 @@ from collections.abc import Callable, Container, Sequence
 from typing import Any
 
 from schemas.dead_letter import DeadLetter, DeadLetterSink
-from schemas.decode import MAX_ID, valid_shop_id
 from schemas.decoder import Decoder, TimeBounds
+from schemas.fields import MAX_ID, valid_shop_id
 from schemas.models import Kind, Rejected
 from stream.dates.clock import Clock
 from stream.dates.days import DayResolver

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from stream.collector.batch import iso, parse_body, prepare
+from schemas.timestamps import utc_text as iso
+from stream.collector.batch import parse_body, prepare
 from stream.collector.errors import CollectError
 from stream.collector.keys import KeyKind, WriteKey, normalise_origins
 from stream.collector.limits import RateLimiter, retry_after

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from schemas.fields import valid_shop_id
+from schemas.timestamps import utc_text
 from stream.dates.clock import Clock
 from stream.dates.days import day_bounds_utc, local_date
 from stream.dates.periods import Period, PeriodError, buckets, resolve_compare, resolve_period
@@ -18,14 +19,11 @@ from stream.http.api.errors import ApiError, bad_request
 from stream.http.api.limits import HeavyQueries
 from stream.state.reader import ShopView, StateReader
 
-SHOP_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-
 
 def _iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    text = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    return utc_text(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 class Handlers:
@@ -46,7 +44,7 @@ class Handlers:
     # -- shared ----------------------------------------------------------------------------
     async def _context(self, request: web.Request) -> tuple[ShopView, Period, Period | None]:
         shop_id = request.match_info["shop_id"]
-        if not SHOP_ID.fullmatch(shop_id):
+        if not valid_shop_id(shop_id):
             raise bad_request(
                 "bad_shop_id", "shop ids are 1-128 chars of [A-Za-z0-9._:-]", "shop_id"
             )
