@@ -11,13 +11,9 @@ from stream.settings import Topics
 from stream.state.batch import ShopSection
 
 Count = Callable[[ShopSection, Any, str], None]
+COUNTED = (views, clicks, upgrades, downgrades)  # the counted kinds, one module each
 
 
 def counting_routes(topics: Topics) -> dict[str, tuple[Kind, Count]]:
     """The counted topics and how each one's events count, for the Ingestor."""
-    return {
-        topics.views: (views.KIND, views.count),
-        topics.clicks: (clicks.KIND, clicks.count),
-        topics.upgrades: (upgrades.KIND, upgrades.count),
-        topics.downgrades: (downgrades.KIND, downgrades.count),
-    }
+    return {topics.of(kind.KIND): (kind.KIND, kind.count) for kind in COUNTED}

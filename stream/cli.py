@@ -1,4 +1,5 @@
-"""``upsell-stream``: the console entry point. The only place that reads the environment."""
+"""``upsell-stream``: the console entry point. The only place that reads the environment: once,
+in :func:`main`, which hands it to ``Settings.from_env`` (and to ``dev`` for its children)."""
 
 from __future__ import annotations
 
@@ -101,21 +102,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    env = dict(os.environ)
     try:
         if args.command == "worker":
-            _worker(Settings.from_env())
+            _worker(Settings.from_env(env))
         elif args.command == "dev":
             from stream.devtools.dev import run_dev
 
-            sys.exit(run_dev(dict(os.environ), args.demo, args.rate, args.workers, args.dir))
+            sys.exit(run_dev(env, args.demo, args.rate, args.workers, args.dir))
         elif args.command == "produce-demo":
-            _produce_demo(args)
+            _produce_demo(args, Settings.from_env(_without_api_tokens(env)))
         elif args.command == "token":
-            _token_add(args)
+            _token_add(args, env)
         elif args.command == "collector":
-            _collector(Settings.from_env(_without_api_tokens()))
+            _collector(Settings.from_env(_without_api_tokens(env)))
         elif args.command == "key":
-            sys.exit(_key(Settings.from_env(_without_api_tokens()), args))
+            sys.exit(_key(Settings.from_env(_without_api_tokens(env)), args))
     except SettingsError as exc:
         print(f"upsell-stream: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -147,9 +149,10 @@ def _worker(settings: Settings) -> None:
     ).execute_from_commandline()
 
 
-def _without_api_tokens() -> dict[str, str]:
-    """The collector and the key commands serve no query API: no tokens file is needed."""
-    return {**os.environ, "UPSELL_AUTH": "off"}
+def _without_api_tokens(env: dict[str, str]) -> dict[str, str]:
+    """The collector, the key commands and the demo producer serve no query API: no tokens file
+    is needed."""
+    return {**env, "UPSELL_AUTH": "off"}
 
 
 def _collector(settings: Settings) -> None:
@@ -192,11 +195,10 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def _produce_demo(args: argparse.Namespace) -> None:
+def _produce_demo(args: argparse.Namespace, settings: Settings) -> None:
     from stream.devtools.demo import produce_demo
     from stream.devtools.demo_story import produce_story
 
-    settings = Settings.from_env({**os.environ, "UPSELL_AUTH": "off"})
     if args.story:
         sent = asyncio.run(
             produce_story(
@@ -226,12 +228,10 @@ def _produce_demo(args: argparse.Namespace) -> None:
     print(f"produced {sent} messages to {settings.kafka_bootstrap}")
 
 
-def _token_add(args: argparse.Namespace) -> None:
+def _token_add(args: argparse.Namespace, env: dict[str, str]) -> None:
     from stream.devtools.tokens_cli import add_token
 
-    path = args.file or (
-        Path(os.environ["UPSELL_API_TOKENS"]) if os.environ.get("UPSELL_API_TOKENS") else None
-    )
+    path = args.file or (Path(env["UPSELL_API_TOKENS"]) if env.get("UPSELL_API_TOKENS") else None)
     if path is None:
         raise SettingsError("UPSELL_API_TOKENS", "give --file or set UPSELL_API_TOKENS")
     print(add_token(path, args.shop))

@@ -23,14 +23,14 @@ from stream.settings import Topics
 MAX_BODY_BYTES = 64 * 1024
 MAX_EVENTS = 100
 
-# The collector's kind -> (the decoder's kind, the Topics attribute of its topic).
-KINDS: dict[str, tuple[Kind, str]] = {
-    "banner_view": (Kind.VIEW, "views"),
-    "banner_click": (Kind.CLICK, "clicks"),
-    "upgrade": (Kind.UPGRADE, "upgrades"),
-    "downgrade": (Kind.DOWNGRADE, "downgrades"),
-    "shop": (Kind.SHOP, "shops"),
-    "subscriber_count": (Kind.SUBSCRIBERS, "subscriber_counts"),
+# The collector's kind -> the decoder's kind (whose topic is Topics.of(kind)).
+KINDS: dict[str, Kind] = {
+    "banner_view": Kind.VIEW,
+    "banner_click": Kind.CLICK,
+    "upgrade": Kind.UPGRADE,
+    "downgrade": Kind.DOWNGRADE,
+    "shop": Kind.SHOP,
+    "subscriber_count": Kind.SUBSCRIBERS,
 }
 _TIMED = frozenset({"banner_view", "banner_click", "upgrade", "downgrade"})
 
@@ -120,13 +120,13 @@ def prepare(
             _apply_clock_rule(body, received_at, skew)
         body["received_at"] = stamp
         value = orjson.dumps(body)
-        decoder_kind, topic_attr = KINDS[kind]
+        decoder_kind = KINDS[kind]
         event = decode(decoder_kind, key.shop_id.encode(), value, received_at, retention_days)
         if isinstance(event, Rejected):
             out.rejected.append((index, kind, event.reason))
             continue
         event_id = getattr(event, "event_id", None)
-        topic = str(getattr(topics, topic_attr))
+        topic = topics.of(decoder_kind)
         out.records.append(Record(index, kind, topic, key.shop_id, event_id, value))
     return out
 

@@ -36,15 +36,6 @@ PLANS = [
     ("annual-pro", 3300),
 ]
 
-KIND_TOPIC = {
-    "view": "views",
-    "click": "clicks",
-    "upgrade": "upgrades",
-    "downgrade": "downgrades",
-    "shop": "shops",
-    "subscribers": "subscriber_counts",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class DemoRecord:
@@ -54,7 +45,7 @@ class DemoRecord:
     expect: str  # count | duplicate | dead_letter | setting
 
     def topic(self, topics: Topics) -> str:
-        return str(getattr(topics, KIND_TOPIC[self.topic_kind]))
+        return topics.of(self.topic_kind)
 
 
 def collector_views(n: int, at: datetime) -> bytes:

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from stream.devtools.demo import KIND_TOPIC
 from stream.devtools.workers import WorkerProcess, http_get
 from stream.devtools.workers import worker_env as devtools_worker_env
 from stream.kafka.clients import make_producer
@@ -55,7 +54,7 @@ async def produce(
     try:
         futures = []
         for kind, key, value in items:
-            topic = getattr(topics, KIND_TOPIC[kind])
+            topic = topics.of(kind)
             futures.append(await producer.send(topic, key=key, value=value, partition=partition))
             sent += 1
             if len(futures) >= 5000:

@@ -4,6 +4,7 @@ end-to-end tests show that the broker serves such fetches (docs/state.md)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from stream.app import build_worker, faust_app
@@ -26,7 +27,7 @@ async def test_the_faust_worker_consumer_reads_committed_with_either_engine() ->
     worker = build_worker(SETTINGS)  # the batch engine
     await _check_faust_consumer(worker.app)
     await worker.store.client.aclose()
-    app = faust_app(SETTINGS.with_overrides(engine="faust"))
+    app = faust_app(replace(SETTINGS, engine="faust"))
     configure_faust(app, SETTINGS)
     await _check_faust_consumer(app)
 

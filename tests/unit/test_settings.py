@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.settings import Settings, SettingsError
+from stream.settings import Settings, SettingsError, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,3 +122,13 @@ def test_min_insync_replicas_within_the_replication_factor() -> None:
     with pytest.raises(SettingsError) as err:
         Settings.from_env({"UPSELL_AUTH": "off", "UPSELL_MIN_INSYNC_REPLICAS": "2"})
     assert err.value.variable == "UPSELL_MIN_INSYNC_REPLICAS"
+
+
+def test_every_kind_has_its_topic() -> None:
+    from schemas.models import Kind
+    from stream.settings.topics import KIND_TOPICS
+
+    assert set(KIND_TOPICS) == {k.value for k in Kind}, "a kind without a topic, or a stale one"
+    topics = Topics("p.")
+    assert topics.of(Kind.VIEW) == topics.views == "p.banner-views"
+    assert topics.of(Kind.SUBSCRIBERS) == topics.subscriber_counts == "p.subscriber-counts"
