@@ -47,9 +47,9 @@ def redis_server(stack_dir: Path) -> Iterator[EmbeddedRedis]:
         r.stop()
 
 
-@pytest.fixture
-def redis_url(redis_server: EmbeddedRedis) -> str:
-    """A clean database on OUR redis-server (restarted if a test left it stopped)."""
+def clean_redis(redis_server: EmbeddedRedis) -> str:
+    """Empty OUR redis-server (restarted if a test left it stopped); returns its URL. Module
+    fixtures that keep a worker for several tests call it once, at their start."""
     if not redis_server._answers():
         redis_server.start()
     client = redis.Redis(port=redis_server.port)
@@ -58,6 +58,12 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
     finally:
         client.close()
     return redis_server.url
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    """A clean database on OUR redis-server (restarted if a test left it stopped)."""
+    return clean_redis(redis_server)
 
 
 @pytest.fixture
