@@ -5,8 +5,9 @@ messages to :meth:`Ingestor.process` (one atomic apply per batch and partition).
 
 Exactly once with Faust: on assignment each new partition is claimed in Redis (a fencing
 generation and the stored checkpoint); Faust's own position is then moved to checkpoint + 1 by
-wrapping ``consumer.perform_seek`` (Faust's recovery seeks to Kafka's committed offsets after
-``on_partitions_assigned``, FACTS.md), and every message below the resume offset is dropped
+wrapping ``consumer.perform_seek`` (Faust's recovery seeks to Kafka's committed offsets, then
+resumes fetching; the wrapper holds it until the claims are done, faust_claims.py), no message
+this worker does not count is acknowledged, and every message below the resume offset is dropped
 before counting. A batch keeps one message per offset: after a seek Faust delivers the last
 message it had delivered once more, possibly into the same batch (docs/state.md). So a
 re-delivery is never applied twice. Kafka's committed offsets are Faust's business only.
@@ -31,6 +32,7 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.types import TP
 
+from stream.engines.faust_claims import Generations, SeekGate, withhold
 from stream.engines.faust_tuning import QuietMonitor, set_fetch_max_wait_ms
 from stream.engines.faust_unreadable import FaustUnreadable
 from stream.engines.log_end_watch import LogEndWatch
@@ -76,13 +78,21 @@ class FaustCounting:
         self._reseeks: dict[tuple[str, int], int] = {}
         self.joined = False
         self.log_ends = LogEndWatch()
-        self._seek_wrapped = False
         self.unreadable = FaustUnreadable(
             ingestor=ingestor, telemetry=telemetry, positions=lambda: self.resume
         )
+        self.gate = SeekGate()
+        self.generations = Generations()
+
+    def install(self) -> None:
+        """Before Faust's first rebalance: its seeks to committed offsets wait for our claims."""
+        consumer: Any = self.app.consumer
+        self.gate.install(consumer, partial(self._seek_resume, consumer))
 
     # -- rebalance -------------------------------------------------------------------------
     async def on_assigned(self, _sender: Any, assigned: set[TP], **_kw: Any) -> None:
+        self.gate.claiming()
+        generation = self.app.consumer_generation_id
         hot = {(tp.topic, tp.partition) for tp in assigned if tp.topic in self.counted}
         for key in [k for k in self.resume if k not in hot]:
             self._drop(key)
@@ -90,9 +100,12 @@ class FaustCounting:
         for topic, part in sorted(hot - set(self.resume)):
             offset = await self.health.retry(partial(self.ingestor.assign, topic, part), "claim")
             self._resume_at((topic, part), offset)
-        self._wrap_perform_seek()
+        for key in hot:
+            self.generations.claimed(key, generation)
+        self.install()
         self.unreadable.install(self.app.consumer)
         await self._seek_resume(self.app.consumer)
+        self.gate.claimed()
         self.joined = True
         for topic in self.settings.topics.counted:
             n = sum(1 for t, _p in self.resume if t == topic)
@@ -100,6 +113,7 @@ class FaustCounting:
         log.info("faust engine owns %d counted partitions", len(self.resume))
 
     async def on_revoked(self, _sender: Any, revoked: set[TP], **_kw: Any) -> None:
+        self.gate.claiming()
         for tp in revoked:
             if self._drop((tp.topic, tp.partition)):
                 self.ingestor.revoke(tp.topic, tp.partition)
@@ -110,6 +124,7 @@ class FaustCounting:
 
     def _drop(self, key: tuple[str, int]) -> bool:
         self.log_ends.forget(key)
+        self.generations.forget(key)
         self._stale_from.pop(key, None)
         self._reseeks.pop(key, None)
         return self.resume.pop(key, None) is not None
@@ -191,19 +206,6 @@ class FaustCounting:
             self._resume_at(key, offset)
             await self.app.consumer.seek_wait({TP(topic, part): offset})
 
-    def _wrap_perform_seek(self) -> None:
-        if self._seek_wrapped:
-            return
-        consumer: Any = self.app.consumer
-        original = consumer.perform_seek
-
-        async def perform_seek() -> None:
-            await original()
-            await self._seek_resume(consumer)
-
-        consumer.perform_seek = perform_seek
-        self._seek_wrapped = True
-
     async def _seek_resume(self, consumer: Any) -> None:
         """Seek every owned partition to its resume offset, on the consumer's own thread:
         ``Consumer.seek`` would touch aiokafka's fetcher from this thread while the consumer
@@ -230,7 +232,9 @@ class FaustCounting:
     async def _count(self, key: tuple[str, int], messages: list[Any]) -> None:
         start = self.resume.get(key)
         if start is None:
-            return  # not (or no longer) ours
+            withhold(messages)  # not (or no longer) ours: never acknowledged, never committed
+            return
+        messages = self.generations.current(key, messages)
         kept = self._not_stale(key, messages)
         if kept is None:
             await self.app.consumer.seek_wait({TP(*key): start})
@@ -248,6 +252,7 @@ class FaustCounting:
                 outcome = await self.ingestor.process(topic, part, fresh)
                 break
             except PartitionFenced as exc:
+                withhold(fresh)
                 log.warning("%s; leaving it to its new owner", exc)
                 self._drop(key)
                 return
@@ -300,6 +305,7 @@ def register_counting_agents(
     signals: Any = app  # mode's Signal.connect is typed for a narrower receiver signature
     signals.on_partitions_assigned.connect(engine.on_assigned)
     signals.on_partitions_revoked.connect(engine.on_revoked)
+    engine.install()
     app.timer(1.0, name="check-log-ends")(engine.check_log_ends)
     app.timer(1.0, name="check-rewinds")(engine.check_rewinds)
 
