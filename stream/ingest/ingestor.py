@@ -305,7 +305,7 @@ class Ingestor:
         """List the batch's shops in us:shops:seen once a day each (a bounded memo)."""
         new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]
         if new_shops:
-            await self._store.mark_shops_seen(new_shops)
+            await self._store.mark_shops_seen(new_shops, self._ttl_day)
             _remember(self._seen_shops, new_shops, self.max_entries)
 
     def _build(

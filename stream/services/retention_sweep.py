@@ -16,7 +16,7 @@ import time
 from mode import Service
 
 from stream.dates.clock import Clock
-from stream.state.retention import last_expired_day
+from stream.state.retention import last_expired_day, shops_first_kept_day
 from stream.state.store import RetentionStore, StoreUnavailable
 from stream.telemetry import Telemetry
 
@@ -61,12 +61,15 @@ class RetentionSweep(Service):
     async def sweep_once(self) -> int | None:
         """Sweep if no worker has swept up to today's cutoff yet: returns the number of keys
         deleted, or None when another sweep has that cutoff."""
-        last_day = last_expired_day(self.clock().timestamp(), self.retention_days)
+        now_s = self.clock().timestamp()
+        last_day = last_expired_day(now_s, self.retention_days)
         if not await self.store.claim_sweep(last_day, CLAIM_TTL_S):
             return None
         start = time.perf_counter()
         try:
             deleted = await self.store.delete_days_through(last_day)
+            first_kept = shops_first_kept_day(now_s, self.retention_days)
+            shops = await self.store.trim_shops(int(now_s // 86_400), first_kept)
         except StoreUnavailable:
             with contextlib.suppress(StoreUnavailable):  # another worker, or this one next hour
                 await self.store.release_sweep(last_day)
@@ -77,9 +80,11 @@ class RetentionSweep(Service):
         self.telemetry.retention_deleted_keys.inc(deleted)
         self.telemetry.retention_sweep_seconds.set(seconds)
         log.info(
-            "retention sweep: %d keys of days through %s deleted in %.1f s",
+            "retention sweep: %d keys of days through %s deleted, %d shops last seen before "
+            "then left the shop list, in %.1f s",
             deleted,
             last_day,
+            shops,
             seconds,
         )
         return deleted

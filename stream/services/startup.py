@@ -33,6 +33,8 @@ TOPICS_INTERVAL_S = 10.0  # re-create topics a broker lost (a memory-only broker
 class FormatStore(Protocol):
     async def state_format(self, mine: int) -> int: ...
 
+    async def fold_legacy_shops(self, day: int) -> int: ...
+
 
 class Bootstrapper(Service):
     def __init__(
@@ -93,6 +95,10 @@ class Bootstrapper(Service):
                 await backoff.wait()
         if not await self._state_format_known():
             return
+        today = int(self.clock().timestamp() // 86_400)
+        moved = await self.health.retry(lambda: self.store.fold_legacy_shops(today), "format")
+        if moved:
+            log.info("us:shops:seen of an earlier version: %d shops moved to the shop list", moved)
         self.ready_to_count.set()
         log.info("shop settings loaded; counting starts")
         since_topics = 0.0

@@ -118,7 +118,10 @@ def day_shops(date: str) -> str:
 
 
 SHOPS = f"{PREFIX}:shops"  # hash shop_id -> JSON settings
-SHOPS_SEEN = f"{PREFIX}:shops:seen"  # set of shop ids that have counted events
+# the listed shops (stream/state/shop_list.py): shop -> last UTC day seen; all shops, scores 0
+SHOPS_ACTIVE = f"{PREFIX}:shops:active"
+SHOPS_INDEX = f"{PREFIX}:shops:index"
+SHOPS_SEEN_LEGACY = f"{PREFIX}:shops:seen"  # before them: a set without retention, folded in
 # the layout of the state: a worker counts only if it knows the number (docs/state.md)
 STATE_FORMAT = f"{PREFIX}:format"
 

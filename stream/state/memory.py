@@ -27,7 +27,7 @@ class MemoryStore:
         self.hlls: dict[str, set[str]] = defaultdict(set)
         self.zsets: dict[str, dict[str, int]] = defaultdict(dict)
         self.shops: dict[str, ShopSettings] = {}
-        self.seen_shops: set[str] = set()
+        self.seen_shops: dict[str, int] = {}  # us:shops:active: shop -> last UTC day seen
         self.subscribers: dict[str, dict[str, int]] = defaultdict(dict)
 
     async def claim(self, topic: str, partition: int, above: int = 0) -> Claim:
@@ -136,6 +136,7 @@ class MemoryStore:
 
     async def put_shop(self, settings: ShopSettings) -> None:
         self.shops[settings.shop_id] = settings
+        self.zsets[keys.SHOPS_INDEX].setdefault(settings.shop_id, 0)
 
     async def delete_shop(self, shop_id: str) -> None:
         self.shops.pop(shop_id, None)
@@ -143,8 +144,18 @@ class MemoryStore:
     async def get_shops(self, shop_ids: list[str]) -> dict[str, ShopSettings]:
         return {s: self.shops[s] for s in shop_ids if s in self.shops}
 
-    async def mark_shops_seen(self, shop_ids: list[str]) -> None:
-        self.seen_shops.update(shop_ids)
+    async def mark_shops_seen(self, shop_ids: list[str], day: int) -> None:
+        for shop in shop_ids:
+            self.seen_shops[shop] = max(day, self.seen_shops.get(shop, day))
+            self.zsets[keys.SHOPS_INDEX].setdefault(shop, 0)
+
+    async def trim_shops(self, today: int, first_kept_day: int) -> int:
+        gone = [s for s, day in self.seen_shops.items() if day < first_kept_day]
+        for shop in gone:
+            del self.seen_shops[shop]
+            if shop not in self.shops:
+                self.zsets[keys.SHOPS_INDEX].pop(shop, None)
+        return len(gone)
 
     async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None:
         self.subscribers[shop_id][day.isoformat()] = count

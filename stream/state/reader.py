@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from stream.state import keys
+from stream.state import keys, shop_list
 from stream.state.redis import AnyRedis
 
 # Sums exactly: Lua numbers are doubles (exact only to 2^53), so each stored integer is split
@@ -93,18 +93,23 @@ class StateReader:
             d.get("groups") or {},
         )
 
-    async def shops(self) -> list[ShopView]:
-        settings = await self.redis.hgetall(keys.SHOPS)
-        seen = await self.redis.smembers(keys.SHOPS_SEEN)
-        out = {}
-        for sid in seen:
-            out[_s(sid)] = ShopView(_s(sid), "UTC", "monday", None)
-        for sid, raw in settings.items():
+    async def shops(
+        self, after: str | None, limit: int, only: frozenset[str] | None = None
+    ) -> tuple[list[ShopView], str | None]:
+        """A page of the listed shops (stream/state/shop_list.py) in shop id order, after
+        ``after``, only those in ``only`` if given; and the next page's ``after``, if any."""
+        ids, following = await shop_list.page(self.redis, after, limit, only)
+        raws = await self.redis.hmget(keys.SHOPS, ids) if ids else []
+        out = []
+        for sid, raw in zip(ids, raws, strict=True):
+            if raw is None:
+                out.append(ShopView(sid, "UTC", "monday", None))
+                continue
             d = orjson.loads(raw)
-            out[_s(sid)] = ShopView(
-                _s(sid), d["timezone"], d.get("week_start", "monday"), d.get("currency")
+            out.append(
+                ShopView(sid, d["timezone"], d.get("week_start", "monday"), d.get("currency"))
             )
-        return [out[k] for k in sorted(out)]
+        return out, following
 
     async def _summed(self, names: list[str]) -> dict[str, int]:
         if not names:

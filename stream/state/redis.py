@@ -20,7 +20,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 
 from schemas.models import ShopSettings
-from stream.state import keys
+from stream.state import keys, shop_list
 from stream.state.batch import PartitionBatch
 from stream.state.cluster_apply import NodeScript, apply_cluster
 from stream.state.day_index import (
@@ -185,8 +185,12 @@ class RedisStore:
                 "groups": settings.groups,
             }
         )
-        async with self._answered():
-            await self.client.hset(keys.SHOPS, settings.shop_id, doc)
+        async with self._answered(), self.client.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.SHOPS, settings.shop_id, doc)
+            pipe.zadd(
+                keys.SHOPS_INDEX, {settings.shop_id: 0}, nx=True
+            )  # listed while it has settings
+            await pipe.execute()
 
     async def delete_shop(self, shop_id: str) -> None:
         async with self._answered():
@@ -205,10 +209,12 @@ class RedisStore:
                 )
         return out
 
-    async def mark_shops_seen(self, shop_ids: list[str]) -> None:
+    async def mark_shops_seen(self, shop_ids: list[str], day: int) -> None:
+        """List ``shop_ids`` as seen on UTC ``day`` (days since the epoch; shop_list.py)."""
         if shop_ids:
-            async with self._answered():
-                await self.client.sadd(keys.SHOPS_SEEN, *shop_ids)
+            async with self._answered(), self.client.pipeline(transaction=False) as pipe:
+                shop_list.mark_commands(pipe, shop_ids, day)
+                await pipe.execute()
 
     async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None:
         key = keys.subscribers(shop_id)
@@ -264,6 +270,17 @@ class RedisStore:
         if doomed:
             deleted += int(await self.client.unlink(*doomed))
         return deleted
+
+    async def trim_shops(self, today: int, first_kept_day: int) -> int:
+        """The shop list follows the retention (shop_list.py): returns how many shops left it."""
+        async with self._answered():
+            await shop_list.fold_legacy(self.client, today)
+            return await shop_list.trim(self.client, first_kept_day)
+
+    async def fold_legacy_shops(self, day: int) -> int:
+        """Fold a set ``us:shops:seen`` of an earlier version into the shop list (once)."""
+        async with self._answered():
+            return await shop_list.fold_legacy(self.client, day)
 
     async def state_format(self, mine: int) -> int:
         """The state format Redis holds, recording ``mine`` when it holds none."""

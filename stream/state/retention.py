@@ -25,6 +25,13 @@ def last_expired_day(now_s: float, retention_days: int) -> str:
     return (today - timedelta(days=retention_days + SLACK_DAYS)).isoformat()
 
 
+def shops_first_kept_day(now_s: float, retention_days: int) -> int:
+    """The oldest UTC day (days since the epoch) a shop may have last been seen on and stay in
+    the shop list (stream/state/shop_list.py): one day after its last expired day, so every
+    shop-local day of it (up to a day ahead of UTC) has been deleted when it leaves."""
+    return int(now_s // _DAY_SECONDS) - retention_days - SLACK_DAYS
+
+
 def is_expired(day: str, last_expired: str) -> bool:
     """ISO dates compare as strings."""
     return day <= last_expired

@@ -65,7 +65,7 @@ class CounterStore(Protocol):
 
     async def restart_log(self, topic: str, partition: int, generation: int) -> Claim: ...
 
-    async def mark_shops_seen(self, shop_ids: list[str]) -> None: ...
+    async def mark_shops_seen(self, shop_ids: list[str], day: int) -> None: ...
 
 
 class SettingsStore(Protocol):
@@ -77,7 +77,7 @@ class SettingsStore(Protocol):
         """The settings of those of ``shop_ids`` that have any."""
         ...
 
-    async def mark_shops_seen(self, shop_ids: list[str]) -> None: ...
+    async def mark_shops_seen(self, shop_ids: list[str], day: int) -> None: ...
 
     async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None: ...
 
@@ -91,6 +91,11 @@ class RetentionStore(Protocol):
 
     async def finish_sweep(self, last_day: str) -> None:
         """Mark the claimed sweep of ``last_day`` done (``keys.SWEEP_DONE``), for whoever waits."""
+        ...
+
+    async def trim_shops(self, today: int, first_kept_day: int) -> int:
+        """Drop the shops last seen before UTC day ``first_kept_day`` from the shop list (and a
+        legacy ``us:shops:seen`` folded in as seen ``today``); returns how many left it."""
         ...
 
     async def delete_days_through(self, last_day: str) -> int:

@@ -308,8 +308,25 @@ def test_two_workers_give_the_same_answers(stack: Stack) -> None:
 def test_shops_listing_follows_the_token(stack: Stack) -> None:
     body = stack.ok("/v1/shops", "/v1/shops")
     assert [s["shop_id"] for s in body["shops"]] == sorted(SHOPS)
+    assert body["next_cursor"] is None
     status, limited = stack.get("/v1/shops", token=stack.utc_only)
     assert status == 200 and [s["shop_id"] for s in limited["shops"]] == ["shop-utc"]
+
+
+def test_shops_listing_is_paged(stack: Stack) -> None:
+    listed: list[str] = []
+    params = {"limit": "1"}
+    for _ in range(len(SHOPS) + 1):
+        body = stack.ok("/v1/shops", "/v1/shops", **params)
+        assert len(body["shops"]) <= 1, body
+        listed += [s["shop_id"] for s in body["shops"]]
+        if body["next_cursor"] is None:
+            break
+        params["cursor"] = body["next_cursor"]
+    assert listed == sorted(SHOPS)
+    for bad in ({"limit": "0"}, {"limit": "1001"}, {"limit": "²"}, {"cursor": "not-ours!"}):
+        status, error = stack.query("/v1/shops", bad)
+        assert status == 400 and error["error"]["param"] in bad, (bad, error)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from schemas.models import ShopSettings
 from stream.dates.clock import FixedClock
 from stream.services.retention_sweep import RetentionSweep
 from stream.state import keys
@@ -47,7 +48,9 @@ def test_a_day_is_kept_until_midnight_utc_after_retention_plus_two_days() -> Non
         (keys.progress("s1"), None),
         (keys.partition("upsell.banner-views", 3), None),
         (keys.SHOPS, None),
-        (keys.SHOPS_SEEN, None),
+        (keys.SHOPS_SEEN_LEGACY, None),
+        (keys.SHOPS_ACTIVE, None),
+        (keys.SHOPS_INDEX, None),
         (keys.retention_sweep("2026-11-24"), None),
         ("us:{s1}:day:2026-11", None),
         ("us:{s1}:day:2026-11-24x", None),
@@ -127,3 +130,19 @@ async def test_a_sweep_cut_short_by_redis_is_redone() -> None:
     store.fail = False
     assert await sweep.sweep_once() == 1  # the claim was released
     assert day_keys(store) == set()
+
+
+async def test_the_sweep_trims_the_shop_list_to_the_retention() -> None:
+    now = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+    today = int(now.timestamp()) // 86_400
+    store = MemoryStore()
+    await store.mark_shops_seen(["gone", "configured"], today - 33)  # before today - 30 - 2
+    await store.mark_shops_seen(["edge"], today - 32)
+    await store.mark_shops_seen(["recent"], today - 1)
+    await store.put_shop(ShopSettings("configured", "UTC", "monday", "USD"))
+    sweep = RetentionSweep(
+        store=store, telemetry=Telemetry(), clock=FixedClock(now), retention_days=30
+    )
+    await sweep.sweep_once()
+    assert set(store.seen_shops) == {"edge", "recent"}
+    assert set(store.zsets[keys.SHOPS_INDEX]) == {"configured", "edge", "recent"}

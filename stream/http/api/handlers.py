@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from schemas.fields import valid_shop_id
@@ -14,8 +12,8 @@ from schemas.timestamps import utc_text
 from stream.dates.clock import Clock
 from stream.dates.days import day_bounds_utc, local_date
 from stream.dates.periods import Period, PeriodError, buckets, resolve_compare, resolve_period
-from stream.http.api import csv_export, experiment, figures, ledger, replies
-from stream.http.api.errors import ApiError, bad_request
+from stream.http.api import csv_export, experiment, figures, ledger, paging, replies
+from stream.http.api.errors import bad_request
 from stream.http.api.limits import HeavyQueries
 from stream.state.reader import ShopView, StateReader
 
@@ -88,9 +86,15 @@ class Handlers:
     # -- endpoints --------------------------------------------------------------------------
     async def shops(self, request: web.Request) -> web.Response:
         grant = request.get("grant")
-        shops = await self.reader.shops()
-        visible = [s.to_json() for s in shops if grant is None or grant.allows(s.shop_id)]
-        return web.json_response({"shops": visible}, dumps=_dumps)
+        limit = paging.limit(request.query.get("limit"), paging.SHOPS_PAGE, paging.SHOPS_PAGE_MAX)
+        after = paging.decode_shop(request.query.get("cursor"))
+        only = None if grant is None or grant.all_shops else grant.shops
+        shops, following = await self.reader.shops(after, limit, only)
+        doc = {
+            "shops": [s.to_json() for s in shops],
+            "next_cursor": paging.encode_shop(following) if following is not None else None,
+        }
+        return web.json_response(doc, dumps=_dumps)
 
     async def overview(self, request: web.Request) -> web.Response:
         shop, doc = await self.overview_doc(request)
@@ -247,40 +251,16 @@ class Handlers:
         if replies.wants_csv(request):
             period_doc = period.to_json(shop.timezone)
             return await ledger.stream_csv(request, self.reader, shop, period_doc, span)
-        limit = _limit(request.query.get("limit"))
-        after = _decode_cursor(request.query.get("cursor"))
+        limit = paging.limit(request.query.get("limit"), paging.LEDGER_PAGE, paging.LEDGER_PAGE_MAX)
+        after = paging.decode_ledger(request.query.get("cursor"))
         items, cursor = await self.reader.ledger_page(shop.shop_id, *span, after, limit)
         doc = {
             "shop_id": shop.shop_id,
             "period": period.to_json(shop.timezone),
             "items": ledger.with_local_time(items, shop),
-            "next_cursor": _encode_cursor(cursor) if cursor else None,
+            "next_cursor": paging.encode_ledger(cursor) if cursor else None,
         }
         return web.json_response(doc, dumps=_dumps)
 
 
 _dumps = replies.dumps
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return 50
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
-        raise bad_request("bad_limit", "limit must be an integer from 1 to 500", "limit")
-    return int(raw)
-
-
-def _encode_cursor(cursor: tuple[int, str]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(cursor))).decode().rstrip("=")
-
-
-def _decode_cursor(raw: str | None) -> tuple[int, str] | None:
-    if not raw:
-        return None
-    try:
-        score, member = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if type(score) is not int or type(member) is not str:
-            raise ValueError
-        return score, member
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise ApiError(400, "bad_cursor", "cursor is not one this API returned", "cursor") from None

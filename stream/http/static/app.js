@@ -264,15 +264,30 @@ function showTab(tab) {
   connectLive();
 }
 
+// GET /v1/shops is paged (contract §4): read pages of the largest size, up to SHOP_PAGES of them.
+// Returns true when more shops follow than the picker lists.
+const SHOP_PAGES = 10;
+async function loadShops() {
+  state.shops = [];
+  let cursor = null;
+  for (let page = 0; page < SHOP_PAGES; page++) {
+    const body = await api("/v1/shops", { limit: 1000, cursor });
+    state.shops.push(...body.shops);
+    cursor = body.next_cursor;
+    if (!cursor) return false;
+  }
+  return true;
+}
+
 async function start() {
   if (!state.token) { $("login").hidden = false; $("controls").hidden = true; $("tabs").hidden = true; document.querySelectorAll("main .tab").forEach((s) => { s.hidden = true; }); return; }
   $("login").hidden = true;
   try {
-    const body = await api("/v1/shops");
-    state.shops = body.shops;
+    const more = await loadShops();
     if (!state.shops.length) { showMessage("This token may not read any shop (or no shop has data yet)."); return; }
     const sel = $("shop"); const current = sel.value;
-    sel.innerHTML = state.shops.map((s) => `<option value="${esc(s.shop_id)}">${esc(s.shop_id)} (${esc(s.timezone)})</option>`).join("");
+    sel.innerHTML = state.shops.map((s) => `<option value="${esc(s.shop_id)}">${esc(s.shop_id)} (${esc(s.timezone)})</option>`).join("")
+      + (more ? `<option disabled>… the first ${state.shops.length.toLocaleString()} shops (a token for fewer shops lists others)</option>` : "");
     if (current && state.shops.some((s) => s.shop_id === current)) sel.value = current;
     $("controls").hidden = false; $("tabs").hidden = false;
     showTab(state.tab);
