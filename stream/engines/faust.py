@@ -253,6 +253,9 @@ class FaustCounting:
                 break
             except PartitionFenced as exc:
                 withhold(fresh)
+                if key in self.ingestor.partitions:  # claimed again by this worker meanwhile
+                    log.info("%s; this worker claimed it again meanwhile", exc)
+                    return
                 log.warning("%s; leaving it to its new owner", exc)
                 self._drop(key)
                 return
