@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from redis.exceptions import RedisError
 
 from stream.devtools.workers import WorkerProcess, http_get
 from stream.devtools.workers import worker_env as devtools_worker_env
@@ -29,8 +31,10 @@ def worker_env(
     defaults = {
         "UPSELL_PARTITIONS": "4",
         "UPSELL_GROUP_ID": f"grp-{topics.prefix.rstrip('.')}",
-        "UPSELL_SESSION_TIMEOUT_S": "6",
-        "UPSELL_HEARTBEAT_S": "1",
+        # the broker holds a group join for half the session timeout (shared/FACTS.md): 2 s
+        # makes every worker start and every takeover after a kill ~2 s shorter than 6 s did
+        "UPSELL_SESSION_TIMEOUT_S": "2",
+        "UPSELL_HEARTBEAT_S": "0.5",
         "UPSELL_BATCH_MAX_EVENTS": "5000",
         "UPSELL_LOG_LEVEL": "INFO",
     }
@@ -78,6 +82,43 @@ async def produce_paced(
     for i in range(0, len(items), chunk):
         await produce(bootstrap, topics, items[i : i + chunk])
         await asyncio.sleep(max(0.0, started + (i + chunk) / rate - time.monotonic()))
+
+
+async def produce_until(
+    bootstrap: str,
+    topics: Topics,
+    items: Sequence[tuple[str, bytes | None, bytes | None]],
+    done: asyncio.Event,
+    rate: float,
+    progress: Callable[[], Awaitable[int]] | None = None,
+    lead: int = 2_000,
+    chunk: int = 500,
+) -> None:
+    """Produce ``items`` at about ``rate`` events/s, and at most ``lead`` events ahead of
+    ``progress()`` (what the worker has written, e.g. ``written``), until ``done`` is set; then
+    the rest at once. Events flow throughout the faults a test injects, at whatever speed this
+    machine counts, and the test never waits out a fixed pace after its last fault."""
+    started = time.monotonic()
+
+    async def behind(i: int) -> bool:
+        """More than ``lead`` sent and not yet written (or Redis away while a test restarts it)."""
+        try:
+            return progress is not None and i - (await progress() - base) > lead
+        except (OSError, RedisError):
+            return True
+
+    base = await progress() if progress else 0
+    for i in range(0, len(items), chunk):
+        while not done.is_set() and await behind(i):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.1)
+        if done.is_set():
+            await produce(bootstrap, topics, items[i:])
+            return
+        await produce(bootstrap, topics, items[i : i + chunk])
+        pause = max(0.0, started + (i + chunk) / rate - time.monotonic())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), pause)
 
 
 async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]:

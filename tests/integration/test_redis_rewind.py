@@ -20,7 +20,7 @@ from tests.expected_state import ExpectedState
 from tests.integration.api_totals import assert_http_totals
 from tests.integration.e2e import (
     produce,
-    produce_paced,
+    produce_until,
     wait_written,
     worker_env,
     workers,
@@ -58,8 +58,9 @@ async def test_redis_restored_from_older_snapshots_twice_mid_stream(
     try:
         w.start().wait_ready()
         items = [(s.kind, s.key, s.value) for s in sent]
+        rewound = asyncio.Event()
         producing = asyncio.create_task(
-            produce_paced(broker.bootstrap, topics, items, rate=2_000, chunk=500)
+            produce_until(broker.bootstrap, topics, items, rewound, 2_000, lambda: written(redis))
         )
         for rewind in rewinds(server):
             await wait_written(redis, await written(redis) + 2_000, "before the snapshot")
@@ -68,17 +69,18 @@ async def test_redis_restored_from_older_snapshots_twice_mid_stream(
             await wait_written(redis, await written(redis) + 4_000, "after the snapshot")
             await asyncio.to_thread(rewind, server.snapshots_taken[-1])
         assert not producing.done(), "the stream ended before the last rewind: produce slower"
+        rewound.set()
         await producing
         await assert_http_totals(w.url, expected, 150)
         assert w.alive() and w.starts == 1, "the worker must repair without a restart"
         status, body = http_get(f"{w.url}/metrics")
         assert status == 200
-        rewound = [
+        counted = [
             line
             for line in body.decode().splitlines()
             if line.startswith("upsell_redis_rewinds_total")
         ]
-        assert rewound and float(rewound[0].split()[-1]) >= 2, rewound
+        assert counted and float(counted[0].split()[-1]) >= 2, counted
     finally:
         w.stop()
         await redis.aclose()
