@@ -1,0 +1,47 @@
+"""A worker per engine kept for a whole test module: fewer worker starts where tests allow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.workers import WorkerProcess
+from stream.kafka.topics import ensure_topics
+from stream.settings import Topics
+from tests.conftest import clean_redis
+from tests.integration.e2e import worker_env, workers
+
+
+@dataclass
+class EngineWorker:
+    engine: str
+    topics: Topics
+    worker: WorkerProcess
+
+
+@pytest.fixture(scope="module", params=["batch", "faust"])
+def engine_worker(
+    request: pytest.FixtureRequest,
+    broker: EmbeddedBroker,
+    redis_server: EmbeddedRedis,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[EngineWorker]:
+    """One running worker per engine for the module's tests, on topics of its own and the
+    session's Redis emptied once. For tests that use shops of their own, read only their own
+    records back, never restart the worker, and do not ask for ``redis_url`` (it empties Redis)."""
+    engine: str = request.param
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
+    redis_url = clean_redis(redis_server)
+    topics = Topics(f"{name}-{engine}.")
+    asyncio.run(ensure_topics(broker.bootstrap, topics, partitions=4))
+    tmp = tmp_path_factory.mktemp(f"{name}-{engine}")
+    (w,) = workers(worker_env(broker.bootstrap, redis_url, topics, engine), tmp, 1)
+    try:
+        w.start().wait_ready()
+        yield EngineWorker(engine, topics, w)
+    finally:
+        w.stop()
