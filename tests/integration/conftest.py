@@ -31,8 +31,9 @@ def engine_worker(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[EngineWorker]:
     """One running worker per engine for the module's tests, on topics of its own and the
-    session's Redis emptied once. For tests that use shops of their own, read only their own
-    records back, never restart the worker, and do not ask for ``redis_url`` (it empties Redis)."""
+    session's Redis emptied once. For modules whose tests use shops of their own, read only
+    their own records back and never restart the worker; no test of such a module may ask for
+    ``redis_url``, which empties the Redis this worker counts into."""
     engine: str = request.param
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
     redis_url = clean_redis(redis_server)

@@ -53,7 +53,7 @@ async def test_two_faust_workers_one_killed_and_back_mid_stream_count_exactly(
             produce_paced(broker.bootstrap, topics, items, 3_000, 1_000)
         )
         await asyncio.sleep(1.5)
-        w1.kill()  # w2 takes its partitions after the session timeout (6 s)
+        w1.kill()  # w2 takes its partitions after the session timeout (2 s, e2e)
         await asyncio.sleep(7.5)
         w1.start()  # and rejoins while events flow: partitions move again
         await producing
