@@ -12,7 +12,8 @@ before counting. A batch keeps one message per offset: after a seek Faust delive
 message it had delivered once more, possibly into the same batch (docs/state.md). So a
 re-delivery is never applied twice. Kafka's committed offsets are Faust's business only.
 
-Unreadable batches are dead-lettered and skipped (faust_unreadable.py).
+Redis that went back in time is repaired beside Faust (faust_repair.py); unreadable batches are
+dead-lettered and skipped (faust_unreadable.py).
 
 A log that restarted below the checkpoint (a broker that kept no data, a recreated topic) shows
 as a high watermark below the resume offset: once that lasts ``LogEndWatch.grace_s``, the
@@ -29,10 +30,10 @@ from functools import partial
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from stream.engines.faust_claims import Generations, SeekGate, withhold
+from stream.engines.faust_repair import Rereader
 from stream.engines.faust_tuning import QuietMonitor, set_fetch_max_wait_ms
 from stream.engines.faust_unreadable import FaustUnreadable
 from stream.engines.log_end_watch import LogEndWatch
@@ -44,8 +45,6 @@ from stream.state.store import StoreUnavailable
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
-
-_RESEEKS = 5  # seeks back to where a re-read must begin, before a gap there is accepted
 
 
 def configure_faust(app: faust.App, settings: Settings) -> None:
@@ -73,11 +72,11 @@ class FaustCounting:
         self.ready_to_count = ready_to_count
         self.counted = set(settings.topics.counted)
         self.resume: dict[tuple[str, int], int] = {}  # next offset to count, per owned partition
-        # After a seek back: messages fetched before it (offsets >= this) are still buffered
-        self._stale_from: dict[tuple[str, int], int] = {}
-        self._reseeks: dict[tuple[str, int], int] = {}
+        # Held while a partition's batch is counted or its lost range read again
+        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
         self.joined = False
         self.log_ends = LogEndWatch()
+        self.rereader = Rereader(settings=settings, ingestor=ingestor, health=health)
         self.unreadable = FaustUnreadable(
             ingestor=ingestor, telemetry=telemetry, positions=lambda: self.resume
         )
@@ -120,68 +119,44 @@ class FaustCounting:
 
     def _resume_at(self, key: tuple[str, int], offset: int) -> None:
         self.resume[key] = offset
+        self._locks.setdefault(key, asyncio.Lock())
         self.log_ends.positioned(key, offset)
 
     def _drop(self, key: tuple[str, int]) -> bool:
         self.log_ends.forget(key)
         self.generations.forget(key)
-        self._stale_from.pop(key, None)
-        self._reseeks.pop(key, None)
         return self.resume.pop(key, None) is not None
 
     # -- Redis that went back in time ----------------------------------------------------
-    async def _read_again(self, key: tuple[str, int], offset: int) -> None:
-        """Redis lost writes of this partition: seek back to what it holds. Messages fetched
-        before the seek may still arrive; they are dropped until the first one re-read."""
-        if key not in self.resume:
-            return
-        consumer: Any = self.app.consumer
-        tp = TP(*key)
+    async def _repair(self, key: tuple[str, int], first: int) -> bool:
+        """Redis holds the partition only below ``first``: read the rest up to the resume offset
+        again beside Faust (faust_repair.py). False when the partition has a new owner."""
+        end = self.resume.get(key)
+        if end is None:
+            return False
         try:
-            start = int((await consumer.earliest_offsets(tp)).get(tp) or 0)
-        except (KafkaError, OSError, TimeoutError) as exc:
-            log.warning("log start of %s[%d] unknown (%s)", key[0], key[1], exc)
-            start = 0
-        offset = self.ingestor.resume_in_log(key[0], key[1], offset, start)
-        if key not in self._stale_from and offset < self.resume[key]:
-            # a mark that exists stays: nothing was read again since it was set (the idle check
-            # and an apply may both report the same rewind)
-            self._stale_from[key] = self.resume[key]
-        self._resume_at(key, offset)
-        await consumer.seek_wait({tp: offset})
-
-    def _not_stale(self, key: tuple[str, int], messages: list[Any]) -> list[Any] | None:
-        """``messages`` (in delivery order) without those fetched before a seek back, or None
-        when reading must be sought back again: Faust's drain moves its own read offset past
-        stale messages (and then drops the ones read again), and a re-read must begin exactly
-        where the seek went (a few tries, in case that offset holds no record)."""
-        stale_from = self._stale_from.get(key)
-        if stale_from is None:
-            return messages
-        for i, m in enumerate(messages):
-            if m.offset < stale_from:  # the first message read again: the rest follow it
-                tries = self._reseeks.get(key, 0)
-                if m.offset > self.resume[key] and tries < _RESEEKS:
-                    self._reseeks[key] = tries + 1
-                    return None
-                if m.offset > self.resume[key]:  # never silently: a hole is reported as lost
-                    self.ingestor.resume_in_log(key[0], key[1], self.resume[key], m.offset)
-                del self._stale_from[key]
-                self._reseeks.pop(key, None)
-                return messages[i:]
-        return None if messages else []
+            await self.rereader.repair(key, first, end)
+        except PartitionFenced as exc:
+            log.warning("%s; leaving it to its new owner", exc)
+            self._drop(key)
+            return False
+        return True
 
     async def check_rewinds(self) -> None:
         """Called every second: an idle partition sends no apply that would notice that Redis
         went back behind what this worker wrote, so compare the checkpoints."""
         for key in list(self.resume):
-            try:
-                offset = await self.ingestor.verify(*key)
-            except StoreUnavailable as exc:
-                log.debug("rewind check skipped: %s", exc)
-                return
-            if offset is not None:
-                await self._read_again(key, offset)
+            lock = self._locks.get(key)
+            if lock is None or lock.locked():
+                continue  # being counted: its apply notices by itself
+            async with lock:
+                try:
+                    offset = await self.ingestor.verify(*key)
+                except StoreUnavailable as exc:
+                    log.debug("rewind check skipped: %s", exc)
+                    return
+                if offset is not None:
+                    await self._repair(key, offset)
 
     # -- a log that restarted below the checkpoint ---------------------------------------
     async def check_log_ends(self) -> None:
@@ -230,21 +205,20 @@ class FaustCounting:
         return count
 
     async def _count(self, key: tuple[str, int], messages: list[Any]) -> None:
-        start = self.resume.get(key)
-        if start is None:
-            withhold(messages)  # not (or no longer) ours: never acknowledged, never committed
-            return
-        messages = self.generations.current(key, messages)
-        kept = self._not_stale(key, messages)
-        if kept is None:
-            await self.app.consumer.seek_wait({TP(*key): start})
-            return
-        # One message per offset: after a seek Faust re-delivers the last message it delivered,
-        # possibly into the same batch (docs/state.md, "Exactly once").
-        unique = {m.offset: m for m in kept if m.offset >= start}
-        fresh = [unique[offset] for offset in sorted(unique)]
-        if not fresh:
-            return
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            start = self.resume.get(key)
+            if start is None:
+                withhold(messages)  # not (or no longer) ours: never acknowledged, never committed
+                return
+            messages = self.generations.current(key, messages)
+            # One message per offset: after a seek Faust re-delivers the last message it
+            # delivered, possibly into the same batch (docs/state.md, "Exactly once").
+            unique = {m.offset: m for m in messages if m.offset >= start}
+            fresh = [unique[offset] for offset in sorted(unique)]
+            if fresh:
+                await self._apply(key, fresh)
+
+    async def _apply(self, key: tuple[str, int], fresh: list[Any]) -> None:
         topic, part = key
         while True:
             started = time.perf_counter()
@@ -260,16 +234,13 @@ class FaustCounting:
                 self._drop(key)
                 return
             except PartitionRewound as exc:
-                await self._read_again(key, exc.resume_offset)
-                return
+                resume = exc.resume_offset
             except StoreUnavailable as exc:
                 self.health.failed("apply", exc)
                 resume = await self.health.retry(partial(self.ingestor.assign, topic, part))
-                self.health.succeeded()
-                if resume < fresh[0].offset:
-                    # Redis came back without writes it had acknowledged: read them again
-                    await self._read_again(key, resume)
-                    return
+            # Redis lost writes below this batch: count them again, then this batch
+            if resume < self.resume.get(key, resume) and not await self._repair(key, resume):
+                return
         if key in self.resume:
             self._resume_at(key, fresh[-1].offset + 1)
         self.telemetry.observe_batch(

@@ -49,6 +49,9 @@ def http_totals(url: str, spans: dict[str, tuple[str, str]]) -> Totals:
         status, body = http_get(
             f"{url}/v1/shops/{shop}/overview?period=custom&from={first}&to={last}", timeout=10
         )
+        if status == 503:  # the API's Redis connection broke (Redis restarted): ask again
+            out[shop] = {"unavailable": body[:300].decode(errors="replace")}
+            continue
         assert status == 200, (shop, status, body[:300])
         metrics = json.loads(body)["metrics"]
         t = {name: metrics[name] for name in _METRICS.values()}
