@@ -14,6 +14,7 @@ import redis
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
+from tests.kafka_proxy import KafkaProxy
 
 _prefixes = itertools.count(1)
 
@@ -36,6 +37,21 @@ def broker(stack_dir: Path) -> Iterator[EmbeddedBroker]:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture
+def proxied_broker(tmp_path: Path) -> Iterator[tuple[KafkaProxy, EmbeddedBroker]]:
+    """A broker of its own that clients reach only through a KafkaProxy (tests/kafka_proxy.py):
+    use ``proxy.bootstrap``."""
+    broker = EmbeddedBroker(tmp_path / "proxied")
+    proxy = KafkaProxy(broker.port).start()
+    broker.advertised_port = proxy.port
+    try:
+        broker.start()
+        yield proxy, broker
+    finally:
+        broker.stop()
+        proxy.stop()
 
 
 @pytest.fixture(scope="session")

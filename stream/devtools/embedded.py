@@ -132,6 +132,7 @@ class EmbeddedBroker:
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
+        self.advertised_port = self.port  # what clients are told to use (a proxy, in tests)
         self.binary = broker_binary()
         self._proc = _Process("tansu", workdir / "broker.log")
 
@@ -152,7 +153,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://127.0.0.1:{self.advertised_port}",
                 "--storage-engine",
                 "memory://tansu/",
             ]

@@ -12,8 +12,8 @@ before counting. A batch keeps one message per offset: after a seek Faust delive
 message it had delivered once more, possibly into the same batch (docs/state.md). So a
 re-delivery is never applied twice. Kafka's committed offsets are Faust's business only.
 
-Redis that went back in time is repaired beside Faust (faust_repair.py); unreadable batches are
-dead-lettered and skipped (faust_unreadable.py).
+Redis that went back in time is repaired beside Faust, and records lost to retention are counted
+(faust_repair.py); unreadable batches are dead-lettered and skipped (faust_unreadable.py).
 
 A log that restarted below the checkpoint (a broker that kept no data, a recreated topic) shows
 as a high watermark below the resume offset: once that lasts ``LogEndWatch.grace_s``, the
@@ -215,8 +215,11 @@ class FaustCounting:
             # delivered, possibly into the same batch (docs/state.md, "Exactly once").
             unique = {m.offset: m for m in messages if m.offset >= start}
             fresh = [unique[offset] for offset in sorted(unique)]
-            if fresh:
-                await self._apply(key, fresh)
+            if not fresh:
+                return
+            if fresh[0].offset > start:
+                await self.rereader.lost_before(self.app.consumer, key, start, fresh[0].offset)
+            await self._apply(key, fresh)
 
     async def _apply(self, key: tuple[str, int], fresh: list[Any]) -> None:
         topic, part = key

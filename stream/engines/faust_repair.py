@@ -10,16 +10,20 @@ test_redis_rewind.py before this module). So Faust's position is never moved bac
 consumer of our own (no group, read_committed) reads the lost range ``[from, end)`` again and
 applies it through the Ingestor, while the partition's agent waits (the engine holds the
 partition's lock); Faust then goes on from ``end``, the next offset the engine counts, as if
-nothing had happened. Records Kafka no longer has are reported lost (Ingestor.resume_in_log).
+nothing had happened. Records Kafka no longer has are counted lost (Ingestor.lost_to_retention),
+here and when Faust's first message after a (re)start lies past the resume offset because the
+log start moved past it.
 """
 
 from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+from faust.types import TP
 
 from stream.ingest.ingestor import Ingestor
 from stream.ingest.types import PartitionRewound
@@ -93,6 +97,22 @@ class Rereader:
             log.info("%s[%d]: offsets %d..%d read again and counted", topic, part, first, end - 1)
         finally:
             await consumer.stop()
+
+    async def lost_before(
+        self, consumer: Any, key: tuple[str, int], start: int, first: int
+    ) -> None:
+        """Counting resumes at ``start`` but Faust's first message is ``first``: the records
+        Kafka's log start has passed (retention deleted them unread, and Faust's consumer read
+        on from the log start) are counted lost. A gap Kafka leaves itself (transaction
+        markers, a skipped unreadable batch) is not."""
+        tp = TP(*key)
+        try:
+            log_start = int((await consumer.earliest_offsets(tp)).get(tp) or 0)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("log start of %s[%d] unknown (%s)", key[0], key[1], exc)
+            return
+        if log_start > start:
+            self.ingestor.lost_to_retention(key[0], key[1], start, min(log_start, first))
 
     def _consumer(self) -> AIOKafkaConsumer:
         s = self.settings

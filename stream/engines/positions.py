@@ -118,17 +118,8 @@ class Positions:
             return
         for tp in tps:
             position, start = positions[tp], starts.get(tp, 0)
-            if position < start:
-                log.error(
-                    "%s[%d]: events %d..%d were deleted by retention before they were "
-                    "read; reading on from %d",
-                    tp.topic,
-                    tp.partition,
-                    position,
-                    start - 1,
-                    start,
-                )
-                self.telemetry.records_lost.labels(tp.topic).inc(start - position)
+            if position < start:  # metric, log and /readyz detail
+                self.ingestor.lost_to_retention(tp.topic, tp.partition, position, start)
                 self.seek(tp, start)
                 continue
             if self.log_ends.out_of_range(tp):

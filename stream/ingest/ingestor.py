@@ -131,20 +131,28 @@ class Ingestor:
         Kafka no longer has are reported lost (metric, log, /readyz), never skipped silently."""
         if resume >= log_start:
             return resume
-        lost = log_start - resume
+        self.lost_to_retention(topic, partition, resume, log_start)
+        return log_start
+
+    def lost_to_retention(self, topic: str, partition: int, first: int, log_start: int) -> None:
+        """Offsets ``first`` .. ``log_start - 1`` were to be read but Kafka no longer has them
+        (retention deleted them): count them in ``upsell_records_lost_total``, in /readyz's
+        ``records_lost`` and in an error line."""
+        lost = log_start - first
+        if lost <= 0:
+            return
         name = f"{topic}[{partition}]"
         self.records_lost[name] = self.records_lost.get(name, 0) + lost
         self._telemetry.records_lost.labels(topic).inc(lost)
         log.error(
-            "%s: Redis went back to offset %d but Kafka keeps the log from %d on: %d records "
-            "cannot be counted again; reading on from %d",
+            "%s: events %d..%d were deleted by retention before they were read (%d records "
+            "lost); reading on from %d",
             name,
-            resume,
-            log_start,
+            first,
+            log_start - 1,
             lost,
             log_start,
         )
-        return log_start
 
     def _rewound(
         self, topic: str, partition: int, written: int, resume: int, shops: int = 0

@@ -1,0 +1,82 @@
+"""Records Kafka no longer has when the worker comes to read them: retention deleted them before
+they were counted. Both engines count them in ``upsell_records_lost_total``, list them in
+``/readyz/counting`` (``records_lost``) and log an error, and count every record Kafka still has.
+
+How the log start gets past the checkpoint: Tansu, the embedded broker, deletes nothing (no
+DeleteRecords; ``retention.ms`` is not enforced), so its log start stays 0. A checkpoint written
+by hand into Redis cannot fall below that (the lowest, -1, already means "from offset 0"), and a
+deleted and recreated topic starts at 0 again (a log restart, not a loss). So the worker reaches
+the broker through a Kafka protocol proxy (tests/kafka_proxy.py) that answers as Apache Kafka
+does once retention deleted the records before an offset: ListOffsets (earliest) names that
+offset and a fetch below it answers OFFSET_OUT_OF_RANGE. A first worker counts 300 views and
+stops; 500 more are produced and "retention" deletes offsets 0..499; the next worker resumes at
+300, finds the log starting at 500: 200 records lost, the last 300 counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.workers import http_get
+from stream.kafka.topics import ensure_topics
+from stream.settings import Topics
+from tests.integration.e2e import day_metrics, eventually, produce, worker_env, workers
+from tests.integration.odd_records import view
+from tests.kafka_proxy import KafkaProxy
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+
+@pytest.mark.parametrize("engine", ["batch", "faust"])
+async def test_records_deleted_by_retention_before_counting_are_reported_lost(
+    engine: str,
+    proxied_broker: tuple[KafkaProxy, EmbeddedBroker],
+    redis_url: str,
+    topics: Topics,
+    tmp_path: Path,
+) -> None:
+    proxy, _broker = proxied_broker
+    await ensure_topics(proxy.bootstrap, topics, partitions=4)
+    at = datetime.now(UTC) - timedelta(hours=1)
+    shop = "lost"
+    env = worker_env(proxy.bootstrap, redis_url, topics, engine)
+    first, second = workers(env, tmp_path, 2)
+
+    async def views(start: int, n: int) -> None:
+        items = [("view", shop.encode(), view(shop, start + i, at)) for i in range(n)]
+        await produce(proxy.bootstrap, topics, items, partition=0)
+
+    async def counted(url: str, n: int) -> int:
+        got = await eventually(
+            lambda: day_metrics(url, shop, at.date(), at.date()),
+            lambda m: m.get("banner_views") == n,
+            60,
+        )
+        return int(got.get("banner_views", -1))
+
+    try:
+        first.start().wait_ready()
+        await views(0, 300)
+        assert await counted(first.url, 300) == 300, first.tail()
+    finally:
+        first.stop()
+    await views(300, 500)
+    proxy.retain_from(topics.views, 0, 500)
+    try:
+        await asyncio.to_thread(second.start().wait_ready)
+        assert await counted(second.url, 600) == 600, second.tail()
+        _, metrics = http_get(f"{second.url}/metrics")
+        _, ready = http_get(f"{second.url}/readyz/counting")
+        assert second.alive() and second.starts == 1, second.tail()
+    finally:
+        second.stop()
+    lost = f'upsell_records_lost_total{{topic="{topics.views}"}} 200.0'
+    assert lost in metrics.decode(), [ln for ln in metrics.decode().splitlines() if "lost" in ln]
+    assert orjson.loads(ready)["checks"]["records_lost"] == {f"{topics.views}[0]": 200}, ready
+    assert "events 300..499 were deleted by retention" in second.tail(200), second.tail()
