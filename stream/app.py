@@ -241,7 +241,8 @@ def _counting_engine(
 
         fetch_highwater = engine.highwater
     else:
-        from stream.engines.faust import faust_highwater, register_counting_agents
+        from stream.engines.faust import register_counting_agents
+        from stream.engines.faust_tuning import faust_highwater
 
         fetch_highwater = faust_highwater(app)
 

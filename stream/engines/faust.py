@@ -34,7 +34,7 @@ from faust.types import TP
 
 from stream.engines.faust_claims import Generations, SeekGate, withhold
 from stream.engines.faust_repair import Rereader
-from stream.engines.faust_tuning import QuietMonitor, set_fetch_max_wait_ms
+from stream.engines.faust_tuning import configure_faust
 from stream.engines.faust_unreadable import FaustUnreadable
 from stream.engines.log_end_watch import LogEndWatch
 from stream.ingest.ingestor import Ingestor
@@ -45,12 +45,6 @@ from stream.state.store import StoreUnavailable
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
-
-
-def configure_faust(app: faust.App, settings: Settings) -> None:
-    set_fetch_max_wait_ms(settings.fetch_max_wait_ms)
-    conf: Any = app.conf
-    conf.Monitor = QuietMonitor
 
 
 class FaustCounting:
@@ -122,6 +116,10 @@ class FaustCounting:
         self._locks.setdefault(key, asyncio.Lock())
         self.log_ends.positioned(key, offset)
 
+    def _leave(self, key: tuple[str, int], exc: PartitionFenced) -> None:
+        log.warning("%s; leaving it to its new owner", exc)
+        self._drop(key)
+
     def _drop(self, key: tuple[str, int]) -> bool:
         self.log_ends.forget(key)
         self.generations.forget(key)
@@ -137,8 +135,7 @@ class FaustCounting:
         try:
             await self.rereader.repair(key, first, end)
         except PartitionFenced as exc:
-            log.warning("%s; leaving it to its new owner", exc)
-            self._drop(key)
+            self._leave(key, exc)
             return False
         return True
 
@@ -174,8 +171,7 @@ class FaustCounting:
                 partial(self.ingestor.restart_log, topic, part), "claim"
             )
         except PartitionFenced as exc:
-            log.warning("%s; leaving it to its new owner", exc)
-            self._drop(key)
+            self._leave(key, exc)
             return
         if key in self.resume:
             self._resume_at(key, offset)
@@ -233,14 +229,17 @@ class FaustCounting:
                 if key in self.ingestor.partitions:  # claimed again by this worker meanwhile
                     log.info("%s; this worker claimed it again meanwhile", exc)
                     return
-                log.warning("%s; leaving it to its new owner", exc)
-                self._drop(key)
+                self._leave(key, exc)
                 return
             except PartitionRewound as exc:
                 resume = exc.resume_offset
             except StoreUnavailable as exc:
                 self.health.failed("apply", exc)
-                resume = await self.health.retry(partial(self.ingestor.assign, topic, part))
+                try:
+                    resume = await self.health.retry(partial(self.ingestor.assign, topic, part))
+                except PartitionFenced as fenced:
+                    self._leave(key, fenced)
+                    return
             # Redis lost writes below this batch: count them again, then this batch
             if resume < self.resume.get(key, resume) and not await self._repair(key, resume):
                 return
@@ -290,19 +289,6 @@ def register_counting_agents(
         return engine.joined
 
     return joined
-
-
-def faust_highwater(app: faust.App) -> Callable[[str, int], int | None]:
-    """The high watermark Faust's consumer last saw for a partition (None before one)."""
-
-    def highwater(topic: str, partition: int) -> int | None:
-        try:
-            high = app.consumer.highwater(TP(topic, partition))
-        except Exception:  # no consumer yet, or a partition it does not fetch
-            return None
-        return int(high) if high is not None else None
-
-    return highwater
 
 
 def _ms(seconds: float | None) -> int | None:

@@ -17,6 +17,7 @@ log start moved past it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import partial
 from typing import Any
@@ -25,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from faust.types import TP
 
+from stream.engines import unreadable_batches
 from stream.ingest.ingestor import Ingestor
 from stream.ingest.types import PartitionRewound
 from stream.kafka.clients import make_consumer
@@ -58,6 +60,7 @@ class Rereader:
                 first = await self.health.retry(partial(self.ingestor.assign, *key))
             except (KafkaError, OSError) as exc:
                 log.warning("%s[%d]: reading again failed (%s); retrying", *key, exc)
+                await asyncio.sleep(1.0)
 
     async def _read(self, key: tuple[str, int], first: int, end: int) -> None:
         topic, part = key
@@ -80,6 +83,11 @@ class Rereader:
                     position = self.ingestor.resume_in_log(topic, part, position, min(start, end))
                     consumer.seek(tp, position)
                     continue
+                except (
+                    Exception
+                ) as exc:  # an unreadable batch (a decompressor's error), or a real one
+                    position = await self._skip_unreadable(consumer, tp, position, end, exc)
+                    continue
                 records = [r for r in got.get(tp, []) if r.offset < end]
                 idle = 0 if records else idle + 1
                 if records:
@@ -97,6 +105,32 @@ class Rereader:
             log.info("%s[%d]: offsets %d..%d read again and counted", topic, part, first, end - 1)
         finally:
             await consumer.stop()
+
+    async def _skip_unreadable(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        position: int,
+        end: int,
+        exc: Exception,
+    ) -> int:
+        """The range holds a batch no client can read (dead-lettered when first met): count the
+        records before it, dead-letter it again (a repeated dead letter, as when a restarted
+        worker meets it) and go on after it. Other errors propagate."""
+        if isinstance(exc, KafkaError) and not isinstance(exc, unreadable_batches.UNREADABLE):
+            raise exc
+        skipped = await unreadable_batches.skip_past(consumer, tp, position)
+        if skipped is None:
+            raise exc
+        first, last, before = skipped
+        records = [r for r in before if r.offset < end]
+        if records:
+            await self.ingestor.process(tp.topic, tp.partition, records)
+        if first >= end:
+            return end
+        detail = f"{type(exc).__name__}: {exc}"
+        await self.ingestor.dead_letter_range(tp.topic, tp.partition, first, last, detail)
+        return last + 1
 
     async def lost_before(
         self, consumer: Any, key: tuple[str, int], start: int, first: int

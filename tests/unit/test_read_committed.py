@@ -9,7 +9,7 @@ from typing import Any
 
 from stream.app import build_worker, faust_app
 from stream.engines.batch import counting_consumer
-from stream.engines.faust import configure_faust
+from stream.engines.faust_tuning import configure_faust
 from stream.kafka.clients import make_consumer
 from stream.settings import Settings
 
