@@ -12,27 +12,25 @@ Two measurements on topics of their own (prefix ``live.``):
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from bench import live_data
+from bench import live_data, peers
 from bench.freshness import measure_freshness
-from bench.measure import Run, applied_events, cpu_seconds, redis_cpu_seconds, redis_memory
+from bench.measure import Sampler, applied_events, redis_cpu_seconds, redis_memory
+from bench.ours import StartedWorkers, run_ours
+from bench.report import Report, RowId, live_lines
 from stream.devtools.embedded import EmbeddedStack
 from stream.kafka.clients import produce_records
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 
 SHOPS = 10_000
-OURS_ROW = "ours, 1 worker, live shape (10,000 shops, Zipf, today)"
-QUIX_ROW = "Quix Streams (views), live shape"
 STEADY_FRACTION = 0.8  # the steady rate, as a share of the backlog rate
 
 
@@ -50,68 +48,6 @@ def preload(stack: EmbeddedStack, topics: Topics, n: int) -> None:
     asyncio.run(produce_records(stack.broker.bootstrap, records))
 
 
-@dataclass
-class _Sample:
-    at: float
-    applied: int
-    worker_s: float
-    redis_s: float
-    broker_s: float
-
-
-@dataclass
-class Sampler:
-    """Reads progress and CPU seconds twice a second in a thread while the steady phase runs."""
-
-    client: redis.Redis
-    topics: list[str]
-    worker_pids: list[int]
-    broker_pid: int
-    samples: list[_Sample] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def __enter__(self) -> Sampler:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self.samples.append(
-                _Sample(
-                    time.monotonic(),
-                    applied_events(self.client, self.topics),
-                    sum(cpu_seconds(p) for p in self.worker_pids),
-                    redis_cpu_seconds(self.client),
-                    cpu_seconds(self.broker_pid),
-                )
-            )
-
-    def costs(self, skip_s: float, tail_s: float) -> dict[str, float]:
-        """Per-event costs between ``skip_s`` after the first sample and ``tail_s`` before the
-        last (the traffic's start and end are left out)."""
-        first, last = self.samples[0].at + skip_s, self.samples[-1].at - tail_s
-        window = [s for s in self.samples if first <= s.at <= last]
-        a, b = window[0], window[-1]
-        events = b.applied - a.applied
-        seconds = b.at - a.at
-        per_event = 1e6 / events if events else float("nan")
-        return {
-            "events_per_s": round(events / seconds),
-            "seconds": round(seconds, 1),
-            "worker_cpu_percent": round(100 * (b.worker_s - a.worker_s) / seconds),
-            "redis_cpu_percent": round(100 * (b.redis_s - a.redis_s) / seconds),
-            "broker_cpu_percent": round(100 * (b.broker_s - a.broker_s) / seconds),
-            "worker_us_per_event": round((b.worker_s - a.worker_s) * per_event, 1),
-            "redis_us_per_event": round((b.redis_s - a.redis_s) * per_event, 1),
-            "broker_us_per_event": round((b.broker_s - a.broker_s) * per_event, 1),
-        }
-
-
 def steady(
     stack: EmbeddedStack,
     topics: Topics,
@@ -125,7 +61,12 @@ def steady(
     client = redis.Redis(port=stack.redis.port)
     broker_pid = stack.broker.pid
     assert broker_pid is not None, "the embedded broker is not running"
-    with Sampler(client, list(topics.counted), worker_pids, broker_pid) as sampler:
+    with Sampler(
+        lambda: applied_events(client, list(topics.counted)),
+        lambda: redis_cpu_seconds(client),
+        worker_pids,
+        broker_pid,
+    ) as sampler:
         fresh = asyncio.run(
             measure_freshness(stack.broker.bootstrap, topics, api_url, rate, seconds, shape="live")
         )
@@ -134,28 +75,25 @@ def steady(
     return {"offered_per_s": round(rate), "freshness_ms": fresh, **costs}
 
 
-# run_ours(stack, topics, engine, n_workers, total, cap_s, workdir, started, keep) of bench
-RunOurs = Callable[..., tuple[Run, list[Any]]]
-Peer = Callable[[Topics], Run | None]  # Quix Streams counting ``topics``, None if it failed
-
-
 def run_rows(
     stack: EmbeddedStack,
     workdir: Path,
-    started: list[Any],
-    n: int,
-    cap_s: float,
-    steady_s: float,
-    run_ours: RunOurs,
-    quix: Peer,
-) -> dict[str, Any]:
+    started: StartedWorkers,
+    report: Report,
+    quick: bool,
+) -> None:
     """Backlog rate of ours and Quix on the live shape, then the steady phase at
-    ``STEADY_FRACTION`` of ours; returns the results for ``results["live_shape"]``."""
+    ``STEADY_FRACTION`` of ours, into ``report``."""
+    n, cap_s, steady_s, peer_s = (
+        (200_000, 40.0, 15.0, 10.0) if quick else (1_000_000, 120.0, 30.0, 20.0)
+    )
     topics = Topics("live.")
     preload(stack, topics, n)
     client = redis.Redis(port=stack.redis.port)
-    quix_run = quix(topics)
+    quix = peers.quix(stack.broker.bootstrap, topics, peer_s)
     ours, workers = run_ours(stack, topics, "batch", 1, n, cap_s, workdir, started, keep=True)
+    report.record(RowId.LIVE, ours)
+    report.record(RowId.LIVE_QUIX, quix)
     memory = redis_memory(client)
     pids = [w.proc.pid for w in workers if w.proc]
     rate = STEADY_FRACTION * ours.rate
@@ -163,70 +101,22 @@ def run_rows(
     steady_run = steady(stack, topics, workers[0].url, pids, rate, steady_s)
     for w in workers:
         w.stop()
-    return {"ours": ours, "quix": quix_run, "steady": steady_run, "redis": memory}
-
-
-def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """(target, measured, met) on the live shape; none when it did not run."""
-    live, rows = results.get("live_shape"), results["rows"]
-    if not live or OURS_ROW not in rows:
-        return []
-    ours = rows[OURS_ROW]["rate"]
-    quix = rows.get(QUIX_ROW, {}).get("rate")
-    s = live["steady"]
-    p99 = s["freshness_ms"]["p99_ms"]
-    return [
-        (
-            ">= 2x Quix Streams, live shape",
-            f"{ours / quix:.1f}x" if quix else "not measured",
-            bool(quix and ours >= 2 * quix),
-        ),
-        (
-            f"live shape: freshness p99 < 1 s at {s['offered_per_s']:,}/s offered",
-            f"{p99} ms ({s['events_per_s']:,}/s counted)",
-            p99 < 1000,
-        ),
-    ]
-
-
-def render(results: dict[str, Any]) -> list[str]:
-    """The report's lines for the live-shape measurements (empty when they did not run)."""
-    live = results.get("live_shape")
-    if not live:
-        return []
-    s, m = live["steady"], live["redis"]
-    f = s["freshness_ms"]
-    return [
-        "",
-        f"live shape, steady: {s['offered_per_s']:,} events/s offered, {s['events_per_s']:,} "
-        f"counted; freshness p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms ({f['samples']} probes); "
-        f"CPU worker {s['worker_cpu_percent']} %, Redis {s['redis_cpu_percent']} %, broker "
-        f"{s['broker_cpu_percent']} %",
-        f"live shape, per event: worker {s['worker_us_per_event']} us, Redis "
-        f"{s['redis_us_per_event']} us, broker {s['broker_us_per_event']} us of CPU; Redis "
-        f"{m['used_mb']} MB for {m['counter_sets']:,} counter sets = "
-        f"{m['bytes_per_counter_set']} bytes each",
-    ]
+    report.live_shape = {"steady": steady_run, "redis": memory}
 
 
 def main() -> None:
     """``python -m bench.live_shape [--quick]``: these rows alone, on a stack of their own."""
-    import argparse
-    import tempfile
-
-    from bench.__main__ import StartedWorkers, live_rows
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="upsell-live-"))
-    results: dict[str, Any] = {"rows": {}}
+    report = Report(events=0)
     with EmbeddedStack(workdir / "stack", appendonly=True) as stack, StartedWorkers() as started:
-        live_rows(stack, workdir, started, results, args.quick)
-    ours, quix = results["rows"][OURS_ROW]["rate"], results["rows"].get(QUIX_ROW, {}).get("rate")
-    if quix:
+        run_rows(stack, workdir, started, report, args.quick)
+    ours, quix = report.rate(RowId.LIVE), report.rate(RowId.LIVE_QUIX)
+    if ours and quix:
         print(f"ours / Quix Streams on the live shape: {ours / quix:.1f}x")
-    print("\n".join(render(results)))
+    print("\n".join(live_lines(report)))
 
 
 if __name__ == "__main__":

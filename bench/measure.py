@@ -4,10 +4,13 @@ memory per counter set."""
 from __future__ import annotations
 
 import os
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import redis
+from redis.cluster import RedisCluster
 
 from bench.peer_report import peak_rss_mb
 from stream.state import keys
@@ -35,7 +38,9 @@ class Run:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def applied_events(client: redis.Redis, topics: list[str], partitions: int = 8) -> int:
+def applied_events(
+    client: redis.Redis | RedisCluster, topics: list[str], partitions: int = 8
+) -> int:
     """Messages covered by the partition checkpoints in Redis (offset + 1 summed). Reads the
     known checkpoint keys in one pipeline: a SCAN over all keys every poll would cost Redis
     more CPU than the apply scripts it measures."""
@@ -103,6 +108,11 @@ def counter_sets(client: redis.Redis) -> int:
     return total
 
 
+def total_forks(client: redis.Redis) -> int:
+    """Redis's forks so far (AOF rewrites): one during a latency run explains its tail."""
+    return int(client.info("stats")["total_forks"])
+
+
 def redis_memory(client: redis.Redis) -> dict[str, float]:
     used = int(client.info("memory")["used_memory"])
     sets = counter_sets(client)
@@ -124,3 +134,77 @@ def wait_for_sweep(
         if time.monotonic() > deadline:
             raise RuntimeError(f"the retention sweep did not finish within {timeout_s:.0f} s")
         time.sleep(0.2)
+
+
+@dataclass
+class _Sample:
+    at: float
+    applied: int
+    worker_s: float
+    redis_s: float
+    broker_s: float
+
+
+@dataclass
+class Sampler:
+    """Reads progress and CPU seconds twice a second in a thread while a phase runs; the costs
+    per event applied between two of its samples."""
+
+    applied: Callable[[], int]  # events applied so far
+    redis_cpu: Callable[[], float]  # CPU seconds of Redis (all its primaries) so far
+    worker_pids: list[int]
+    broker_pid: int
+    samples: list[_Sample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> Sampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.samples.append(
+                _Sample(
+                    time.monotonic(),
+                    self.applied(),
+                    sum(cpu_seconds(p) for p in self.worker_pids),
+                    self.redis_cpu(),
+                    cpu_seconds(self.broker_pid),
+                )
+            )
+
+    def costs(self, skip_s: float, tail_s: float) -> dict[str, float]:
+        """Per-event costs between ``skip_s`` after the first sample and ``tail_s`` before the
+        last (the traffic's start and end are left out)."""
+        first, last = self.samples[0].at + skip_s, self.samples[-1].at - tail_s
+        window = [s for s in self.samples if first <= s.at <= last]
+        return self.between(window[0], window[-1])
+
+    def from_applied(self, low: int, high: int) -> dict[str, float]:
+        """Per-event costs from the first sample with ``low`` events applied to the first with
+        ``high`` (or the last): a backlog's warm-up and drained tail are left out."""
+        a = next(s for s in self.samples if s.applied >= low)
+        b = next((s for s in self.samples if s.applied >= high), self.samples[-1])
+        return self.between(a, b)
+
+    @staticmethod
+    def between(a: _Sample, b: _Sample) -> dict[str, float]:
+        events = b.applied - a.applied
+        seconds = b.at - a.at
+        per_event = 1e6 / events if events else float("nan")
+        return {
+            "events": events,
+            "events_per_s": round(events / seconds),
+            "seconds": round(seconds, 1),
+            "worker_cpu_percent": round(100 * (b.worker_s - a.worker_s) / seconds),
+            "redis_cpu_percent": round(100 * (b.redis_s - a.redis_s) / seconds),
+            "broker_cpu_percent": round(100 * (b.broker_s - a.broker_s) / seconds),
+            "worker_us_per_event": round((b.worker_s - a.worker_s) * per_event, 1),
+            "redis_us_per_event": round((b.redis_s - a.redis_s) * per_event, 1),
+            "broker_us_per_event": round((b.broker_s - a.broker_s) * per_event, 1),
+        }

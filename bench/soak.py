@@ -27,6 +27,7 @@ import redis
 
 from bench import data
 from bench.measure import applied_events, cpu_seconds, redis_cpu_seconds
+from bench.report import RowId
 from bench.traffic import Traffic
 from stream.devtools.embedded import EmbeddedStack
 from stream.devtools.workers import ROOT, WorkerProcess, worker_env
@@ -59,8 +60,8 @@ def default_rate() -> float:
         path = ROOT / "bench" / "results" / name
         if path.exists():
             rows = json.loads(path.read_text())["rows"]
-            for row_name, row in rows.items():
-                if row_name.startswith("ours, 1 worker"):
+            for row in rows.values():
+                if row.get("id") == RowId.ONE:
                     return float(row["rate"]) / 2
     return 30_000.0
 

@@ -1,0 +1,126 @@
+"""The cluster row of ``make bench``: two workers on a 3-primary Redis Cluster count a backlog
+of live-shape events (bench/live_shape.py), and the costs per event (worker CPU, Redis CPU of all
+primaries, broker CPU, Redis bytes per counter set) are set beside one worker on one Redis on
+the same shape. On 2 shared cores the rate cannot scale; the per-event costs are the point.
+
+``python -m bench.cluster [--quick]`` runs it alone, on a stack of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+
+from bench import live_shape
+from bench.measure import Run, Sampler, applied_events, counter_sets, redis_cpu_seconds
+from bench.ours import StartedWorkers, start_workers
+from bench.peer_report import peak_rss_mb
+from bench.report import Report, RowId, cluster_lines
+from stream.devtools.embedded import EmbeddedStack
+from stream.devtools.redis_cluster import LocalRedisCluster
+from stream.settings import Topics
+
+PRIMARIES = 3
+WORKERS = 2
+
+
+def run_row(
+    stack: EmbeddedStack, workdir: Path, started: StartedWorkers, report: Report, quick: bool
+) -> None:
+    """Pre-load the live shape on topics of its own, count it on a fresh cluster, record."""
+    n, cap_s = (200_000, 120.0) if quick else (400_000, 300.0)
+    topics = Topics("cluster.")
+    live_shape.preload(stack, topics, n)
+    cluster = LocalRedisCluster(workdir / "cluster", masters=PRIMARIES).start()
+    try:
+        run, report.cluster = _count(stack, cluster, topics, n, cap_s, workdir, started)
+    finally:
+        cluster.stop()
+    report.record(RowId.CLUSTER, run)
+
+
+def _count(
+    stack: EmbeddedStack,
+    cluster: LocalRedisCluster,
+    topics: Topics,
+    n: int,
+    cap_s: float,
+    workdir: Path,
+    started: StartedWorkers,
+) -> tuple[Run, dict[str, Any]]:
+    client = RedisCluster.from_url(cluster.url)
+    nodes = [redis.Redis(port=port) for port in cluster.ports]
+    broker_pid = stack.broker.pid
+    assert broker_pid is not None, "the embedded broker is not running"
+    print(f"  Redis Cluster: {WORKERS} workers, {PRIMARIES} primaries, {n:,} events...", flush=True)
+    ws = start_workers(
+        stack.broker.bootstrap,
+        cluster.url,
+        topics,
+        "batch",
+        WORKERS,
+        workdir,
+        started,
+        UPSELL_REDIS_CLUSTER="on",
+    )
+    pids = [w.proc.pid for w in ws if w.proc]
+    counted = list(topics.counted)
+    with Sampler(
+        lambda: applied_events(client, counted),
+        lambda: sum(redis_cpu_seconds(node) for node in nodes),
+        pids,
+        broker_pid,
+    ) as sampler:
+        deadline = time.monotonic() + cap_s
+        while not sampler.samples or sampler.samples[-1].applied < n:
+            for w in ws:
+                assert w.alive(), f"{w.name} exited:\n{w.tail()}"
+            assert time.monotonic() < deadline, f"the cluster counted too little in {cap_s} s"
+            time.sleep(0.5)
+    rss = max(peak_rss_mb(p) for p in pids)
+    for w in ws:
+        w.stop()
+    costs = sampler.from_applied(n // 20, n)
+    used = sum(int(node.info("memory")["used_memory"]) for node in nodes)
+    sets = sum(counter_sets(node) for node in nodes)
+    result = {
+        "primaries": PRIMARIES,
+        "workers": WORKERS,
+        "costs": costs,
+        "keys_per_primary": [int(node.dbsize()) for node in nodes],
+        "redis": {
+            "used_mb": round(used / 2**20, 1),
+            "counter_sets": sets,
+            "bytes_per_counter_set": round(used / sets, 1) if sets else 0.0,
+        },
+    }
+    client.close()
+    run = Run(
+        int(costs["events"]),
+        float(costs["seconds"]),
+        float(costs["worker_cpu_percent"]),
+        rss,
+        float(costs["redis_cpu_percent"]),
+    )
+    return run, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="upsell-cluster-"))
+    report = Report(events=0)
+    with EmbeddedStack(workdir / "stack", appendonly=True) as stack, StartedWorkers() as started:
+        run_row(stack, workdir, started, report, args.quick)
+    print("\n".join(cluster_lines(report)))
+
+
+if __name__ == "__main__":
+    main()

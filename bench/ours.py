@@ -1,0 +1,84 @@
+"""Our workers in the bench: started as subprocesses on a stream, followed until they have
+applied it, and always stopped when the bench ends."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import redis
+
+from bench.measure import Run, follow_progress, wait_for_sweep
+from stream.devtools.embedded import EmbeddedStack
+from stream.devtools.workers import WorkerProcess, worker_env
+from stream.settings import Topics
+
+
+class StartedWorkers(list[WorkerProcess]):
+    """Every worker the bench started: the ones still running are stopped when the bench ends,
+    also when a row fails (a failed row had left its worker running after the bench)."""
+
+    def __enter__(self) -> StartedWorkers:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for w in self:
+            w.stop()
+
+
+def start_workers(
+    bootstrap: str,
+    redis_url: str,
+    topics: Topics,
+    engine: str,
+    n_workers: int,
+    workdir: Path,
+    started: StartedWorkers,
+    **extra_env: str,
+) -> list[WorkerProcess]:
+    """``n_workers`` workers in a consumer group of their own (not waited for)."""
+    group = f"bench-{engine}-{n_workers}-{time.monotonic_ns()}"
+    env = worker_env(
+        bootstrap,
+        redis_url,
+        topics,
+        engine,
+        UPSELL_GROUP_ID=group,
+        UPSELL_LOG_LEVEL="WARNING",
+        **extra_env,
+    )
+    ws = [WorkerProcess(env, workdir, name=f"{engine}-{n_workers}-{i}") for i in range(n_workers)]
+    started.extend(ws)
+    for w in ws:
+        w.start()
+    return ws
+
+
+def run_ours(
+    stack: EmbeddedStack,
+    topics: Topics,
+    engine: str,
+    n_workers: int,
+    total: int,
+    cap_s: float,
+    workdir: Path,
+    started: StartedWorkers,
+    keep: bool = False,
+) -> tuple[Run, list[WorkerProcess]]:
+    """Count ``total`` events of ``topics`` from a flushed Redis; ``keep`` leaves the workers
+    running (for the rows timed after it, once their retention sweep is done)."""
+    client = redis.Redis(port=stack.redis.port)
+    client.flushall()
+    ws = start_workers(
+        stack.broker.bootstrap, stack.redis.url, topics, engine, n_workers, workdir, started
+    )
+    for w in ws:
+        w.wait_ready(120)
+    pids = [w.proc.pid for w in ws if w.proc]
+    run = follow_progress(client, list(topics.counted), pids, total, cap_s)
+    if keep:  # what follows is timed: the retention sweep first
+        wait_for_sweep(client)
+    else:
+        for w in ws:
+            w.stop()
+    return run, ws
