@@ -72,10 +72,12 @@ def run_ours(
     ws = start_workers(
         stack.broker.bootstrap, stack.redis.url, topics, engine, n_workers, workdir, started
     )
-    for w in ws:
-        w.wait_ready(120)
     pids = [w.proc.pid for w in ws if w.proc]
+    # followed from the start, not from readiness: on a busy machine workers had counted the
+    # whole stream before they answered ready, and the 2-worker row read 0 events/s
     run = follow_progress(client, list(topics.counted), pids, total, cap_s)
+    for w in ws:
+        w.wait_ready(120)  # raises with its log if a worker died
     if keep:  # what follows is timed: the retention sweep first
         wait_for_sweep(client)
     else:
