@@ -8,8 +8,6 @@ the same shape. On 2 shared cores the rate cannot scale; the per-event costs are
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,11 @@ import redis
 from redis.cluster import RedisCluster
 
 from bench import live_shape
-from bench.measure import Run, Sampler, applied_events, counter_sets, redis_cpu_seconds
-from bench.ours import StartedWorkers, start_workers
+from bench.measure import Run, Sampler, applied_events, redis_cpu_seconds, redis_memory
+from bench.ours import StartedWorkers, run_alone, start_workers
 from bench.peer_report import peak_rss_mb
-from bench.report import Report, RowId, cluster_lines
+from bench.report import cluster_lines
+from bench.rows import Report, RowId
 from stream.devtools.embedded import EmbeddedStack
 from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.settings import Topics
@@ -87,18 +86,12 @@ def _count(
     for w in ws:
         w.stop()
     costs = sampler.from_applied(n // 20, n)
-    used = sum(int(node.info("memory")["used_memory"]) for node in nodes)
-    sets = sum(counter_sets(node) for node in nodes)
     result = {
         "primaries": PRIMARIES,
         "workers": WORKERS,
         "costs": costs,
         "keys_per_primary": [int(node.dbsize()) for node in nodes],
-        "redis": {
-            "used_mb": round(used / 2**20, 1),
-            "counter_sets": sets,
-            "bytes_per_counter_set": round(used / sets, 1) if sets else 0.0,
-        },
+        "redis": redis_memory(*nodes),
     }
     client.close()
     run = Run(
@@ -112,14 +105,7 @@ def _count(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="upsell-cluster-"))
-    report = Report(events=0)
-    with EmbeddedStack(workdir / "stack", appendonly=True) as stack, StartedWorkers() as started:
-        run_row(stack, workdir, started, report, args.quick)
-    print("\n".join(cluster_lines(report)))
+    print("\n".join(cluster_lines(run_alone(run_row, __doc__))))
 
 
 if __name__ == "__main__":

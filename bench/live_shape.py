@@ -12,9 +12,7 @@ Two measurements on topics of their own (prefix ``live.``):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,9 @@ import redis
 from bench import live_data, peers
 from bench.freshness import measure_freshness
 from bench.measure import Sampler, applied_events, redis_cpu_seconds, redis_memory
-from bench.ours import StartedWorkers, run_ours
-from bench.report import Report, RowId, live_lines
+from bench.ours import StartedWorkers, run_alone, run_ours
+from bench.report import live_lines
+from bench.rows import Report, RowId
 from stream.devtools.embedded import EmbeddedStack
 from stream.kafka.clients import produce_records
 from stream.kafka.topics import ensure_topics
@@ -106,13 +105,7 @@ def run_rows(
 
 def main() -> None:
     """``python -m bench.live_shape [--quick]``: these rows alone, on a stack of their own."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="upsell-live-"))
-    report = Report(events=0)
-    with EmbeddedStack(workdir / "stack", appendonly=True) as stack, StartedWorkers() as started:
-        run_rows(stack, workdir, started, report, args.quick)
+    report = run_alone(run_rows, __doc__)
     ours, quix = report.rate(RowId.LIVE), report.rate(RowId.LIVE_QUIX)
     if ours and quix:
         print(f"ours / Quix Streams on the live shape: {ours / quix:.1f}x")

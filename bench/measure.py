@@ -116,9 +116,10 @@ def total_forks(client: redis.Redis) -> int:
     return int(client.info("stats")["total_forks"])
 
 
-def redis_memory(client: redis.Redis) -> dict[str, float]:
-    used = int(client.info("memory")["used_memory"])
-    sets = counter_sets(client)
+def redis_memory(*nodes: redis.Redis) -> dict[str, float]:
+    """Redis bytes per counter set: one Redis, or every primary of a cluster (each its own)."""
+    used = sum(int(node.info("memory")["used_memory"]) for node in nodes)
+    sets = sum(counter_sets(node) for node in nodes)
     return {
         "used_mb": round(used / 2**20, 1),
         "counter_sets": sets,

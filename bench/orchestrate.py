@@ -25,7 +25,8 @@ from bench.freshness import measure_freshness
 from bench.measure import redis_memory, total_forks
 from bench.ours import StartedWorkers, run_ours
 from bench.raw import raw_ceiling
-from bench.report import Report, RowId, render
+from bench.report import render
+from bench.rows import Report, RowId
 from stream.devtools.embedded import EmbeddedStack
 from stream.kafka.clients import produce_records
 from stream.kafka.topics import ensure_topics

@@ -3,12 +3,16 @@ applied it, and always stopped when the bench ends."""
 
 from __future__ import annotations
 
+import argparse
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
 from bench.measure import Run, follow_progress, wait_for_sweep
+from bench.rows import Report
 from stream.devtools.embedded import EmbeddedStack
 from stream.devtools.workers import WorkerProcess, worker_env
 from stream.settings import Topics
@@ -84,3 +88,18 @@ def run_ours(
         for w in ws:
             w.stop()
     return run, ws
+
+
+Rows = Callable[[EmbeddedStack, Path, StartedWorkers, Report, bool], None]
+
+
+def run_alone(rows: Rows, description: str | None) -> Report:
+    """``python -m bench.<module> [--quick]``: one module's rows on a stack of their own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    quick = parser.parse_args().quick
+    workdir = Path(tempfile.mkdtemp(prefix="upsell-bench-"))
+    report = Report(events=0)
+    with EmbeddedStack(workdir / "stack", appendonly=True) as stack, StartedWorkers() as started:
+        rows(stack, workdir, started, report, quick)
+    return report

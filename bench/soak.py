@@ -27,7 +27,7 @@ import redis
 
 from bench import data
 from bench.measure import applied_events, cpu_seconds, redis_cpu_seconds
-from bench.report import RowId
+from bench.rows import RowId
 from bench.traffic import Traffic
 from stream.devtools.embedded import EmbeddedStack
 from stream.devtools.workers import ROOT, WorkerProcess, worker_env
