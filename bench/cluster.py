@@ -1,7 +1,8 @@
 """The cluster row of ``make bench``: two workers on a 3-primary Redis Cluster count a backlog
 of live-shape events (bench/live_shape.py), and the costs per event (worker CPU, Redis CPU of all
 primaries, broker CPU, Redis bytes per counter set) are set beside one worker on one Redis on
-the same shape. On 2 shared cores the rate cannot scale; the per-event costs are the point.
+the same shape. Every primary writes an AOF (everysec), as the bench's one Redis does. On 2
+shared cores the rate cannot scale; the per-event costs are the point.
 
 ``python -m bench.cluster [--quick]`` runs it alone, on a stack of its own.
 """
@@ -36,7 +37,8 @@ def run_row(
     n, cap_s = (200_000, 120.0) if quick else (400_000, 300.0)
     topics = Topics("cluster.")
     live_shape.preload(stack, topics, n)
-    cluster = LocalRedisCluster(workdir / "cluster", masters=PRIMARIES).start()
+    # AOF everysec on every primary, as on the bench's one Redis: the costs compare
+    cluster = LocalRedisCluster(workdir / "cluster", masters=PRIMARIES, appendonly=True).start()
     try:
         run, report.cluster = _count(stack, cluster, topics, n, cap_s, workdir, started)
     finally:

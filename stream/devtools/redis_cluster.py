@@ -43,10 +43,10 @@ def free_cluster_ports(n: int) -> list[int]:
 
 
 class LocalRedisCluster:
-    def __init__(self, workdir: Path, masters: int = 3) -> None:
+    def __init__(self, workdir: Path, masters: int = 3, appendonly: bool = False) -> None:
         self.workdir = workdir
         self.nodes = [
-            EmbeddedRedis(workdir, port, appendonly=False, extra_args=_NODE_ARGS)
+            EmbeddedRedis(workdir, port, appendonly=appendonly, extra_args=_NODE_ARGS)
             for port in free_cluster_ports(masters)
         ]
 
