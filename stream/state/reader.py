@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from stream.state import keys, shop_list
+from stream.state import keys, shop_list, shop_settings
 from stream.state.redis import AnyRedis
 
 # Sums exactly: Lua numbers are doubles (exact only to 2^53), so each stored integer is split
@@ -62,6 +62,17 @@ class ShopView:
     currency: str | None
     groups: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, shop_id: str, doc: bytes | str) -> ShopView:
+        """From the shop's stored settings document (stream/state/shop_settings.py)."""
+        s = shop_settings.decode(shop_id, doc)
+        return cls(shop_id, s.timezone, s.week_start, s.currency, s.groups)
+
+    @classmethod
+    def unset(cls, shop_id: str) -> ShopView:
+        """A shop without settings: counted and read on the defaults."""
+        return cls(shop_id, shop_settings.DEFAULT_TIMEZONE, shop_settings.DEFAULT_WEEK_START, None)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "shop_id": self.shop_id,
@@ -82,16 +93,7 @@ class StateReader:
 
     async def shop(self, shop_id: str) -> ShopView:
         raw = await self.redis.hget(keys.SHOPS, shop_id)
-        if raw is None:
-            return ShopView(shop_id, "UTC", "monday", None)
-        d = orjson.loads(raw)
-        return ShopView(
-            shop_id,
-            d["timezone"],
-            d.get("week_start", "monday"),
-            d.get("currency"),
-            d.get("groups") or {},
-        )
+        return ShopView.unset(shop_id) if raw is None else ShopView.of(shop_id, raw)
 
     async def shops(
         self, after: str | None, limit: int, only: frozenset[str] | None = None
@@ -100,16 +102,11 @@ class StateReader:
         ``after``, only those in ``only`` if given; and the next page's ``after``, if any."""
         ids, following = await shop_list.page(self.redis, after, limit, only)
         raws = await self.redis.hmget(keys.SHOPS, ids) if ids else []
-        out = []
-        for sid, raw in zip(ids, raws, strict=True):
-            if raw is None:
-                out.append(ShopView(sid, "UTC", "monday", None))
-                continue
-            d = orjson.loads(raw)
-            out.append(
-                ShopView(sid, d["timezone"], d.get("week_start", "monday"), d.get("currency"))
-            )
-        return out, following
+        views = [
+            ShopView.unset(sid) if raw is None else ShopView.of(sid, raw)
+            for sid, raw in zip(ids, raws, strict=True)
+        ]
+        return views, following
 
     async def _summed(self, names: list[str]) -> dict[str, int]:
         if not names:

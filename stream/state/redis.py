@@ -20,7 +20,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 
 from schemas.models import ShopSettings
-from stream.state import keys, shop_list
+from stream.state import keys, shop_list, shop_settings
 from stream.state.batch import PartitionBatch
 from stream.state.cluster_apply import NodeScript, apply_cluster
 from stream.state.day_index import (
@@ -41,30 +41,8 @@ STATE_FORMAT = 1
 
 _APPLY_LUA = files("stream.state").joinpath("apply.lua").read_text()
 
-# A new generation above the stored one and above the caller's (``ARGV[1]``): a worker that
-# re-claims after Redis went back in time stays above the fences it wrote elsewhere (Cluster).
-_CLAIM_LUA = """
-local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
-local above = tonumber(ARGV[1])
-if above > gen then
-  gen = above
-end
-gen = gen + 1
-redis.call('HSET', KEYS[1], 'gen', gen)
-local v = redis.call('HMGET', KEYS[1], 'offset', 'epoch')
-return {gen, tonumber(v[1] or '-1'), tonumber(v[2] or '0')}
-"""
-
-_RESTART_LUA = """
-local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
-local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
-if gen > tonumber(ARGV[1]) then
-  return {gen, -1, epoch}
-end
-redis.call('HSET', KEYS[1], 'epoch', epoch + 1)
-redis.call('HDEL', KEYS[1], 'offset')
-return {gen, 0, epoch + 1}
-"""
+_CLAIM_LUA = files("stream.state").joinpath("claim.lua").read_text()
+_RESTART_LUA = files("stream.state").joinpath("restart_log.lua").read_text()
 
 # Errors after which waiting and retrying can help.
 RETRIABLE = (
@@ -176,15 +154,7 @@ class RedisStore:
 
     # -- settings and snapshots -------------------------------------------------------------
     async def put_shop(self, settings: ShopSettings) -> None:
-        doc = orjson.dumps(
-            {
-                "shop_id": settings.shop_id,
-                "timezone": settings.timezone,
-                "week_start": settings.week_start,
-                "currency": settings.currency,
-                "groups": settings.groups,
-            }
-        )
+        doc = shop_settings.encode(settings)
         async with self._answered(), self.client.pipeline(transaction=False) as pipe:
             pipe.hset(keys.SHOPS, settings.shop_id, doc)
             pipe.zadd(
@@ -203,10 +173,7 @@ class RedisStore:
         out: dict[str, ShopSettings] = {}
         for sid, doc in zip(shop_ids, raw, strict=True):
             if doc is not None:
-                d = orjson.loads(doc)
-                out[sid] = ShopSettings(
-                    sid, d["timezone"], d["week_start"], d["currency"], d.get("groups", {})
-                )
+                out[sid] = shop_settings.decode(sid, doc)
         return out
 
     async def mark_shops_seen(self, shop_ids: list[str], day: int) -> None:

@@ -15,10 +15,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from schemas.models import ShopSettings
+from stream.state.shop_settings import DEFAULT_TIMEZONE
 from stream.state.store import SettingsStore
 
-DEFAULT_TIMEZONE = "UTC"
-DEFAULT_WEEK_START = "monday"
 MAX_AGE_S = 1.0  # a settings change another worker wrote counts within this
 
 
