@@ -8,6 +8,7 @@ an exact ``astimezone``. Pure: no I/O, no clock.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from schemas.zones import zone
 
@@ -15,6 +16,7 @@ _BUCKET_S = 900
 _DAY_S = 86_400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _MAX_CACHE = 100_000
+_UNKNOWN: Any = object()  # not cached yet
 
 
 def local_date(timezone: str, instant: datetime) -> date:
@@ -46,9 +48,8 @@ class DayResolver:
         bucket = int(epoch // _BUCKET_S)
         key = (timezone, bucket)
         offsets = self._offsets
-        if key in offsets:
-            offset = offsets[key]
-        else:
+        offset = offsets.get(key, _UNKNOWN)  # one lookup (None is a cached transition)
+        if offset is _UNKNOWN:
             if len(offsets) > _MAX_CACHE:
                 offsets.clear()
             offset = offsets[key] = self._bucket_offset(timezone, bucket)

@@ -351,6 +351,11 @@ class Ingestor:
         sections = batch.sections
         skipped = 0
         previous = -1
+        # Live events of one second share one datetime (the decoder's memo): its epoch is
+        # computed once, not per event (datetime.timestamp() was the loop's costliest line).
+        last_occurred: Any = None
+        epoch = 0.0
+        epoch_ms = 0
         for r in records:
             offset = r.offset
             if offset <= previous:
@@ -383,7 +388,10 @@ class Ingestor:
                 section = batch.section(shop, offset)
                 section.expected_offset = done.get(shop, -1)
             occurred = event.occurred_at
-            epoch = occurred.timestamp()
+            if occurred is not last_occurred:
+                last_occurred = occurred
+                epoch = occurred.timestamp()
+                epoch_ms = int(epoch * 1000)
             counter(section, event, day_of(zone, epoch, occurred))
             if refused and section.money and section.money[-1].seen_key in refused:
                 section.money.pop()  # dead-lettered, yet covered by the shop's progress
@@ -393,7 +401,7 @@ class Ingestor:
                         DeadLetter(topic, partition, offset, r.key, r.value, OVERFLOW, TOO_LARGE)
                     )
                 continue
-            section.saw(offset, int(epoch * 1000))
+            section.saw(offset, epoch_ms)
         return batch, skipped
 
 
