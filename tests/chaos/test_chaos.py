@@ -55,14 +55,15 @@ async def counting_run(
     n_workers: int,
     events: int,
     seed: int,
+    engine: str = "batch",
 ) -> AsyncIterator[tuple[list[Sent], ExpectedState, list[WorkerProcess], Redis]]:
     """Shop settings produced, ``events`` generated with their reference state, ``n_workers``
-    batch-engine workers (not started) and a Redis client; all stopped and closed after."""
+    workers of ``engine`` (not started) and a Redis client; all stopped and closed after."""
     await produce(broker.bootstrap, topics, settings_messages())
     sent = mixed_events(events, seed=seed)
     expected = ExpectedState(SHOPS).add_all(sent)
     pool = workers(
-        worker_env(broker.bootstrap, redis_url, topics, "batch", UPSELL_BATCH_MAX_EVENTS="2000"),
+        worker_env(broker.bootstrap, redis_url, topics, engine, UPSELL_BATCH_MAX_EVENTS="2000"),
         tmp_path,
         n_workers,
     )
@@ -249,6 +250,42 @@ async def test_kill_storm_with_workers_joining_and_leaving(
         )
     assert kills >= 5
     assert all(t < TAKEOVER_LIMIT_S for t in takeovers), takeovers
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+async def test_two_faust_workers_killed_in_turn(
+    broker: EmbeddedBroker,
+    redis_url: str,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    """The Faust engine's takeover, longer than tests/integration/test_faust_takeover.py: the
+    two workers are killed with kill -9 in turn; the other takes over after the session timeout
+    (6 s), then the killed one comes back and takes half again."""
+    rng = random.Random(13)
+    topics = created_topics
+    run = counting_run(
+        broker, redis_url, topics, tmp_path, n_workers=2, events=60_000, seed=404, engine="faust"
+    )
+    async with run as (sent, expected, pool, redis):
+        for w in pool:
+            w.start()
+        for w in pool:
+            w.wait_ready()
+        producing = asyncio.create_task(produce_paced(broker.bootstrap, topics, items(sent), 3_000))
+        for kill in range(3):  # while events flow, or while the workers catch up
+            await asyncio.sleep(rng.uniform(2, 4))
+            victim = pool[kill % 2]
+            victim.kill()
+            await asyncio.sleep(rng.uniform(7, 9))
+            victim.start()
+        await producing
+        await assert_exact(redis, expected, 300)
+        print(
+            f"\nfaust takeovers: {len(sent):,} events at ~3k/s, 2 Faust workers, 3 kill -9 in "
+            "turn, each back after 7-9 s; nothing lost, nothing doubled"
+        )
 
 
 @pytest.mark.slow
