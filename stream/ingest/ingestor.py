@@ -10,20 +10,18 @@ batch rebuilt. No Kafka client and no Redis client in here: both arrive as small
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Container, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from schemas.dead_letter import DeadLetter, DeadLetterSink
 from schemas.decoder import Decoder, TimeBounds
-from schemas.fields import MAX_ID, valid_shop_id
-from schemas.models import Kind, Rejected
 from stream.dates.clock import Clock
 from stream.dates.days import DayResolver
+from stream.ingest.aggregate import BatchBuilder, keyed_shops
+from stream.ingest.losses import Losses
+from stream.ingest.memos import DailyMemos
 from stream.ingest.types import (
     OVERFLOW,
-    TOO_LARGE,
     BatchOutcome,
-    Counter,
     PartitionFenced,
     PartitionRewound,
     PartitionState,
@@ -32,7 +30,7 @@ from stream.ingest.types import (
 )
 from stream.state.batch import PartitionBatch
 from stream.state.shop_directory import ShopDirectory
-from stream.state.store import Claim, CounterStore
+from stream.state.store import ApplyResult, Claim, CounterStore
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -64,22 +62,16 @@ class Ingestor:
         self._decoder = decoder if decoder is not None else Decoder()
         self._routes = routes
         self.partitions: dict[tuple[str, int], PartitionState] = {}
-        # "topic[p]" -> records Redis lost that Kafka no longer had to read again (/readyz)
-        self.records_lost: dict[str, int] = {}
+        self._losses = Losses(telemetry)
         # Per-shop memos, each of at most ``shop_cache_entries`` (cleared when full: a miss costs
         # one idempotent write) and per partition at most ``shop_offsets_per_partition`` offsets.
-        self.max_entries = shop_cache_entries
         self.max_offsets = shop_offsets_per_partition
-        self._seen_shops: set[str] = set()  # shops already listed in Redis (for /v1/shops)
-        # Shops whose progress TTL this worker refreshed today: later batches leave it out.
-        self._ttl_fresh: set[str] = set()
-        self._ttl_day = 0
+        self._memos = DailyMemos(shop_cache_entries)
 
     def cache_sizes(self) -> dict[str, Callable[[], float]]:
         """How many entries each per-shop cache holds now (upsell_cache_entries)."""
         return {
-            "seen_shops": lambda: len(self._seen_shops),
-            "progress_ttl": lambda: len(self._ttl_fresh),
+            **self._memos.sizes(),
             "shop_offsets": lambda: sum(len(p.shop_offsets) for p in self.partitions.values()),
             "decoder_shop_ids": self._decoder.__len__,
         }
@@ -88,9 +80,9 @@ class Ingestor:
         """Claim the partition (a new fencing generation); returns the offset to resume from."""
         held = self.partitions.get((topic, partition))
         claim = await self._store.claim(topic, partition, held.generation if held else 0)
-        self._ttl_fresh.clear()  # Redis may have lost keys (this may follow an outage)
+        self._memos.ttl_fresh.clear()  # Redis may have lost keys (this may follow an outage)
         if held is not None and claim.resume_offset - 1 < held.checkpoint:
-            self._rewound(topic, partition, held.checkpoint, claim.resume_offset)
+            self._losses.rewound(topic, partition, held.checkpoint, claim.resume_offset)
         self._track(topic, partition, claim)
         return claim.resume_offset
 
@@ -114,8 +106,8 @@ class Ingestor:
         the checkpoint or, if lower, the progress of ``shops`` (one Cluster node lost writes)."""
         claim = await self._store.claim(topic, partition, state.generation)
         resume = min([claim.resume_offset, *(offset + 1 for offset in shops.values())])
-        self._rewound(topic, partition, state.checkpoint, resume, len(shops))
-        self._ttl_fresh.clear()
+        self._losses.rewound(topic, partition, state.checkpoint, resume, len(shops))
+        self._memos.ttl_fresh.clear()
         self.partitions[(topic, partition)] = PartitionState(
             claim.generation,
             resume,
@@ -135,39 +127,13 @@ class Ingestor:
         return log_start
 
     def lost_to_retention(self, topic: str, partition: int, first: int, log_start: int) -> None:
-        """Offsets ``first`` .. ``log_start - 1`` were to be read but Kafka no longer has them
-        (retention deleted them): count them in ``upsell_records_lost_total``, in /readyz's
-        ``records_lost`` and in an error line."""
-        lost = log_start - first
-        if lost <= 0:
-            return
-        name = f"{topic}[{partition}]"
-        self.records_lost[name] = self.records_lost.get(name, 0) + lost
-        self._telemetry.records_lost.labels(topic).inc(lost)
-        log.error(
-            "%s: events %d..%d were deleted by retention before they were read (%d records "
-            "lost); reading on from %d",
-            name,
-            first,
-            log_start - 1,
-            lost,
-            log_start,
-        )
+        """Offsets ``first`` .. ``log_start - 1`` were to be read but Kafka no longer has them."""
+        self._losses.lost_to_retention(topic, partition, first, log_start)
 
-    def _rewound(
-        self, topic: str, partition: int, written: int, resume: int, shops: int = 0
-    ) -> None:
-        self._telemetry.redis_rewinds.labels(topic).inc()
-        where = f"the progress of {shops} shops" if shops else "the partition checkpoint"
-        log.error(
-            "%s[%d]: Redis went back in time: %s is older than what this worker wrote (checkpoint "
-            "%d); reading the partition again from offset %d",
-            topic,
-            partition,
-            where,
-            written,
-            resume,
-        )
+    @property
+    def records_lost(self) -> dict[str, int]:
+        """ "topic[p]" -> records Redis lost that Kafka no longer had to read again (/readyz)."""
+        return self._losses.records_lost
 
     async def restart_log(self, topic: str, partition: int) -> int:
         """The partition's log restarted below our checkpoint (topic recreated, a broker lost its
@@ -226,36 +192,61 @@ class Ingestor:
     ) -> BatchOutcome:
         kind, counter = self._routes[topic]
         now = self._clock()
-        bounds = TimeBounds.at(now, self._retention_days)  # one pair of bounds for the batch
         day = int(now.timestamp()) // 86_400
-        if day != self._ttl_day:  # the progress hashes' TTLs are refreshed once a day
-            self._ttl_fresh.clear()
-            self._seen_shops.clear()  # us:shops:seen keeps each shop's last day
-            self._ttl_day = day
+        self._memos.start(day)
         if day != state.day:  # offsets stay younger than the progress hashes' TTLs (see xo)
             state.shop_offsets.clear()
             state.day = day
-        letters: list[DeadLetter] = []
         # The time zones of the batch's shops, read before counting (records are keyed by shop);
         # a keyless record's shop not among them is read after the first pass, which then runs
-        # again. One pass decodes and aggregates: a batch keeps its aggregate, never its events.
-        zones = await self._shops.timezones(_keyed_shops(records))
-        unknown: set[str] = set()
-        batch, skipped = self._build(
-            state, topic, partition, records, kind, counter, bounds, zones, letters, unknown=unknown
+        # again.
+        builder = BatchBuilder(
+            topic,
+            partition,
+            records,
+            state,
+            kind,
+            counter,
+            TimeBounds.at(now, self._retention_days),  # one pair of bounds for the batch
+            await self._shops.timezones(keyed_shops(records)),
+            self._retention_days,
+            self._memos.ttl_fresh,
+            self._decoder,
+            self._days,
         )
+        letters: list[DeadLetter] = []
+        unknown: set[str] = set()
+        batch, skipped = builder.build(letters, unknown=unknown)
         if unknown:
-            zones.update(await self._shops.timezones(unknown))
-            batch, skipped = self._build(
-                state, topic, partition, records, kind, counter, bounds, zones
-            )
+            builder.zones.update(await self._shops.timezones(unknown))
+            batch, skipped = builder.build()
         if letters:
             await self._dead_letters.send(letters)
+        batch, skipped, result = await self._apply(builder, batch, skipped, letters)
+        state.learn(
+            {shop: section.last_offset for shop, section in batch.sections.items()},
+            self.max_offsets,
+        )
+        state.checkpoint = max(state.checkpoint, batch.last_offset)
+        state.next_offset = records[-1].offset + 1
+        state.applied_at = self._clock().timestamp()
+        await self._mark_seen(batch)
+        self._memos.refreshed(batch.ttl_refreshed)
+        money = result.money_counted + result.money_duplicates
+        counted = batch.events - money + result.money_counted
+        return BatchOutcome(counted, result.money_duplicates, len(letters), skipped, result)
+
+    async def _apply(
+        self, builder: BatchBuilder, batch: PartitionBatch, skipped: int, letters: list[DeadLetter]
+    ) -> tuple[PartitionBatch, int, ApplyResult]:
+        """Apply ``batch``, building it again while Redis answers a progress conflict or a total
+        that would overflow (those events are dead-lettered and added to ``letters``)."""
+        topic, partition, state = builder.topic, builder.partition, builder.state
         refused: set[str] = set()
         while True:
             result = await self._store.apply(batch)
             if result.status == "ok":
-                break
+                return batch, skipped, result
             if result.status == "fenced":
                 if self.partitions.get((topic, partition)) is state:  # not re-claimed meanwhile
                     self.revoke(topic, partition)
@@ -266,9 +257,7 @@ class Ingestor:
             if result.status == "overflow":
                 refused.update(result.overflow)
                 rebuilt: list[DeadLetter] = []
-                batch, skipped = self._build(
-                    state, topic, partition, records, kind, counter, bounds, zones, rebuilt, refused
-                )
+                batch, skipped = builder.build(rebuilt, refused)
                 overflow = [x for x in rebuilt if x.reason == OVERFLOW]
                 log.error(
                     "%s[%d]: %d events would overflow a total", topic, partition, len(overflow)
@@ -284,21 +273,7 @@ class Ingestor:
             )
             state.learn(result.conflicts, self.max_offsets)
             # rebuilt from the records (rare): their dead letters were sent already
-            batch, skipped = self._build(
-                state, topic, partition, records, kind, counter, bounds, zones, refused=refused
-            )
-        state.learn(
-            {shop: section.last_offset for shop, section in batch.sections.items()},
-            self.max_offsets,
-        )
-        state.checkpoint = max(state.checkpoint, batch.last_offset)
-        state.next_offset = records[-1].offset + 1
-        state.applied_at = self._clock().timestamp()
-        await self._mark_seen(batch)
-        _remember(self._ttl_fresh, batch.ttl_refreshed, self.max_entries)
-        money = result.money_counted + result.money_duplicates
-        counted = batch.events - money + result.money_counted
-        return BatchOutcome(counted, result.money_duplicates, len(letters), skipped, result)
+            batch, skipped = builder.build(refused=refused)
 
     async def dead_letter_range(
         self, topic: str, partition: int, first: int, last: int, detail: str
@@ -311,115 +286,7 @@ class Ingestor:
 
     async def _mark_seen(self, batch: PartitionBatch) -> None:
         """List the batch's shops in us:shops:seen once a day each (a bounded memo)."""
-        new_shops = [shop for shop in batch.sections if shop not in self._seen_shops]
+        new_shops = self._memos.unseen(batch.sections)
         if new_shops:
-            await self._store.mark_shops_seen(new_shops, self._ttl_day)
-            _remember(self._seen_shops, new_shops, self.max_entries)
-
-    def _build(
-        self,
-        state: PartitionState,
-        topic: str,
-        partition: int,
-        records: Sequence[RawRecord],
-        kind: Kind,
-        counter: Counter,
-        bounds: TimeBounds,
-        zones: dict[str, str],
-        letters: list[DeadLetter] | None = None,
-        refused: Container[str] = frozenset(),
-        unknown: set[str] | None = None,
-    ) -> tuple[PartitionBatch, int]:
-        """Decode and pre-aggregate ``records``; rejected ones go to ``letters`` (if given), as
-        do money events whose dedupe key is in ``refused`` (they would overflow a total).
-        ``zones`` holds the shops' time zones: a shop not in it is added to ``unknown`` and its
-        events are left out (the caller reads its zone and builds again)."""
-        batch = PartitionBatch(
-            topic,
-            partition,
-            state.generation,
-            records[-1].offset,
-            self._retention_days,
-            epoch=state.epoch,
-            expected_checkpoint=state.checkpoint,
-            ttl_fresh=self._ttl_fresh,
-        )
-        done = state.shop_offsets
-        timezone = zones.get
-        day_of = self._days.day_of_epoch
-        decode = self._decoder.decode
-        sections = batch.sections
-        skipped = 0
-        previous = -1
-        # Live events of one second share one datetime (the decoder's memo): its epoch is
-        # computed once, not per event (datetime.timestamp() was the loop's costliest line).
-        last_occurred: Any = None
-        epoch = 0.0
-        epoch_ms = 0
-        for r in records:
-            offset = r.offset
-            if offset <= previous:
-                # The same record delivered twice in one batch (Faust re-delivers its last
-                # record after a seek): count the first copy only. Redis could not tell, since
-                # the apply checks a shop's first offset in the batch (docs/state.md).
-                skipped += 1
-                continue
-            previous = offset
-            event: Any = decode(kind, r.key, r.value, bounds)
-            if isinstance(event, Rejected):
-                if letters is not None:
-                    letters.append(
-                        DeadLetter(
-                            topic, partition, r.offset, r.key, r.value, event.reason, event.detail
-                        )
-                    )
-                continue
-            shop = event.shop_id
-            if offset <= done.get(shop, -1):
-                skipped += 1
-                continue
-            zone = timezone(shop)
-            if zone is None:
-                if unknown is not None:
-                    unknown.add(shop)
-                continue
-            section = sections.get(shop)
-            if section is None:
-                section = batch.section(shop, offset)
-                section.expected_offset = done.get(shop, -1)
-            occurred = event.occurred_at
-            if occurred is not last_occurred:
-                last_occurred = occurred
-                epoch = occurred.timestamp()
-                epoch_ms = int(epoch * 1000)
-            counter(section, event, day_of(zone, epoch, occurred))
-            if refused and section.money and section.money[-1].seen_key in refused:
-                section.money.pop()  # dead-lettered, yet covered by the shop's progress
-                section.last_offset = offset
-                if letters is not None:
-                    letters.append(
-                        DeadLetter(topic, partition, offset, r.key, r.value, OVERFLOW, TOO_LARGE)
-                    )
-                continue
-            section.saw(offset, epoch_ms)
-        return batch, skipped
-
-
-def _remember(memo: set[str], shops: list[str], limit: int) -> None:
-    """Add ``shops`` to a memo of at most ``limit`` entries: when full it starts again (a miss
-    costs one idempotent write)."""
-    if len(memo) + len(shops) > limit:
-        memo.clear()
-    if len(shops) <= limit:
-        memo.update(shops)
-
-
-def _keyed_shops(records: Sequence[RawRecord]) -> list[str]:
-    """The shop ids the records' keys name (a view's key is its shop id; others are ignored)."""
-    out = []
-    for key in {r.key for r in records}:
-        if key is not None and len(key) <= MAX_ID:
-            shop = key.decode("ascii", errors="replace")
-            if valid_shop_id(shop):
-                out.append(shop)
-    return out
+            await self._store.mark_shops_seen(new_shops, self._memos.day)
+            self._memos.saw(new_shops)
