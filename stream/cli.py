@@ -21,7 +21,14 @@ live metric snapshots over HTTP. Configuration comes from UPSELL_* environment v
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="upsell-stream", description=DESCRIPTION)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _serving_commands(sub)
+    _development_commands(sub)
+    _credential_commands(sub)
+    return p
 
+
+def _serving_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``worker`` and ``collector``: the two process roles of a deployment."""
     sub.add_parser(
         "worker",
         help="run one worker (counting + API) against UPSELL_KAFKA_BOOTSTRAP and UPSELL_REDIS_URL",
@@ -38,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         "UPSELL_KAFKA_BOOTSTRAP. Start as many as you like behind a load balancer.",
     )
 
+
+def _development_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``dev`` (everything on this machine) and ``produce-demo``."""
     dev = sub.add_parser(
         "dev",
         help="everything on this machine: embedded broker, Redis, a worker, optional demo traffic",
@@ -68,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         help="90 days of history (a true winner, a tie, an SRM group), then live (dev --demo)",
     )
 
+
+def _credential_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``token`` (the API's bearer tokens) and ``key`` (the collector's write keys)."""
     token = sub.add_parser("token", help="manage API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     add = token_sub.add_parser(
@@ -97,7 +110,6 @@ def _parser() -> argparse.ArgumentParser:
         help="revoke a write key; every collector refuses it within UPSELL_COLLECTOR_KEY_CACHE_S",
     )
     key_revoke.add_argument("key", help="the key itself (upk_... or usk_...)")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> None:
