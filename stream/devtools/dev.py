@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from stream.devtools.embedded import EmbeddedStack
@@ -27,16 +27,11 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
     state_dir.mkdir(parents=True, exist_ok=True)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # lines reach a pipe as they are printed
-    port = int(env.get("UPSELL_API_PORT") or 6066)
     started = time.monotonic()
     children: list[subprocess.Popen[bytes]] = []
-    stopping = False
+    stopping: list[int] = []  # SIGTERM received
 
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     with EmbeddedStack(state_dir) as stack:
         tokens = state_dir / "tokens"
         from stream.devtools.tokens_cli import add_token
@@ -53,26 +48,9 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
         print(f"redis    {stack.redis.url}   ({stack.redis.binary})")
         print(f"ready in {time.monotonic() - started:.1f}s; logs in {state_dir}/")
         try:
-            for i in range(workers):
-                wport = port + i
-                children.append(
-                    _spawn(
-                        ["worker"],
-                        {
-                            **child_env,
-                            "UPSELL_API_PORT": str(wport),
-                            "UPSELL_WORKER_ID": f"dev-{i + 1}",
-                        },
-                        state_dir / f"worker-{i + 1}.log",
-                    )
-                )
-                print(f"worker   http://127.0.0.1:{wport}/   (dashboard, /v1 API, /metrics)")
-            for i in range(workers):
-                if not _wait_ready(port + i, children[i]):
-                    print(
-                        f"worker {i + 1} did not become ready; see {state_dir}/worker-{i + 1}.log"
-                    )
-                    return 1
+            port = int(env.get("UPSELL_API_PORT") or 6066)
+            if not _start_workers(child_env, port, workers, state_dir, children):
+                return 1
             print(f"workers ready after {time.monotonic() - started:.1f}s")
             collector = _start_collector(env, child_env, stack.redis.url, state_dir, demo)
             if collector is None:
@@ -80,30 +58,62 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
             children.append(collector)
             print(f"token    {token}   (paste it into the dashboard; admin: all shops)")
             if demo:
-                children.append(
-                    _spawn(
-                        ["produce-demo", "--story", "--rate", str(rate), "--count", "100000000"],
-                        child_env,
-                        state_dir / "demo.log",
-                    )
-                )
-                print(
-                    f"demo     90 days of history, then ~{rate:g} views/s live "
-                    f"(log: {state_dir}/demo.log)"
-                )
+                children.append(_start_demo(child_env, rate, state_dir))
             print("Ctrl-C to stop.", flush=True)
-            while not stopping:
-                for child in children[: workers + 1]:
-                    if child.poll() is not None:
-                        print(f"a worker or the collector exited ({child.returncode}); see logs")
-                        return 1
-                time.sleep(0.5)
+            if not _supervise(children[: workers + 1], lambda: bool(stopping)):
+                return 1
         except KeyboardInterrupt:
             pass
         finally:
             _stop_all(children)
     print("stopped.")
     return 0
+
+
+def _start_workers(
+    child_env: Mapping[str, str],
+    port: int,
+    workers: int,
+    state_dir: Path,
+    children: list[subprocess.Popen[bytes]],
+) -> bool:
+    """Start ``workers`` workers on ports from ``port`` on (into ``children`` as they start, so
+    an interrupt stops them too); False when one does not become ready."""
+    first = len(children)
+    for i in range(workers):
+        wport = port + i
+        worker_env = {**child_env, "UPSELL_API_PORT": str(wport)}
+        worker_env["UPSELL_WORKER_ID"] = f"dev-{i + 1}"
+        children.append(_spawn(["worker"], worker_env, state_dir / f"worker-{i + 1}.log"))
+        print(f"worker   http://127.0.0.1:{wport}/   (dashboard, /v1 API, /metrics)")
+    for i in range(workers):
+        if not _wait_ready(port + i, children[first + i]):
+            print(f"worker {i + 1} did not become ready; see {state_dir}/worker-{i + 1}.log")
+            return False
+    return True
+
+
+def _start_demo(
+    child_env: Mapping[str, str], rate: float, state_dir: Path
+) -> subprocess.Popen[bytes]:
+    demo = _spawn(
+        ["produce-demo", "--story", "--rate", str(rate), "--count", "100000000"],
+        child_env,
+        state_dir / "demo.log",
+    )
+    print(f"demo     90 days of history, then ~{rate:g} views/s live (log: {state_dir}/demo.log)")
+    return demo
+
+
+def _supervise(essential: list[subprocess.Popen[bytes]], stopping: Callable[[], bool]) -> bool:
+    """Wait until ``stopping()``: True then; False as soon as one of ``essential`` exits."""
+    while not stopping():
+        for child in essential:
+            if child.poll() is not None:
+                print(f"a worker or the collector exited ({child.returncode}); see logs")
+                return False
+        time.sleep(0.5)
+    return True
 
 
 def _start_collector(
