@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPENAPI = files("stream.http").joinpath("openapi.json").read_bytes()
-_PUBLIC = ("/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/", "/dashboard")
+# The /v1 paths served without a token (paths outside /v1, such as /healthz, /metrics and the
+# dashboard, never need one).
+_PUBLIC = frozenset({"/v1/openapi.json"})
 
 
 def install_api(

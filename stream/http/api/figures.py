@@ -13,15 +13,6 @@ from typing import Any
 
 Money = dict[str, int]
 
-COUNT_METRICS = ("banner_views", "banner_clicks", "conversions", "downgrades")
-MONEY_METRICS = (
-    "revenue_minor",
-    "expansion_mrr_minor",
-    "contraction_mrr_minor",
-    "net_mrr_minor",
-    "net_arr_minor",
-)
-
 
 def ratio(numerator: int, denominator: int | None) -> float | None:
     if not denominator:
