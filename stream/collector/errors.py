@@ -6,8 +6,10 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from stream.web_errors import HttpError
 
-class CollectError(Exception):
+
+class CollectError(HttpError):
     def __init__(
         self,
         status: int,
@@ -17,10 +19,7 @@ class CollectError(Exception):
         headers: Mapping[str, str] | None = None,
         rejected: list[dict[str, object]] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(status, code, message)
         self.headers = dict(headers or {})
         self.rejected = rejected
 

@@ -17,7 +17,7 @@ from stream.collector.intake import Intake
 from stream.collector.keys import KeyKind
 from stream.collector.telemetry import CollectorTelemetry
 from stream.settings import CollectorSettings
-from stream.state.redis import RETRIABLE
+from stream.web_errors import json_errors
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,13 @@ Readiness = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
 _PACKAGE = files("stream.collector")
 _CONTENT_TYPES = ("application/json", "text/plain", "application/octet-stream")
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+_errors = json_errors(
+    CollectError,
+    _ERROR_CODES,
+    lambda: CollectError(
+        503, "unavailable", "key store unavailable, retry", headers={"Retry-After": "1"}
+    ),
+)
 
 
 def build_collector_web(
@@ -36,7 +43,7 @@ def build_collector_web(
     settings: CollectorSettings,
 ) -> web.Application:
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[_metrics(telemetry), _cors(), _errors()]
+        client_max_size=MAX_BODY_BYTES, middlewares=[_metrics(telemetry), _cors(), _errors]
     )
     routes = _Routes(intake, telemetry, readiness, settings)
     r = app.router
@@ -152,30 +159,6 @@ def _metrics(telemetry: CollectorTelemetry) -> web.middleware:  # type: ignore[v
             info = request.match_info.route.resource
             route = info.canonical if info is not None else "unmatched"
             telemetry.requests.labels(route, str(status)).inc()
-
-    return middleware
-
-
-def _errors() -> web.middleware:  # type: ignore[valid-type]
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except CollectError as exc:
-            return exc.response()
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            code = _ERROR_CODES.get(exc.status, "http_error")
-            return CollectError(exc.status, code, exc.reason).response()
-        except RETRIABLE as exc:
-            log.warning("redis unavailable while serving %s: %s", request.path, exc)
-            return CollectError(
-                503, "unavailable", "key store unavailable, retry", headers={"Retry-After": "1"}
-            ).response()
-        except Exception:
-            log.exception("unexpected error serving %s", request.path)
-            return CollectError(500, "internal", "internal error").response()
 
     return middleware
 

@@ -18,8 +18,9 @@ from stream.http.api.limits import HeavyQueries
 from stream.http.api.live import LiveStreams
 from stream.settings import Settings
 from stream.state.reader import StateReader
-from stream.state.redis import RETRIABLE, AnyRedis
+from stream.state.redis import AnyRedis
 from stream.telemetry import Telemetry
+from stream.web_errors import json_errors
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,12 @@ def install_api(
     app.middlewares.extend(
         [
             _metrics(telemetry),
-            _cors(settings.cors_origins),  # outside _errors: error responses carry CORS too
-            _errors(),
+            _cors(settings.cors_origins),  # outside json_errors: error responses carry CORS too
+            json_errors(
+                ApiError,
+                {404: "not_found", 405: "method_not_allowed"},
+                lambda: ApiError(503, "unavailable", "state store unavailable, retry"),
+            ),
             _auth(tokens if settings.auth_enabled else None, settings.auth_enabled),
             _heavy_slots(heavy),
         ]
@@ -87,28 +92,6 @@ def install_api(
 
 async def _openapi(_request: web.Request) -> web.Response:
     return web.Response(body=OPENAPI, content_type="application/json")
-
-
-def _errors() -> web.middleware:  # type: ignore[valid-type]
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return exc.response()
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-            return ApiError(exc.status, code, exc.reason).response()
-        except RETRIABLE as exc:
-            log.warning("redis unavailable while serving %s: %s", request.path, exc)
-            return ApiError(503, "unavailable", "state store unavailable, retry").response()
-        except Exception:
-            log.exception("unexpected error serving %s", request.path)
-            return ApiError(500, "internal", "internal error").response()
-
-    return middleware
 
 
 def _metrics(telemetry: Telemetry) -> web.middleware:  # type: ignore[valid-type]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from stream.web_errors import HttpError
 
-class ApiError(Exception):
+
+class ApiError(HttpError):
     def __init__(
         self,
         status: int,
@@ -14,10 +16,7 @@ class ApiError(Exception):
         param: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(status, code, message)
         self.param = param
         self.headers = headers or {}
 

@@ -1,0 +1,55 @@
+"""The JSON error answer both HTTP servers give (the worker's /v1 API and the collector): every
+refused or failed request becomes ``{"error": {"code", "message", ...}}`` with its status."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+
+from stream.state.redis import RETRIABLE
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class HttpError(Exception):
+    """A request refused with a status and one of the contract's error codes."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self) -> web.Response:
+        raise NotImplementedError
+
+
+def json_errors(
+    error: type[HttpError], codes: Mapping[int, str], unavailable: Callable[[], HttpError]
+) -> web.middleware:  # type: ignore[valid-type]
+    """A middleware answering ``error`` as raised, aiohttp's own 4xx (404, 405, ...) with the
+    code in ``codes`` (else ``http_error``), Redis unavailable with ``unavailable()`` (a 503),
+    and anything else with a logged 500 ``internal``."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except error as exc:
+            return exc.response()
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return error(exc.status, codes.get(exc.status, "http_error"), exc.reason).response()
+        except RETRIABLE as exc:
+            log.warning("redis unavailable while serving %s: %s", request.path, exc)
+            return unavailable().response()
+        except Exception:
+            log.exception("unexpected error serving %s", request.path)
+            return error(500, "internal", "internal error").response()
+
+    return middleware
