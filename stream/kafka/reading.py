@@ -1,0 +1,39 @@
+"""Reading a whole topic once: from its beginning to the end offsets seen when reading starts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from stream.kafka.clients import make_consumer
+
+
+async def read_to_end(bootstrap: str, topic: str) -> AsyncIterator[list[Any]]:
+    """The records (aiokafka ``ConsumerRecord``) of ``topic`` up to the end offsets seen when
+    called, one fetch at a time (never the whole topic in memory); committed records only."""
+    consumer = make_consumer(bootstrap, group_id=None, fetch_max_wait_ms=100)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            # A topic created after the consumer started is not in its metadata yet, and aiokafka
+            # offers no public call that refreshes it: this is the one use of its private client.
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        pending = {tp for tp in tps if ends[tp] > 0}
+        while pending:
+            got = await consumer.getmany(*pending, timeout_ms=500)
+            for tp, records in got.items():
+                yield [r for r in records if r.offset < ends[tp]]
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
