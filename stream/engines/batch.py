@@ -179,12 +179,7 @@ class BatchEngine(Service):
             found = True
             await self._dead_letter_unreadable(tp, start, span, exc)
         if not found:
-            log.warning(
-                "a fetch failed (%s: %s), no unreadable batch found; retrying",
-                type(exc).__name__,
-                exc,
-            )
-            await asyncio.sleep(1.0)
+            await unreadable_batches.nothing_found(exc)
 
     async def _dead_letter_unreadable(
         self, tp: TopicPartition, start: int, span: tuple[int, int], exc: Exception
@@ -197,18 +192,7 @@ class BatchEngine(Service):
         if before:
             await self._process({tp: before})
             await self._settle(keep=0)
-        reason = f"{type(exc).__name__}: {exc}"
-        await self.ingestor.dead_letter_range(tp.topic, tp.partition, first, last, reason)
-        self.telemetry.unreadable_batches.labels(tp.topic).inc()
-        log.error(
-            "%s[%d]: offsets %d..%d cannot be read (%s); dead-lettered, reading on from %d",
-            tp.topic,
-            tp.partition,
-            first,
-            last,
-            reason,
-            last + 1,
-        )
+        await unreadable_batches.dead_letter(self.ingestor, self.telemetry, tp, span, exc)
         self.positions.seek(tp, last + 1)
 
     async def _process(self, got: dict[TopicPartition, list]) -> None:  # type: ignore[type-arg]

@@ -12,7 +12,6 @@ drain drops those it had delivered already); none is lost with the batch.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -90,23 +89,9 @@ class FaustUnreadable:
             self._past[key] = last + 1
             if before:
                 out[tp] = before
-            reason = f"{type(exc).__name__}: {exc}"
-            await self.ingestor.dead_letter_range(tp.topic, tp.partition, first, last, reason)
-            self.telemetry.unreadable_batches.labels(tp.topic).inc()
-            log.error(
-                "%s[%d]: offsets %d..%d cannot be read (%s); dead-lettered, reading on from %d",
-                tp.topic,
-                tp.partition,
-                first,
-                last,
-                reason,
-                last + 1,
+            await unreadable_batches.dead_letter(
+                self.ingestor, self.telemetry, tp, (first, last), exc
             )
         if not found:
-            log.warning(
-                "a fetch failed (%s: %s), no unreadable batch found; retrying",
-                type(exc).__name__,
-                exc,
-            )
-            await asyncio.sleep(1.0)
+            await unreadable_batches.nothing_found(exc)
         return out

@@ -11,6 +11,7 @@ fault is counted in ``upsell_unreadable_batches_total``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -18,6 +19,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CorruptRecordException, KafkaError, UnsupportedCodecError
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
+
+from stream.ingest.ingestor import Ingestor
+from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +113,31 @@ async def skip_past(
     before = await read_before(consumer, tp, start, first)
     consumer.seek(tp, last + 1)
     return first, last, before
+
+
+async def dead_letter(
+    ingestor: Ingestor, telemetry: Telemetry, tp: TopicPartition, span: tuple[int, int], exc: Any
+) -> None:
+    """Offsets ``span`` (first, last) of ``tp`` cannot be read: one dead letter names the range,
+    ``upsell_unreadable_batches_total`` counts it and an error line says where reading goes on."""
+    first, last = span
+    reason = f"{type(exc).__name__}: {exc}"
+    await ingestor.dead_letter_range(tp.topic, tp.partition, first, last, reason)
+    telemetry.unreadable_batches.labels(tp.topic).inc()
+    log.error(
+        "%s[%d]: offsets %d..%d cannot be read (%s); dead-lettered, reading on from %d",
+        tp.topic,
+        tp.partition,
+        first,
+        last,
+        reason,
+        last + 1,
+    )
+
+
+async def nothing_found(exc: Exception) -> None:
+    """A fetch failed but no owned partition holds an unreadable batch: wait, then fetch again."""
+    log.warning(
+        "a fetch failed (%s: %s), no unreadable batch found; retrying", type(exc).__name__, exc
+    )
+    await asyncio.sleep(1.0)
