@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from stream.web_errors import HttpError
+from stream.middleware import HttpError
 
 
 class CollectError(HttpError):

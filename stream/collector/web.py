@@ -16,8 +16,8 @@ from stream.collector.errors import CollectError
 from stream.collector.intake import Intake
 from stream.collector.keys import KeyKind
 from stream.collector.telemetry import CollectorTelemetry
+from stream.middleware import json_errors, request_metrics
 from stream.settings import CollectorSettings
-from stream.web_errors import json_errors
 
 log = logging.getLogger(__name__)
 
@@ -148,19 +148,10 @@ def _static(name: str, content_type: str, cache: str) -> web.Response:
 
 
 def _metrics(telemetry: CollectorTelemetry) -> web.middleware:  # type: ignore[valid-type]
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        finally:
-            info = request.match_info.route.resource
-            route = info.canonical if info is not None else "unmatched"
-            telemetry.requests.labels(route, str(status)).inc()
+    def observe(_request: web.Request, route: str, status: str, _seconds: float) -> None:
+        telemetry.requests.labels(route, status).inc()
 
-    return middleware
+    return request_metrics(observe)
 
 
 def _cors() -> web.middleware:  # type: ignore[valid-type]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any
@@ -16,11 +15,11 @@ from stream.http.api.errors import ApiError
 from stream.http.api.handlers import Handlers
 from stream.http.api.limits import HeavyQueries
 from stream.http.api.live import LiveStreams
+from stream.middleware import json_errors, request_metrics
 from stream.settings import Settings
 from stream.state.reader import StateReader
 from stream.state.redis import AnyRedis
 from stream.telemetry import Telemetry
-from stream.web_errors import json_errors
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +94,10 @@ async def _openapi(_request: web.Request) -> web.Response:
 
 
 def _metrics(telemetry: Telemetry) -> web.middleware:  # type: ignore[valid-type]
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        finally:
-            info = request.match_info.route.resource
-            route = info.canonical if info is not None else "unmatched"
-            telemetry.api_request_seconds.labels(route, request.method, str(status)).observe(
-                time.perf_counter() - started
-            )
+    def observe(request: web.Request, route: str, status: str, seconds: float) -> None:
+        telemetry.api_request_seconds.labels(route, request.method, status).observe(seconds)
 
-    return middleware
+    return request_metrics(observe)
 
 
 def _cors(origins: tuple[str, ...]) -> web.middleware:  # type: ignore[valid-type]

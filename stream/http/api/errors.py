@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from stream.web_errors import HttpError
+from stream.middleware import HttpError
 
 
 class ApiError(HttpError):

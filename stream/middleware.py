@@ -1,9 +1,12 @@
-"""The JSON error answer both HTTP servers give (the worker's /v1 API and the collector): every
-refused or failed request becomes ``{"error": {"code", "message", ...}}`` with its status."""
+"""The aiohttp middlewares both HTTP servers share (the worker's /v1 API and the collector):
+the JSON error answer (every refused or failed request becomes ``{"error": {"code",
+"message", ...}}`` with its status) and the request metrics (each request's route template,
+status and duration)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -51,5 +54,27 @@ def json_errors(
         except Exception:
             log.exception("unexpected error serving %s", request.path)
             return error(500, "internal", "internal error").response()
+
+    return middleware
+
+
+def request_metrics(
+    observe: Callable[[web.Request, str, str, float], None],
+) -> web.middleware:  # type: ignore[valid-type]
+    """A middleware calling ``observe(request, route, status, seconds)`` after every request:
+    ``route`` is the route's template (``unmatched`` for none), ``status`` 500 if it raised."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            info = request.match_info.route.resource
+            route = info.canonical if info is not None else "unmatched"
+            observe(request, route, str(status), time.perf_counter() - started)
 
     return middleware
