@@ -32,7 +32,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from stream.engines.faust_claims import Generations, SeekGate, withhold
+from stream.engines.faust_claims import Generations, SeekGate, counted_below, position, withhold
 from stream.engines.faust_repair import Rereader
 from stream.engines.faust_tuning import configure_faust
 from stream.engines.faust_unreadable import FaustUnreadable
@@ -164,6 +164,10 @@ class FaustCounting:
             if self.log_ends.high_watermark(key, consumer.highwater(TP(*key))):
                 await self._restart_log(key)
 
+    async def check_commits(self) -> None:
+        """Called every second: Faust may commit what the engine counted (faust_claims.py)."""
+        await counted_below(self.app.consumer, self.resume)
+
     async def _restart_log(self, key: tuple[str, int]) -> None:
         topic, part = key
         try:
@@ -175,15 +179,14 @@ class FaustCounting:
             return
         if key in self.resume:
             self._resume_at(key, offset)
-            await self.app.consumer.seek_wait({TP(topic, part): offset})
+            await position(self.app.consumer, {TP(topic, part): offset})
 
     async def _seek_resume(self, consumer: Any) -> None:
         """Seek every owned partition to its resume offset, on the consumer's own thread:
         ``Consumer.seek`` would touch aiokafka's fetcher from this thread while the consumer
         thread drains it (seen as ``KeyError`` in ``Fetcher.fetched_records``)."""
         offsets = {TP(topic, part): offset for (topic, part), offset in self.resume.items()}
-        if offsets:
-            await consumer.seek_wait(offsets)
+        await position(consumer, offsets)
 
     # -- counting --------------------------------------------------------------------------
     def agent(self) -> Callable[[Any], Any]:
@@ -284,6 +287,7 @@ def register_counting_agents(
     engine.install()
     app.timer(1.0, name="check-log-ends")(engine.check_log_ends)
     app.timer(1.0, name="check-rewinds")(engine.check_rewinds)
+    app.timer(1.0, name="check-commits")(engine.check_commits)
 
     def joined() -> bool:
         return engine.joined

@@ -16,6 +16,11 @@ records of a partition, from Redis's checkpoint up to Faust's committed offset):
 - ``take_events`` keeps its buffer across a rebalance (``stream_wait_empty=False``): messages
   fetched in an earlier consumer generation arrive after the new claim. :class:`Generations`
   keeps, per partition, the generation it was claimed in; other messages are stale.
+
+Faust's own bookkeeping follows the engine: :func:`position` starts Faust's read and committed
+offsets of a partition where the engine seeks it, and :func:`counted_below` lets Faust commit
+what the engine counted when one withheld message would stop its commits (and grow its acked
+list) until the next rebalance.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+from faust.types import TP
 
 Key = tuple[str, int]
 
@@ -80,6 +87,42 @@ class Generations:
             (kept if getattr(m, "generation_id", generation) == generation else stale).append(m)
         withhold(stale)
         return kept
+
+
+async def position(consumer: Any, offsets: dict[Any, int]) -> None:
+    """Seek Faust's consumer to ``offsets`` (partition: next offset to count) and start Faust's
+    own bookkeeping of those partitions there, as its recovery seek does for committed offsets.
+
+    ``seek_wait`` moves aiokafka's position only. Faust's drain keeps a read offset per partition
+    (messages below it are dropped without a word) and its acks count from its committed offset:
+    ``_new_offset`` commits nothing while the lowest acked offset lies more than one past it, so
+    one message never acknowledged there (withheld) stopped that partition's commits, and every
+    later ack piled up in ``_acked[tp]`` (sorted at each commit) until the next rebalance:
+    measured 5,408 entries and growing on one partition 10 s after a takeover
+    (tests/integration/test_faust_takeover.py). Everything below the resume offset is counted
+    (it is in Redis), so Faust may commit up to it and reads on from it."""
+    if not offsets:
+        return
+    await consumer.seek_wait(offsets)
+    for tp, offset in offsets.items():
+        consumer._read_offset[tp] = offset or None
+        consumer._committed_offset[tp] = offset or None
+        consumer._acked.pop(tp, None)
+        consumer._acked_index.pop(tp, None)
+        consumer._gap.pop(tp, None)
+
+
+async def counted_below(consumer: Any, resume: dict[Key, int]) -> None:
+    """Everything below each owned partition's resume offset is counted (it is in Redis): when
+    Faust's commits of one are stuck behind a message it never saw acknowledged (withheld, or a
+    re-delivery its drain dropped), mark the offsets up to the resume offset as done through
+    Faust's own gap bookkeeping, so it commits up to there and its acked list stays bounded."""
+    for key, offset in list(resume.items()):
+        tp = TP(*key)
+        acked = consumer._acked.get(tp)
+        committed = consumer._committed_offset.get(tp)
+        if acked and committed is not None and committed + 1 < min(acked) and committed < offset:
+            await consumer._add_gap(tp, committed, offset - 1)
 
 
 def withhold(messages: Iterable[Any]) -> None:

@@ -30,13 +30,11 @@ from tests.older_redis import OlderRedis
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-# The batch engine only. The Faust engine reads the lost range beside Faust (stream/engines/
-# faust_repair.py) and no longer loses records, but after the second rewind (Redis restarted
-# from an older RDB) Faust's delivery stalled in about half of the runs since the takeover fix
-# landed beside it (all counted partitions' records fetched and waiting in aiokafka, none
-# delivered; views then short by 1-7k): an open fault (docs/state.md, item 8). Before, its
-# re-read came out 15-35 views short in 2 of 2 runs. The Cluster test runs both engines.
-ENGINES = ["batch"]
+# Both engines. The Faust engine reads the lost range beside Faust (stream/engines/
+# faust_repair.py). Its delivery once stalled after the second rewind (docs/state.md, item 8);
+# not seen in 9 runs on the current code (3 before Faust's bookkeeping followed the engine's
+# seeks, 6 after).
+ENGINES = ["batch", "faust"]
 
 
 def rewinds(server: OlderRedis) -> list[Callable[[Path], None]]:
