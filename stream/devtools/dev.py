@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from stream.devtools.embedded import EmbeddedStack
@@ -29,9 +29,7 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
         sys.stdout.reconfigure(line_buffering=True)  # lines reach a pipe as they are printed
     started = time.monotonic()
     children: list[subprocess.Popen[bytes]] = []
-    stopping: list[int] = []  # SIGTERM received
-
-    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    # Ctrl-C, and SIGTERM or SIGHUP through the stack's handler, raise KeyboardInterrupt
     with EmbeddedStack(state_dir) as stack:
         tokens = state_dir / "tokens"
         from stream.devtools.tokens_cli import add_token
@@ -60,8 +58,8 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
             if demo:
                 children.append(_start_demo(child_env, rate, state_dir))
             print("Ctrl-C to stop.", flush=True)
-            if not _supervise(children[: workers + 1], lambda: bool(stopping)):
-                return 1
+            _supervise(children[: workers + 1])
+            return 1
         except KeyboardInterrupt:
             pass
         finally:
@@ -105,15 +103,14 @@ def _start_demo(
     return demo
 
 
-def _supervise(essential: list[subprocess.Popen[bytes]], stopping: Callable[[], bool]) -> bool:
-    """Wait until ``stopping()``: True then; False as soon as one of ``essential`` exits."""
-    while not stopping():
+def _supervise(essential: list[subprocess.Popen[bytes]]) -> None:
+    """Return as soon as one of ``essential`` exits; a stop request interrupts the wait."""
+    while True:
         for child in essential:
             if child.poll() is not None:
                 print(f"a worker or the collector exited ({child.returncode}); see logs")
-                return False
+                return
         time.sleep(0.5)
-    return True
 
 
 def _start_collector(

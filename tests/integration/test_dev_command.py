@@ -102,14 +102,15 @@ def test_dev_demo_starts_counts_and_stops_clean(tmp_path: Path) -> None:
         assert "demo-store" in {s["shop_id"] for s in json.loads(shops)["shops"]}, shops
     finally:
         group = _children(proc.pid)
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(40)
+        os.kill(proc.pid, signal.SIGTERM)  # to dev alone, as a process manager sends it
+        rc = proc.wait(40)
+    assert rc == 0, f"dev exited {rc} on SIGTERM"
     deadline = time.monotonic() + 10
     leftovers = {p for p in group if _alive(p)}
     while leftovers and time.monotonic() < deadline:
         time.sleep(0.1)
         leftovers = {p for p in leftovers if _alive(p)}
-    assert not leftovers, f"processes of the dev stack still running 10 s after Ctrl-C: {leftovers}"
+    assert not leftovers, f"dev stack processes still running 10 s after SIGTERM: {leftovers}"
 
 
 def _get(port: int, token: str, path: str, **params: str) -> Any:
