@@ -24,13 +24,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
-from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess, http_get
-from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from tests.event_factory import FIRST_DAY, SHOPS, SWITCH_DAY, mixed_events, settings_messages
 from tests.experiment_events import arms, shop_message, upgrade
-from tests.integration.e2e import produce, worker_env, workers
+from tests.integration.e2e import api_workers, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -62,23 +60,9 @@ class Site:
 def site(
     broker: EmbeddedBroker, redis_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Site]:
-    import redis
-
-    redis.Redis(port=redis_server.port).flushall()
-    tmp = tmp_path_factory.mktemp("dash")
-    topics = Topics("dash.")
-    asyncio.run(ensure_topics(broker.bootstrap, topics, partitions=4))
-    tokens = tmp / "tokens"
-    admin = add_token(tokens, ["*"])
-    env = worker_env(
-        broker.bootstrap,
-        redis_server.url,
-        topics,
-        "batch",
-        UPSELL_AUTH="on",
-        UPSELL_API_TOKENS=str(tokens),
+    (w,), topics, (admin,) = api_workers(
+        broker.bootstrap, redis_server.url, tmp_path_factory.mktemp("dash"), "dash.", 1, [["*"]]
     )
-    (w,) = workers(env, tmp, 1)
     sent = mixed_events(8_000, seed=5)
     try:
         asyncio.run(produce(broker.bootstrap, topics, settings_messages()))

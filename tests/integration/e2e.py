@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import RedisError
 
+from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess, http_get
 from stream.devtools.workers import worker_env as devtools_worker_env
 from stream.kafka.clients import make_producer
+from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from stream.state.redis import AnyRedis
 
@@ -43,6 +46,35 @@ def worker_env(
 
 def workers(env: dict[str, str], log_dir: Path, n: int) -> list[WorkerProcess]:
     return [WorkerProcess(env, log_dir, name=f"w{i + 1}") for i in range(n)]
+
+
+def api_workers(
+    bootstrap: str,
+    redis_url: str,
+    log_dir: Path,
+    prefix: str,
+    n: int,
+    scopes: Sequence[Sequence[str]],
+    **extra: str,
+) -> tuple[list[WorkerProcess], Topics, list[str]]:
+    """For a module that serves the API with auth on: the session Redis emptied, topics
+    ``prefix`` created, one token per entry of ``scopes`` (shop ids, ``*`` for all), and ``n``
+    batch-engine workers (not started). Returns the workers, the topics and the tokens."""
+    redis.Redis.from_url(redis_url).flushall()
+    topics = Topics(prefix)
+    asyncio.run(ensure_topics(bootstrap, topics, partitions=4))
+    tokens_file = log_dir / "tokens"
+    tokens = [add_token(tokens_file, list(scope)) for scope in scopes]
+    env = worker_env(
+        bootstrap,
+        redis_url,
+        topics,
+        "batch",
+        UPSELL_AUTH="on",
+        UPSELL_API_TOKENS=str(tokens_file),
+        **extra,
+    )
+    return workers(env, log_dir, n), topics, tokens
 
 
 async def produce(

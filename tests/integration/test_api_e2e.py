@@ -18,15 +18,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
-from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess, http_get
-from stream.kafka.topics import ensure_topics
-from stream.settings import Topics
 from tests import openapi_check
 from tests.dates import days
 from tests.event_factory import FIRST_DAY, SHOPS, SWITCH_DAY, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
-from tests.integration.e2e import produce, worker_env, workers
+from tests.integration.e2e import api_workers, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -66,27 +63,17 @@ class Stack:
 def stack(
     broker: EmbeddedBroker, redis_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    import redis
-
-    redis.Redis(port=redis_server.port).flushall()
-    tmp = tmp_path_factory.mktemp("api")
-    topics = Topics("apie2e.")
-    asyncio.run(ensure_topics(broker.bootstrap, topics, partitions=4))
-    tokens = tmp / "tokens"
-    admin = add_token(tokens, ["*"])
-    utc_only = add_token(tokens, ["shop-utc"])
-    env = worker_env(
+    ws, topics, (admin, utc_only) = api_workers(
         broker.bootstrap,
         redis_server.url,
-        topics,
-        "batch",
-        UPSELL_AUTH="on",
-        UPSELL_API_TOKENS=str(tokens),
+        tmp_path_factory.mktemp("api"),
+        "apie2e.",
+        2,
+        [["*"], ["shop-utc"]],
         UPSELL_CORS_ORIGINS="https://dash.example",
     )
     sent = mixed_events(30_000, seed=77)
     expected = ExpectedState(SHOPS).add_all(sent)
-    ws = workers(env, tmp, 2)
     try:
         asyncio.run(produce(broker.bootstrap, topics, settings_messages()))
         for w in ws:

@@ -17,15 +17,12 @@ import aiohttp
 import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
-from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess, http_get
-from stream.kafka.topics import ensure_topics
-from stream.settings import Topics
 from stream.stats.decision import decide
 from stream.stats.proportions import Arm
 from tests import openapi_check
 from tests.experiment_events import arms, shop_message, upgrade
-from tests.integration.e2e import produce, worker_env, workers
+from tests.integration.e2e import api_workers, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -62,26 +59,17 @@ class Api:
 def api(
     broker: EmbeddedBroker, redis_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Api]:
-    import redis
-
-    redis.Redis(port=redis_server.port).flushall()
-    tmp = tmp_path_factory.mktemp("decide")
-    topics = Topics("decide.")
-    asyncio.run(ensure_topics(broker.bootstrap, topics, partitions=4))
-    tokens = tmp / "tokens"
-    admin, other = add_token(tokens, [SHOP]), add_token(tokens, ["elsewhere"])
-    env = worker_env(
+    ws, topics, (admin, other) = api_workers(
         broker.bootstrap,
         redis_server.url,
-        topics,
-        "batch",
-        UPSELL_AUTH="on",
-        UPSELL_API_TOKENS=str(tokens),
+        tmp_path_factory.mktemp("decide"),
+        "decide.",
+        2,
+        [[SHOP], ["elsewhere"]],
         UPSELL_LIVE_MAX_STREAMS="2",
         UPSELL_LIVE_HEARTBEAT_S="0.5",
         UPSELL_API_MAX_HEAVY_QUERIES="1",
     )
-    ws = workers(env, tmp, 2)
     w = ws[0]
     now = datetime.now(UTC)
     settings = shop_message(SHOP, TZ, "NZD", {"weighted": {"a": 3, "b": 2}})
