@@ -4,9 +4,6 @@ fuzzing the OpenAPI document of a running worker (no 5xx, every response matches
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,37 +104,13 @@ def test_schemathesis_no_server_error_and_schema_conformance(
 ) -> None:
     """schemathesis' own runner against the live worker, auth on: server errors, response
     schema conformance, status codes and content types, for every operation."""
-    cli = Path(sys.executable).with_name("schemathesis")
-    proc = subprocess.run(
-        [
-            str(cli),
-            "run",
-            secured.worker.url + "/v1/openapi.json",
-            "--url",
-            secured.worker.url,
-            "-H",
-            f"Authorization: Bearer {secured.tokens['admin']}",
-            "--checks",
-            "not_a_server_error,response_schema_conformance,"
-            "status_code_conformance,content_type_conformance",
-            "--max-examples",
-            "40",
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--suppress-health-check",
-            "all",
-            "--workers",
-            "2",
-            # an endless event stream: its auth, bounds and 400s are in test_decisions_api
-            "--exclude-operation-id",
-            "live",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+    # the live event stream is endless: its auth, bounds and 400s are in test_decisions_api
+    output = openapi_check.schemathesis_run(
+        secured.worker.url,
+        secured.tokens["admin"],
+        tmp_path,
+        "--exclude-operation-id",
+        "live",
     )
-    tail = (proc.stdout + proc.stderr)[-4000:]
-    assert proc.returncode == 0, tail
+    tail = output[-4000:]
     assert "passed" in tail.lower() or "no issues found" in tail.lower(), tail

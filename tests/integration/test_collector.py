@@ -23,6 +23,7 @@ from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.workers import ROOT, WorkerProcess, http_get, http_post
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
+from tests import openapi_check
 from tests.collector_keys import make_key
 from tests.integration.e2e import read_topic
 
@@ -315,34 +316,5 @@ def test_snippet_and_ops_routes(site: Site) -> None:
 
 def test_schemathesis_on_the_collectors_openapi(site: Site, tmp_path: Path) -> None:
     key = make_key(site.redis_url, SHOP, "secret")
-    cli = Path(sys.executable).with_name("schemathesis")
-    proc = subprocess.run(
-        [
-            str(cli),
-            "run",
-            site.collector.url + "/v1/openapi.json",
-            "--url",
-            site.collector.url,
-            "-H",
-            f"Authorization: Bearer {key}",
-            "--checks",
-            "not_a_server_error,response_schema_conformance,"
-            "status_code_conformance,content_type_conformance",
-            "--max-examples",
-            "40",
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--suppress-health-check",
-            "all",
-            "--workers",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
-    )
-    tail = (proc.stdout + proc.stderr)[-4000:]
-    assert proc.returncode == 0, tail
-    assert "POST /v1/collect" in proc.stdout, tail
+    output = openapi_check.schemathesis_run(site.collector.url, key, tmp_path)
+    assert "POST /v1/collect" in output, output[-4000:]
