@@ -1,4 +1,5 @@
-"""Reading a whole topic once: from its beginning to the end offsets seen when reading starts."""
+"""Reading a whole topic once: from its beginning to (at least) the end offsets seen when
+reading starts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from stream.kafka.clients import make_consumer
 
 async def read_to_end(bootstrap: str, topic: str) -> AsyncIterator[list[Any]]:
     """The records (aiokafka ``ConsumerRecord``) of ``topic`` up to the end offsets seen when
-    called, one fetch at a time (never the whole topic in memory); committed records only."""
+    called, one fetch at a time (never the whole topic in memory); committed records only.
+
+    A fetch is yielded whole, so records written after the call may come too. The embedded
+    broker (Tansu) reports a partition's end as its last batch's base offset + 1, so cutting
+    at the end offsets would drop the rest of that batch."""
     consumer = make_consumer(bootstrap, group_id=None, fetch_max_wait_ms=100)
     await consumer.start()
     try:
@@ -32,7 +37,7 @@ async def read_to_end(bootstrap: str, topic: str) -> AsyncIterator[list[Any]]:
         while pending:
             got = await consumer.getmany(*pending, timeout_ms=500)
             for tp, records in got.items():
-                yield [r for r in records if r.offset < ends[tp]]
+                yield records
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
     finally:

@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 
 import orjson
 import redis
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import RedisError
 
 from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess, http_get
 from stream.devtools.workers import worker_env as devtools_worker_env
 from stream.kafka.clients import make_producer
+from stream.kafka.reading import read_to_end
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from stream.state.redis import AnyRedis
@@ -154,32 +154,15 @@ async def produce_until(
 
 
 async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
-    """Every record of ``topic`` currently in the log."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
-    )
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            got = await consumer.getmany(timeout_ms=200)
-            for records in got.values():
-                out.extend(records)
-            positions = {tp: await consumer.position(tp) for tp in tps}
-            if all(positions[tp] >= ends[tp] for tp in tps):
-                break
-        return out
-    finally:
-        await consumer.stop()
+    """Every record of ``topic`` currently in the log (TimeoutError after ``timeout_s``)."""
+    out: list[Any] = []
+
+    async def read() -> None:
+        async for records in read_to_end(bootstrap, topic):
+            out.extend(records)
+
+    await asyncio.wait_for(read(), timeout_s)
+    return out
 
 
 async def eventually(
