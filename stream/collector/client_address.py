@@ -11,17 +11,12 @@ trusted hop is skipped, and the first address no trusted proxy vouches for is th
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from stream.settings.env import Network
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_HOPS = 16  # a header longer than this is read only up to its last 16 entries
-
-
-def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
-    """``10.0.0.0/8``-style networks; a bare address is a /32 or /128. ValueError on a bad one."""
-    return tuple(ipaddress.ip_network(e.strip(), strict=False) for e in entries if e.strip())
 
 
 def client_address(

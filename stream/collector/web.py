@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stream.collector.batch import MAX_BODY_BYTES
-from stream.collector.client_address import client_address, parse_networks
+from stream.collector.client_address import client_address
 from stream.collector.errors import CollectError
 from stream.collector.intake import Intake
 from stream.collector.keys import KeyKind
@@ -79,7 +79,6 @@ class _Routes:
         self.telemetry = telemetry
         self.readiness = readiness
         self.settings = settings
-        self.trusted_proxies = parse_networks(settings.trusted_proxies)
 
     async def collect(self, request: web.Request) -> web.Response:
         origin = request.headers.get("Origin")
@@ -90,7 +89,7 @@ class _Routes:
             raise CollectError(415, "unsupported_media_type", "send application/json or text/plain")
         body = await request.read()
         address = client_address(
-            request.remote, request.headers.get("X-Forwarded-For"), self.trusted_proxies
+            request.remote, request.headers.get("X-Forwarded-For"), self.settings.trusted_proxies
         )
         answer = await self.intake.collect(key, address, body)
         return web.json_response(answer, status=202)

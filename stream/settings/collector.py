@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stream.settings.env import read_float, read_int, read_networks
+from stream.settings.env import Network, read_float, read_int, read_networks
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,7 @@ class CollectorSettings:
     key_cache_s: float = 2.0  # how long a key lookup is trusted: the revocation delay
     dedupe_window_s: int = 900  # an accepted event_id is dropped when sent again within this
     produce_timeout_ms: int = 5000  # broker unanswered this long: 503
-    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For names the client
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
     demo_key: str = ""  # a public key the /demo-store page embeds (dev --demo only)
     demo_shop: str = ""
 

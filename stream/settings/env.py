@@ -64,14 +64,13 @@ def read_choice(
     return value
 
 
-def read_networks(e: Mapping[str, str], name: str) -> tuple[str, ...]:
-    """Comma-separated networks (``10.0.0.0/8``, ``::1``), each checked here, at start."""
-    entries = tuple(n.strip() for n in e.get(name, "").split(",") if n.strip())
-    for entry in entries:
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise SettingsError(
-                name, f"expected IP networks like 10.0.0.0/8, got {entry!r}"
-            ) from None
-    return entries
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def read_networks(e: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    """Comma-separated networks (``10.0.0.0/8``; a bare address is a /32 or /128)."""
+    entries = (n.strip() for n in e.get(name, "").split(","))
+    try:
+        return tuple(ipaddress.ip_network(n, strict=False) for n in entries if n)
+    except ValueError as exc:
+        raise SettingsError(name, f"expected IP networks like 10.0.0.0/8: {exc}") from None

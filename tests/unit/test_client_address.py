@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 import pytest
 
-from stream.collector.client_address import MAX_HOPS, client_address, parse_networks
+from stream.collector.client_address import MAX_HOPS, client_address
 from stream.settings import CollectorSettings, SettingsError
 
-LB = parse_networks(["10.0.0.0/8", "fd00::/8"])
+LB = (ip_network("10.0.0.0/8"), ip_network("fd00::/8"))
 
 
 def test_without_trusted_proxies_the_header_is_ignored() -> None:
@@ -52,7 +54,10 @@ def test_no_remote_is_unknown() -> None:
 
 def test_settings_read_and_check_the_networks() -> None:
     env = {"UPSELL_COLLECTOR_TRUSTED_PROXIES": " 10.0.0.0/8 ,::1 "}
-    assert CollectorSettings.from_env(env).trusted_proxies == ("10.0.0.0/8", "::1")
+    assert CollectorSettings.from_env(env).trusted_proxies == (
+        ip_network("10.0.0.0/8"),
+        ip_network("::1/128"),
+    )
     assert CollectorSettings.from_env({}).trusted_proxies == ()
     with pytest.raises(SettingsError, match="UPSELL_COLLECTOR_TRUSTED_PROXIES"):
         CollectorSettings.from_env({"UPSELL_COLLECTOR_TRUSTED_PROXIES": "10.0.0.0/33"})

@@ -98,10 +98,11 @@ async def test_a_settings_change_counts_once_the_cached_entry_is_older_than_its_
 
 def test_day_index_memo_is_bounded() -> None:
     index = DayIndex(BOUND)
+    today = datetime.now(UTC).date().isoformat()
     for i in range(1_000):
-        index.written({"2026-11-24": [f"s{i}"]})
+        index.written({today: [f"s{i}"]})
         assert len(index) <= BOUND
-    index.written({"2026-11-24": [f"x{i}" for i in range(BOUND + 1)]})  # more than it may hold
+    index.written({today: [f"x{i}" for i in range(BOUND + 1)]})  # more than it may hold
     assert len(index) <= BOUND
 
 
