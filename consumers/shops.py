@@ -45,11 +45,11 @@ def register(
             msg = ev.message
             result = decode(KIND, msg.key, msg.value, clock())
             if isinstance(result, ShopSettings):
-                settings = result
-                await health.retry(partial(directory.apply, settings), "settings")
+                change = {result.shop_id: result}
+                await health.retry(partial(directory.write, change), "settings")
             elif isinstance(result, Rejected) and result.reason == "tombstone" and msg.key:
-                shop_id = msg.key.decode(errors="replace")
-                await health.retry(partial(directory.remove, shop_id), "settings")
+                removal: dict[str, ShopSettings | None] = {msg.key.decode(errors="replace"): None}
+                await health.retry(partial(directory.write, removal), "settings")
             elif isinstance(result, Rejected):
                 await dead_letters.send([DeadLetter.of(msg, result)])
 

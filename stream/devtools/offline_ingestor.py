@@ -30,8 +30,7 @@ async def offline_ingestor(
 ) -> Ingestor:
     """An Ingestor over ``store`` that knows ``shops`` (shop id, timezone) and a fixed clock."""
     directory = ShopDirectory(store)  # type: ignore[arg-type]
-    for shop, tz in shops:
-        await directory.apply(ShopSettings(shop, tz, "monday", "USD"))
+    await directory.write({shop: ShopSettings(shop, tz, "monday", "USD") for shop, tz in shops})
     return Ingestor(
         routes=counting_routes(topics),
         store=store,

@@ -23,12 +23,14 @@ async def bootstrap_settings(
     """Apply every shop setting on the topic to ``directory`` (and Redis); returns how many."""
     applied = 0
     async for records in read_to_end(bootstrap, topic):
+        changes: dict[str, ShopSettings | None] = {}  # the last record of a shop wins
         for key, value in ((r.key, r.value) for r in records):
             result = decode(Kind.SHOP, key, value, now)
             if isinstance(result, ShopSettings):
-                await directory.apply(result)
+                changes[result.shop_id] = result
                 applied += 1
             elif value is None and key:
-                await directory.remove(key.decode(errors="replace"))
+                changes[key.decode(errors="replace")] = None
+        await directory.write(changes)  # one Redis round trip per fetch
     log.info("shop settings loaded: %d records applied", applied)
     return applied

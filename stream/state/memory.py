@@ -7,6 +7,7 @@ runs identical batches through both and compares the resulting data.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -134,12 +135,13 @@ class MemoryStore:
             for i in range(0, len(fields), 2):
                 h[fields[i]] = h.get(fields[i], 0) + fields[i + 1]
 
-    async def put_shop(self, settings: ShopSettings) -> None:
-        self.shops[settings.shop_id] = settings
-        self.zsets[keys.SHOPS_INDEX].setdefault(settings.shop_id, 0)
-
-    async def delete_shop(self, shop_id: str) -> None:
-        self.shops.pop(shop_id, None)
+    async def write_shops(self, changes: Mapping[str, ShopSettings | None]) -> None:
+        for shop, settings in changes.items():
+            if settings is None:
+                self.shops.pop(shop, None)
+            else:
+                self.shops[shop] = settings
+                self.zsets[keys.SHOPS_INDEX].setdefault(shop, 0)
 
     async def get_shops(self, shop_ids: list[str]) -> dict[str, ShopSettings]:
         return {s: self.shops[s] for s in shop_ids if s in self.shops}

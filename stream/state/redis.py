@@ -9,7 +9,7 @@ call; per-shop progress and fences inside each call keep that exact (see docs/st
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date
 from importlib.resources import files
 from typing import Any
@@ -153,18 +153,18 @@ class RedisStore:
         return None if reply is None else _parse(reply)
 
     # -- settings and snapshots -------------------------------------------------------------
-    async def put_shop(self, settings: ShopSettings) -> None:
-        doc = shop_settings.encode(settings)
+    async def write_shops(self, changes: Mapping[str, ShopSettings | None]) -> None:
+        """Store each shop's settings (listed in the shop index while it has them), or delete
+        them (None), in one round trip."""
+        docs = {shop: shop_settings.encode(s) for shop, s in changes.items() if s is not None}
+        gone = [shop for shop, s in changes.items() if s is None]
         async with self._answered(), self.client.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.SHOPS, settings.shop_id, doc)
-            pipe.zadd(
-                keys.SHOPS_INDEX, {settings.shop_id: 0}, nx=True
-            )  # listed while it has settings
+            if docs:
+                pipe.hset(keys.SHOPS, mapping=docs)  # type: ignore[arg-type]
+                pipe.zadd(keys.SHOPS_INDEX, dict.fromkeys(docs, 0), nx=True)
+            if gone:
+                pipe.hdel(keys.SHOPS, *gone)
             await pipe.execute()
-
-    async def delete_shop(self, shop_id: str) -> None:
-        async with self._answered():
-            await self.client.hdel(keys.SHOPS, shop_id)
 
     async def get_shops(self, shop_ids: list[str]) -> dict[str, ShopSettings]:
         """The settings of those of ``shop_ids`` that have any."""

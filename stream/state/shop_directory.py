@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from schemas.models import ShopSettings
 from stream.state.shop_settings import DEFAULT_TIMEZONE
@@ -72,13 +72,17 @@ class ShopDirectory:
                 break  # least recently used first: the rest were used later
             del zones[shop]
 
-    async def apply(self, settings: ShopSettings) -> None:
-        await self._store.put_shop(settings)
-        self._put(settings.shop_id, self._monotonic(), settings.timezone)
-
-    async def remove(self, shop_id: str) -> None:
-        await self._store.delete_shop(shop_id)
-        self._zones.pop(shop_id, None)
+    async def write(self, changes: Mapping[str, ShopSettings | None]) -> None:
+        """Shops' new settings, or their removal (None), into Redis and then this cache."""
+        if not changes:
+            return
+        await self._store.write_shops(changes)
+        now = self._monotonic()
+        for shop, settings in changes.items():
+            if settings is None:
+                self._zones.pop(shop, None)
+            else:
+                self._put(shop, now, settings.timezone)
 
     def _put(self, shop: str, read_at: float, timezone: str) -> None:
         zones = self._zones

@@ -6,6 +6,7 @@ executes the same payloads in plain Python for fast unit tests.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -69,9 +70,9 @@ class CounterStore(Protocol):
 
 
 class SettingsStore(Protocol):
-    async def put_shop(self, settings: ShopSettings) -> None: ...
-
-    async def delete_shop(self, shop_id: str) -> None: ...
+    async def write_shops(self, changes: Mapping[str, ShopSettings | None]) -> None:
+        """Store each shop's settings, or delete them (None), in one round trip."""
+        ...
 
     async def get_shops(self, shop_ids: list[str]) -> dict[str, ShopSettings]:
         """The settings of those of ``shop_ids`` that have any."""

@@ -115,7 +115,7 @@ async def measured(
     await produce(broker, topics, [("shop", s.encode(), _settings(s, z)) for s, z in zones.items()])
     (w,) = workers(worker_env(broker, redis_url, topics, "batch", **env), log_dir, 1)
     try:
-        w.start().wait_ready(timeout=600)  # it reads every setting first (one write each)
+        w.start().wait_ready(timeout=600)  # it reads every setting first
         await _settings_stored(redis_url, len(zones))
         await _count(w, redis_url, topics, ids, zones, at, figures, timeout_s)
         print("\n" + figures.line())

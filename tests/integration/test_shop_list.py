@@ -25,9 +25,11 @@ async def test_the_list_follows_the_retention_and_pages_in_id_order(redis_url: s
         await store.mark_shops_seen([f"old-{i:04}" for i in range(2_500)], TODAY - 900)
         await store.mark_shops_seen(["old-0007"], TODAY)  # seen again: stays
         await store.mark_shops_seen(["old-0008"], TODAY - 950)  # an older day never lowers it
-        await store.put_shop(ShopSettings("old-0009", "UTC", "monday", "USD"))  # has settings
+        await store.write_shops(
+            {"old-0009": ShopSettings("old-0009", "UTC", "monday", "USD")}
+        )  # has settings
         await store.mark_shops_seen(["new-b", "new-a"], TODAY)
-        await store.put_shop(ShopSettings("configured", "UTC", "monday", "USD"))
+        await store.write_shops({"configured": ShopSettings("configured", "UTC", "monday", "USD")})
         assert await store.trim_shops(TODAY, TODAY - 802) == 2_499
         assert await store.trim_shops(TODAY, TODAY - 802) == 0
         want = ["configured", "legacy-a", "legacy-b", "new-a", "new-b", "old-0007", "old-0009"]

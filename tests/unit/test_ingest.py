@@ -221,7 +221,7 @@ async def test_bad_messages_dead_lettered_and_the_rest_counted(store: MemoryStor
 
 async def test_day_is_cut_at_the_shops_local_midnight(store: MemoryStore) -> None:
     directory = ShopDirectory(store)
-    await directory.apply(ShopSettings("ny", "America/New_York", "sunday", "USD"))
+    await directory.write({"ny": ShopSettings("ny", "America/New_York", "sunday", "USD")})
     ing = make_ingestor(store, directory=directory)
     await ing.assign(TOPICS.views, 0)
     # 2026-11-24T03:30Z is 22:30 on Nov 23 in New York (EST, UTC-5).

@@ -60,7 +60,7 @@ async def test_caches_stay_at_their_bound_and_evicted_settings_are_read_again() 
     shops = [f"m{i}" for i in range(2_000)]
     zone_of = {shop: ZONES[i % 2] for i, shop in enumerate(shops) if i % 4 < 2}  # half have some
     for shop, zone in zone_of.items():
-        await store.put_shop(ShopSettings(shop, zone, "monday", "USD"))
+        await store.write_shops({shop: ShopSettings(shop, zone, "monday", "USD")})
     ing = ingestor(store, directory)
     await ing.assign(TOPICS.views, 0)
     at = AT.isoformat().replace("+00:00", "Z")
@@ -88,9 +88,11 @@ async def test_a_settings_change_counts_once_the_cached_entry_is_older_than_its_
     store = MemoryStore()
     ticks = Ticks()
     directory = ShopDirectory(store, max_entries=BOUND, max_age_s=1.0, monotonic=ticks)
-    await store.put_shop(ShopSettings("tz", ZONES[0], "monday", "USD"))
+    await store.write_shops({"tz": ShopSettings("tz", ZONES[0], "monday", "USD")})
     assert await directory.timezones(["tz", "none"]) == {"tz": ZONES[0], "none": "UTC"}
-    await store.put_shop(ShopSettings("tz", ZONES[1], "monday", "USD"))  # another worker wrote
+    await store.write_shops(
+        {"tz": ShopSettings("tz", ZONES[1], "monday", "USD")}
+    )  # another worker wrote
     assert (await directory.timezones(["tz"]))["tz"] == ZONES[0]  # within its age
     ticks.now = 1.5
     assert (await directory.timezones(["tz"]))["tz"] == ZONES[1]

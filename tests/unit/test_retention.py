@@ -139,7 +139,7 @@ async def test_the_sweep_trims_the_shop_list_to_the_retention() -> None:
     await store.mark_shops_seen(["gone", "configured"], today - 33)  # before today - 30 - 2
     await store.mark_shops_seen(["edge"], today - 32)
     await store.mark_shops_seen(["recent"], today - 1)
-    await store.put_shop(ShopSettings("configured", "UTC", "monday", "USD"))
+    await store.write_shops({"configured": ShopSettings("configured", "UTC", "monday", "USD")})
     sweep = RetentionSweep(
         store=store, telemetry=Telemetry(), clock=FixedClock(now), retention_days=30
     )
