@@ -101,6 +101,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         cluster=s.redis_cluster,
         on_outcome=health.observe,
         day_index_entries=s.shop_cache_entries,
+        shops_per_call=s.apply_shops_per_call,
     )
     directory = ShopDirectory(store, max_entries=s.shop_cache_entries)
     dead_letters = KafkaDeadLetterSink(s.kafka_bootstrap, s.topics.dead_letters, telemetry, clock)

@@ -61,6 +61,7 @@ class Settings:
     # entries, and each owned partition remembers at most shop_offsets_per_partition offsets.
     shop_cache_entries: int = 100_000
     shop_offsets_per_partition: int = 20_000
+    apply_shops_per_call: int = 2_000  # one Redis: shops per apply-script call
     consumer_group: str = "upsell-stream"
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.5
@@ -121,6 +122,9 @@ class Settings:
             ),
             shop_offsets_per_partition=read_int(
                 e, "UPSELL_SHOP_OFFSETS_PER_PARTITION", d.shop_offsets_per_partition, 100, 10**8
+            ),
+            apply_shops_per_call=read_int(
+                e, "UPSELL_APPLY_SHOPS_PER_CALL", d.apply_shops_per_call, 1, 1_000_000
             ),
             consumer_group=e.get("UPSELL_GROUP_ID", d.consumer_group) or d.consumer_group,
             session_timeout_s=read_float(

@@ -79,8 +79,13 @@ class PartitionBatch:
     def events(self) -> int:
         return sum(s.events for s in self.sections.values())
 
-    def payload(self, shops: list[str] | None = None, checkpoint: bool = True) -> dict[str, Any]:
-        """The apply document for ``shops`` (all by default), with or without the checkpoint."""
+    def payload(
+        self, shops: list[str] | None = None, checkpoint: bool = True, advance: bool = True
+    ) -> dict[str, Any]:
+        """The apply document for ``shops`` (all by default). With ``checkpoint`` the script
+        checks the partition checkpoint (fenced, rewound) and, with ``advance``, moves it to
+        the batch's last offset; without ``advance`` it checks it only (a batch's earlier
+        calls on one Redis: stream/state/redis.py)."""
         names = list(self.sections) if shops is None else shops
         return {
             "t": self.topic,
@@ -88,7 +93,7 @@ class PartitionBatch:
             "g": self.generation,
             "e": self.epoch,
             "ck": keys.partition(self.topic, self.partition) if checkpoint else None,
-            "co": self.last_offset,
+            "co": self.last_offset if advance else -1,
             "xc": self.expected_checkpoint,
             "ttl": self.retention_days * _DAY_SECONDS,
             "s": [self._section_doc(self.sections[n]) for n in names],

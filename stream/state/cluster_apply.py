@@ -127,7 +127,7 @@ async def apply_cluster(
             result = await _per_slot(batch, shops, per_slot)
         if result.status != "ok":
             return result
-        total = _add(total, result)
+        total = total.plus(result)
     checkpoint = batch.payload([], checkpoint=True)
     result = await per_slot(checkpoint, [keys.partition(batch.topic, batch.partition)])
     return total if result.status == "ok" else result
@@ -140,11 +140,5 @@ async def _per_slot(batch: PartitionBatch, shops: list[str], per_slot: SlotCall)
         result = await per_slot(payload, [keys.progress(s) for s in part])
         if result.status != "ok":
             return result
-        total = _add(total, result)
+        total = total.plus(result)
     return total
-
-
-def _add(a: ApplyResult, b: ApplyResult) -> ApplyResult:
-    return ApplyResult(
-        "ok", a.money_counted + b.money_counted, a.money_duplicates + b.money_duplicates
-    )

@@ -86,8 +86,10 @@ class RedisStore:
         cluster: bool = False,
         on_outcome: Callable[[BaseException | None], None] | None = None,
         day_index_entries: int = 100_000,
+        shops_per_call: int = 2_000,
     ) -> None:
         self.client = client
+        self.shops_per_call = shops_per_call  # one Redis: shops per apply-script call
         self.cluster = cluster
         self.on_outcome = on_outcome  # after every call: None if Redis answered, else the error
         self._apply = client.register_script(_APPLY_LUA)
@@ -123,13 +125,30 @@ class RedisStore:
         async with self._answered():
             await self._index(batch)
             if not self.cluster:
-                # One Redis: no routing, so only the checkpoint is declared. Declaring every
-                # shop's progress key cost the client ~1.5 us per event at 10,000 shops.
-                checkpoint_key = keys.partition(batch.topic, batch.partition)
-                return await self._call(batch.payload(), [checkpoint_key])
+                return await self._apply_single(batch)
             assert isinstance(self.client, RedisCluster), "cluster mode takes a RedisCluster"
             per_node = self._call_on if self._on_node and self._on_node.enabled else None
             return await apply_cluster(self.client, batch, self._call, per_node)
+
+    async def _apply_single(self, batch: PartitionBatch) -> ApplyResult:
+        """One Redis: a call per ``shops_per_call`` shops, so no script holds Redis for long
+        (20,000 new shops took 0.6 s in one call). Every call checks the checkpoint; the last
+        moves it. Each call is exact on its own (per-shop progress), as on a cluster. No
+        routing, so only the checkpoint is declared: declaring every shop's progress key cost
+        the client ~1.5 us per event at 10,000 shops."""
+        checkpoint_key = [keys.partition(batch.topic, batch.partition)]
+        names = list(batch.sections)
+        step = self.shops_per_call
+        starts = range(0, len(names), step) if names else range(1)
+        total = ApplyResult("ok")
+        for start in starts:
+            last = start + step >= len(names)
+            payload = batch.payload(names[start : start + step], advance=last)
+            result = await self._call(payload, checkpoint_key)
+            if result.status != "ok":
+                return result
+            total = total.plus(result)
+        return total
 
     async def _index(self, batch: PartitionBatch) -> None:
         """The batch's new (shop, day) pairs into the per-day index, before the keys exist."""

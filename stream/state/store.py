@@ -52,6 +52,14 @@ class ApplyResult:
     rewound: dict[str, int] = field(default_factory=dict)
     overflow: list[str] = field(default_factory=list)
 
+    def plus(self, other: ApplyResult) -> ApplyResult:
+        """Two ``ok`` calls of one batch, summed."""
+        return ApplyResult(
+            "ok",
+            self.money_counted + other.money_counted,
+            self.money_duplicates + other.money_duplicates,
+        )
+
 
 class CounterStore(Protocol):
     async def claim(self, topic: str, partition: int, above: int = 0) -> Claim:

@@ -51,7 +51,14 @@ async def test_redis_restored_from_older_snapshots_twice_mid_stream(
     sent = mixed_events(70_000, seed=77)
     expected = ExpectedState(SHOPS).add_all(sent)
     (w,) = workers(
-        worker_env(broker.bootstrap, server.url, topics, engine, UPSELL_BATCH_MAX_EVENTS="1000"),
+        worker_env(
+            broker.bootstrap,
+            server.url,
+            topics,
+            engine,
+            UPSELL_BATCH_MAX_EVENTS="1000",
+            UPSELL_APPLY_SHOPS_PER_CALL="2",  # a batch in several calls: a rewind between them
+        ),
         tmp_path,
         1,
     )

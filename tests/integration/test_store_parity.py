@@ -56,12 +56,16 @@ def _integer(raw: bytes | str) -> bool:
     return text(raw).lstrip("-").isdigit()
 
 
-async def test_memory_store_and_lua_script_leave_the_same_data(redis_url: str) -> None:
+# one call per batch, and a call per 3 shops (a batch's calls each exact on their own)
+@pytest.mark.parametrize("shops_per_call", [2_000, 3])
+async def test_memory_store_and_lua_script_leave_the_same_data(
+    redis_url: str, shops_per_call: int
+) -> None:
     memory = MemoryStore()
     await feed(memory)
     client = connect(redis_url, cluster=False)
     try:
-        await feed(RedisStore(client))
+        await feed(RedisStore(client, shops_per_call=shops_per_call))
         got = await redis_hashes(client)
         want = {
             key: {f: int(v) for f, v in fields.items() if isinstance(v, int)}
