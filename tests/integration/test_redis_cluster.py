@@ -29,16 +29,13 @@ from stream.state.redis import RedisStore
 from tests import state_snapshot
 from tests.event_factory import FIRST_DAY, SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
-from tests.integration.api_totals import assert_http_totals
 from tests.integration.e2e import (
     eventually,
     produce,
-    produce_until,
-    wait_written,
     worker_env,
     workers,
-    written,
 )
+from tests.integration.rewind_runs import older_primaries_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -207,9 +204,6 @@ async def test_one_call_per_primary_and_per_slot_when_a_primary_refuses(
         await client.aclose()
 
 
-CLUSTER_SHOPS = {f"shop-{i}": ("UTC", "America/New_York", "Asia/Kolkata")[i % 3] for i in range(9)}
-
-
 @pytest.mark.parametrize("engine", ["batch", "faust"])
 async def test_a_primary_brought_back_older_mid_stream(
     engine: str,
@@ -220,42 +214,14 @@ async def test_a_primary_brought_back_older_mid_stream(
 ) -> None:
     """One primary loses its last writes (restored from its own older snapshot) while the other
     primaries, which may hold the partition checkpoints, keep theirs. Counts come back exact
-    through the API, without a restart."""
-    topics = created_topics
-    client = RedisCluster.from_url(cluster.url)
-    await client.flushall()
-    await produce(broker.bootstrap, topics, settings_messages(CLUSTER_SHOPS))
-    sent = mixed_events(REWIND_VOLUME[engine], seed=88, shops=CLUSTER_SHOPS)
-    expected = ExpectedState(CLUSTER_SHOPS).add_all(sent)
-    (w,) = workers(
-        worker_env(
-            broker.bootstrap,
-            cluster.url,
-            topics,
-            engine,
-            UPSELL_REDIS_CLUSTER="on",
-            UPSELL_BATCH_MAX_EVENTS="1000",
-        ),
+    through the API, without a restart (tests/integration/rewind_runs.py; the long version,
+    every primary in turn, is in tests/chaos/test_rewind_chaos.py)."""
+    await older_primaries_run(
+        engine,
+        broker.bootstrap,
+        cluster,
+        created_topics,
         tmp_path,
-        1,
+        events=REWIND_VOLUME[engine],
+        primaries=[cluster.node_of(keys.progress("shop-0"))],
     )
-    node = cluster.node_of(keys.progress("shop-0"))
-    try:
-        w.start().wait_ready()
-        items = [(s.kind, s.key, s.value) for s in sent]
-        rewound = asyncio.Event()
-        producing = asyncio.create_task(
-            produce_until(broker.bootstrap, topics, items, rewound, 2_500, lambda: written(client))
-        )
-        await wait_written(client, await written(client) + 2_000, "before the snapshot")
-        snapshot = await asyncio.to_thread(cluster.snapshot, node)
-        await wait_written(client, await written(client) + 5_000, "after the snapshot")
-        await asyncio.to_thread(cluster.reload, node, snapshot)
-        assert not producing.done(), "the stream ended before the rewind: produce slower"
-        rewound.set()
-        await producing
-        await assert_http_totals(w.url, expected, 150)
-        assert w.alive() and w.starts == 1, "the worker must repair without a restart"
-    finally:
-        w.stop()
-        await client.aclose()
