@@ -23,7 +23,7 @@ from stream.devtools.offline_ingestor import offline_ingestor
 from stream.devtools.records import Record
 from stream.settings import Topics
 from stream.state import keys
-from stream.state.day_index import expired_days
+from stream.state.day_index import expired_days, scan_and_delete
 from stream.state.redis import RedisStore, connect
 
 
@@ -49,7 +49,7 @@ async def measure(redis_url: str, n_events: int, n_shops: int) -> str:
     by_index = await store.delete_days_through(first)
     index_s = time.perf_counter() - start
     start = time.perf_counter()
-    by_scan = await store._scan_and_delete(second, 1_000)
+    by_scan = await scan_and_delete(client, second, 1_000)
     scan_s = time.perf_counter() - start
     await client.aclose()
     return (

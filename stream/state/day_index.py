@@ -21,6 +21,7 @@ from typing import Any
 
 from stream.state import keys
 from stream.state.batch import PartitionBatch
+from stream.state.retention import is_expired_key
 
 _MAX_REMEMBERED = 100_000  # (shop, day) pairs a store remembers by default (cleared when full)
 
@@ -110,3 +111,21 @@ async def _names(client: Any, day: str, shops: list[str]) -> list[str]:
     return [
         name for shop, f in zip(shops, fields, strict=True) for name in shop_day_keys(shop, day, f)
     ]
+
+
+async def scan_and_delete(client: Any, last_day: str, chunk: int) -> int:
+    """SCAN every per-shop key (every primary of a cluster) and UNLINK the expired days'.
+    Keys deleted or added while it runs are harmless: SCAN returns each key present
+    throughout at least once, and a key seen twice is deleted once."""
+    deleted = 0
+    doomed: list[str] = []
+    async for raw in client.scan_iter(match=keys.SHOP_KEYS, count=chunk):
+        name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if is_expired_key(name, last_day):
+            doomed.append(name)
+            if len(doomed) >= chunk:
+                deleted += int(await client.unlink(*doomed))
+                doomed.clear()
+    if doomed:
+        deleted += int(await client.unlink(*doomed))
+    return deleted

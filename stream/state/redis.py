@@ -29,8 +29,8 @@ from stream.state.day_index import (
     day_key_chunks,
     expired_days,
     index_commands,
+    scan_and_delete,
 )
-from stream.state.retention import is_expired_key
 from stream.state.store import ApplyResult, Claim, StoreUnavailable
 
 AnyRedis = Redis | RedisCluster
@@ -231,30 +231,13 @@ class RedisStore:
         deleted = 0
         async with self._answered():
             if not await self.client.exists(keys.RETENTION_SCANNED):
-                deleted += await self._scan_and_delete(last_day, chunk)
+                deleted += await scan_and_delete(self.client, last_day, chunk)
                 await self.client.set(keys.RETENTION_SCANNED, last_day)
             for day in await expired_days(self.client, last_day):
                 async for names in day_key_chunks(self.client, day, chunk):
                     deleted += int(await self.client.unlink(*names))
                 await self.client.unlink(keys.day_shops(day))
                 await self.client.zrem(keys.DAYS, day)
-        return deleted
-
-    async def _scan_and_delete(self, last_day: str, chunk: int) -> int:
-        """SCAN every per-shop key (every primary of a cluster) and UNLINK the expired days'.
-        Keys deleted or added while it runs are harmless: SCAN returns each key present
-        throughout at least once, and a key seen twice is deleted once."""
-        deleted = 0
-        doomed: list[str] = []
-        async for raw in self.client.scan_iter(match=keys.SHOP_KEYS, count=chunk):
-            name = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if is_expired_key(name, last_day):
-                doomed.append(name)
-                if len(doomed) >= chunk:
-                    deleted += int(await self.client.unlink(*doomed))
-                    doomed.clear()
-        if doomed:
-            deleted += int(await self.client.unlink(*doomed))
         return deleted
 
     async def trim_shops(self, today: int, first_kept_day: int) -> int:

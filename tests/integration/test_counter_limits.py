@@ -77,7 +77,10 @@ async def test_maximal_amounts_never_half_apply(
             assert status == 200, body
             return dict(json.loads(body)["metrics"])
 
-        got = await eventually(metrics, lambda m: m["banner_views"] == 100, 60)
+        # views and upgrades are separate topics: wait for both
+        got = await eventually(
+            metrics, lambda m: m["banner_views"] == 100 and m["conversions"] >= 3, 60
+        )
         assert got["banner_views"] == 100, f"the worker stopped counting: {got}\n{w.tail()}"
         fits = 3  # the third ends exactly at 2^63 - 1, the largest value a counter holds
         assert got["conversions"] == fits, got
