@@ -33,6 +33,7 @@ async def test_a_million_views_over_half_a_million_shops_in_bounded_memory(
         views=1_000_000,
         timeout_s=1800,
         sample=200,
+        UPSELL_BATCH_MAX_EVENTS="20000",  # the default: batches of up to 20,000 new shops
     )
     caches = dict(figures.caches)
     assert caches.pop("shop_offsets") <= 4 * DEFAULT_OFFSETS, figures.caches
