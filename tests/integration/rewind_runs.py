@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.settings import Topics
@@ -68,7 +70,8 @@ async def rewound_run(
         UPSELL_APPLY_SHOPS_PER_CALL="2",  # a batch in several calls: a rewind between them
     )
     (w,) = workers(env, tmp_path, 1)
-    redis = Redis.from_url(server.url)
+    # the test's own client rides out the restarts from an RDB (retries for up to ~30 s)
+    redis = Redis.from_url(server.url, retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), 40))
     figures = RewindFigures(engine, events, rewinds)
     try:
         w.start().wait_ready()
