@@ -54,6 +54,8 @@ class Telemetry:
     redis_up: Gauge = field(init=False)
     redis_rewinds: Counter = field(init=False)
     api_request_seconds: Histogram = field(init=False)
+    live_streams: Gauge = field(init=False)
+    heavy_queries: Gauge = field(init=False)
     retention_deleted_keys: Counter = field(init=False)
     retention_sweep_seconds: Gauge = field(init=False)
     retention_sweep_last_success: Gauge = field(init=False)
@@ -190,7 +192,19 @@ class Telemetry:
         )
 
     def _api_and_sweep_metrics(self, r: CollectorRegistry) -> None:
-        """The HTTP API's latency and the retention sweep's health."""
+        """The HTTP API's latency, open streams and heavy queries; the retention sweep's health."""
+        self.live_streams = Gauge(
+            "upsell_live_streams",
+            "Live (Server-Sent Events) streams this worker holds open; at "
+            "UPSELL_LIVE_MAX_STREAMS one more answers 429.",
+            registry=r,
+        )
+        self.heavy_queries = Gauge(
+            "upsell_heavy_queries",
+            "Queries over more than 31 days running now; at UPSELL_API_MAX_HEAVY_QUERIES one "
+            "more answers 503 with Retry-After.",
+            registry=r,
+        )
         self.api_request_seconds = Histogram(
             "upsell_api_request_seconds",
             "HTTP API request duration, by route template, method and status.",

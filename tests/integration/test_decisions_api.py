@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from stream.stats.proportions import Arm
 from tests import openapi_check
 from tests.experiment_events import arms, shop_message, upgrade
 from tests.integration.e2e import api_workers, produce
+from tests.metrics import scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -277,6 +279,15 @@ async def test_live_stream_pushes_a_change_within_two_seconds(api: Api) -> None:
                 resp.close()
 
 
+async def no_open_streams(api: Api) -> None:
+    """Earlier tests' streams are released within a push interval of their client leaving:
+    wait until the worker's gauge says none is open."""
+    deadline = time.monotonic() + 10
+    while (held := total(await asyncio.to_thread(scrape, api.worker), "upsell_live_streams")) > 0:
+        assert time.monotonic() < deadline, f"{held:g} live streams still open after 10 s"
+        await asyncio.sleep(0.2)
+
+
 async def test_live_stream_auth_bounds_and_bad_parameters(api: Api) -> None:
     url = f"{api.worker.url}/v1/shops/{SHOP}/live"
     async with aiohttp.ClientSession() as session:
@@ -287,15 +298,11 @@ async def test_live_stream_auth_bounds_and_bad_parameters(api: Api) -> None:
         auth = {"Authorization": f"Bearer {api.admin}"}
         async with session.get(url, params={"period": "nope"}, headers=auth) as resp:
             assert resp.status == 400
-        # the previous test's stream is released within a push interval of its client leaving
-        for _ in range(20):
-            async with session.get(url, headers=auth) as probe:
-                if probe.status == 200:
-                    break
-            await asyncio.sleep(0.25)
-        await asyncio.sleep(1.5)
+        await no_open_streams(api)
         async with session.get(url, headers=auth) as one, session.get(url, headers=auth) as two:
             assert (one.status, two.status) == (200, 200)
+            samples = await asyncio.to_thread(scrape, api.worker)
+            assert total(samples, "upsell_live_streams") == 2, "the gauge of open streams"
             async with session.get(url, headers=auth) as three:
                 assert three.status == 429
                 assert (await three.json())["error"]["code"] == "too_many_streams"
@@ -308,15 +315,13 @@ async def test_a_long_live_stream_holds_no_heavy_query_slot(api: Api) -> None:
     auth = {"Authorization": f"Bearer {api.admin}"}
     year = {"period": "year_to_date"} if api.now.month > 2 else {"period": "last_year"}
     async with aiohttp.ClientSession() as session:
-        for _ in range(20):  # earlier tests' streams are released within a push interval
-            async with session.get(url, headers=auth) as probe:
-                if probe.status == 200:
-                    break
-            await asyncio.sleep(0.25)
-        await asyncio.sleep(1.5)
+        await no_open_streams(api)
         async with session.get(url, params=year, headers=auth) as stream:
             assert stream.status == 200
             await _events(stream, "overview", 5)
+            samples = await asyncio.to_thread(scrape, api.worker)
+            assert total(samples, "upsell_heavy_queries") == 0, "the stream holds a heavy slot"
+            assert total(samples, "upsell_live_streams") == 1, "the gauge of open streams"
             overview = f"{api.worker.url}/v1/shops/{SHOP}/overview"
             async with session.get(overview, params=year, headers=auth) as resp:
                 assert resp.status == 200, await resp.text()

@@ -65,6 +65,8 @@ def install_api(
         heartbeat_s=settings.live_heartbeat_s,
     )
     app.on_shutdown.append(live.on_shutdown)
+    telemetry.live_streams.set_function(lambda: live.open)
+    telemetry.heavy_queries.set_function(lambda: heavy.running)
     app.middlewares.extend(
         [
             _metrics(telemetry),
