@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from tests.kafka_proxy import KafkaProxy
@@ -61,6 +62,16 @@ def redis_server(stack_dir: Path) -> Iterator[EmbeddedRedis]:
         yield r
     finally:
         r.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """A local 3-primary Redis Cluster for a test module (stream/devtools/redis_cluster.py)."""
+    c = LocalRedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield c
+    finally:
+        c.stop()
 
 
 def clean_redis(redis_server: EmbeddedRedis) -> str:

@@ -5,7 +5,6 @@ over HTTP come out exact, and the figures are printed (tests/integration/rewind_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 
 # Faust counts ~10x slower per event (shared/FACTS.md); both volumes run well past the faults.
 EVENTS = {"batch": 200_000, "faust": 60_000}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
-    c = LocalRedisCluster(tmp_path_factory.mktemp("cluster")).start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 @pytest.mark.parametrize("engine", ["batch", "faust"])

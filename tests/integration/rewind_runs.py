@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from stream.devtools.redis_cluster import LocalRedisCluster
+from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
@@ -42,6 +43,24 @@ class RewindFigures:
             f"{self.seconds_to_exact:.1f} s after the last event was produced, worker never "
             "restarted; nothing lost, nothing doubled"
         )
+
+
+async def exact_after(
+    producing: asyncio.Task[None],
+    done: asyncio.Event,
+    w: WorkerProcess,
+    expected: ExpectedState,
+    figures: RewindFigures,
+) -> None:
+    """The rest of the stream at once, then the totals over HTTP exact, with no restart."""
+    assert not producing.done(), "the stream ended before the last rewind: produce slower"
+    done.set()
+    await producing
+    produced_at = time.monotonic()
+    await assert_http_totals(w.url, expected, 150 + figures.events / 1_000)
+    figures.seconds_to_exact = time.monotonic() - produced_at
+    assert w.alive() and w.starts == 1, "the worker must repair without a restart"
+    figures.rewinds_counted = total(scrape(w), "upsell_redis_rewinds_total")
 
 
 async def rewound_run(
@@ -89,14 +108,7 @@ async def rewound_run(
             rewind = server.reload if i % 2 == 0 else server.restart_from
             await asyncio.to_thread(rewind, server.snapshots_taken[-1])
             figures.writes_lost += lost - at_snapshot
-        assert not producing.done(), "the stream ended before the last rewind: produce slower"
-        done.set()
-        await producing
-        produced_at = time.monotonic()
-        await assert_http_totals(w.url, expected, 150 + events / 1_000)
-        figures.seconds_to_exact = time.monotonic() - produced_at
-        assert w.alive() and w.starts == 1, "the worker must repair without a restart"
-        figures.rewinds_counted = total(scrape(w), "upsell_redis_rewinds_total")
+        await exact_after(producing, done, w, expected, figures)
         assert figures.rewinds_counted >= rewinds, figures.line()
     finally:
         w.stop()
@@ -154,14 +166,7 @@ async def older_primaries_run(
             lost = await wait_written(client, at_snapshot + 5_000, f"after snapshot {i + 1}")
             await asyncio.to_thread(cluster.reload, node, snapshot)
             figures.writes_lost += lost - at_snapshot
-        assert not producing.done(), "the stream ended before the last rewind: produce slower"
-        done.set()
-        await producing
-        produced_at = time.monotonic()
-        await assert_http_totals(w.url, expected, 150 + events / 1_000)
-        figures.seconds_to_exact = time.monotonic() - produced_at
-        assert w.alive() and w.starts == 1, "the worker must repair without a restart"
-        figures.rewinds_counted = total(scrape(w), "upsell_redis_rewinds_total")
+        await exact_after(producing, done, w, expected, figures)
     finally:
         w.stop()
         await client.aclose()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -45,15 +44,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 # what the worker wrote (the rest goes at once after the rewind): mid-stream at any speed.
 KILL_VOLUME = {"batch": 40_000, "faust": 15_000}
 REWIND_VOLUME = {"batch": 50_000, "faust": 15_000}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
-    c = LocalRedisCluster(tmp_path_factory.mktemp("cluster")).start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 @pytest.mark.parametrize("engine", ["batch", "faust"])
