@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from redis import exceptions as rx
@@ -31,7 +31,7 @@ from redis.crc import key_slot
 
 from stream.state import keys
 from stream.state.batch import PartitionBatch
-from stream.state.store import ApplyResult
+from stream.state.store import ApplyResult, applied_in_turn
 
 log = logging.getLogger(__name__)
 
@@ -113,32 +113,35 @@ async def apply_cluster(
 ) -> ApplyResult:
     """The batch's shop sections, one call per primary (``per_node``; per slot when it is None
     or a node refused), then the partition checkpoint in its own call, written last."""
-    total = ApplyResult("ok")
     if per_node is None:
         groups: list[tuple[ClusterNode | None, list[str]]] = [(None, list(batch.sections))]
     else:
         groups = list(by_node(client, batch.sections))
-    for node, shops in groups:
-        result = None
-        if node is not None and per_node is not None:
-            payload = batch.payload(shops, checkpoint=False)
-            result = await per_node(node, payload, keys.progress(shops[0]))
-        if result is None:
-            result = await _per_slot(batch, shops, per_slot)
-        if result.status != "ok":
-            return result
-        total = total.plus(result)
-    checkpoint = batch.payload([], checkpoint=True)
-    result = await per_slot(checkpoint, [keys.partition(batch.topic, batch.partition)])
-    return total if result.status == "ok" else result
+
+    def calls() -> Iterator[Awaitable[ApplyResult]]:
+        for node, shops in groups:
+            yield _on_primary(batch, node, shops, per_slot, per_node)
+        checkpoint = batch.payload([], checkpoint=True)
+        yield per_slot(checkpoint, [keys.partition(batch.topic, batch.partition)])
+
+    return await applied_in_turn(calls())
 
 
-async def _per_slot(batch: PartitionBatch, shops: list[str], per_slot: SlotCall) -> ApplyResult:
-    total = ApplyResult("ok")
-    for part in by_slot(shops):
-        payload = batch.payload(part, checkpoint=False)
-        result = await per_slot(payload, [keys.progress(s) for s in part])
-        if result.status != "ok":
+async def _on_primary(
+    batch: PartitionBatch,
+    node: ClusterNode | None,
+    shops: list[str],
+    per_slot: SlotCall,
+    per_node: NodeCall | None,
+) -> ApplyResult:
+    """One call for ``shops`` on ``node``, or a call per slot when there is no node call or the
+    node refused it."""
+    if node is not None and per_node is not None:
+        payload = batch.payload(shops, checkpoint=False)
+        result = await per_node(node, payload, keys.progress(shops[0]))
+        if result is not None:
             return result
-        total = total.plus(result)
-    return total
+    return await applied_in_turn(
+        per_slot(batch.payload(part, checkpoint=False), [keys.progress(s) for s in part])
+        for part in by_slot(shops)
+    )

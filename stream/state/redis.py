@@ -31,7 +31,7 @@ from stream.state.day_index import (
     index_commands,
     scan_and_delete,
 )
-from stream.state.store import ApplyResult, Claim, StoreUnavailable
+from stream.state.store import ApplyResult, Claim, StoreUnavailable, applied_in_turn
 
 AnyRedis = Redis | RedisCluster
 
@@ -139,16 +139,12 @@ class RedisStore:
         checkpoint_key = [keys.partition(batch.topic, batch.partition)]
         names = list(batch.sections)
         step = self.shops_per_call
-        starts = range(0, len(names), step) if names else range(1)
-        total = ApplyResult("ok")
-        for start in starts:
-            last = start + step >= len(names)
-            payload = batch.payload(names[start : start + step], advance=last)
-            result = await self._call(payload, checkpoint_key)
-            if result.status != "ok":
-                return result
-            total = total.plus(result)
-        return total
+        # a batch without shops (all dead-lettered) still moves the checkpoint: one call
+        parts = [names[i : i + step] for i in range(0, len(names), step)] or [[]]
+        return await applied_in_turn(
+            self._call(batch.payload(part, advance=i == len(parts) - 1), checkpoint_key)
+            for i, part in enumerate(parts)
+        )
 
     async def _index(self, batch: PartitionBatch) -> None:
         """The batch's new (shop, day) pairs into the per-day index, before the keys exist."""

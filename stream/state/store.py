@@ -6,7 +6,7 @@ executes the same payloads in plain Python for fast unit tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -52,13 +52,18 @@ class ApplyResult:
     rewound: dict[str, int] = field(default_factory=dict)
     overflow: list[str] = field(default_factory=list)
 
-    def plus(self, other: ApplyResult) -> ApplyResult:
-        """Two ``ok`` calls of one batch, summed."""
-        return ApplyResult(
-            "ok",
-            self.money_counted + other.money_counted,
-            self.money_duplicates + other.money_duplicates,
-        )
+
+async def applied_in_turn(calls: Iterable[Awaitable[ApplyResult]]) -> ApplyResult:
+    """The calls of one batch, awaited one after the other: their money figures summed, or the
+    first answer that is not ``ok`` (the calls after it are never made: pass a generator)."""
+    counted = duplicates = 0
+    for call in calls:
+        result = await call
+        if result.status != "ok":
+            return result
+        counted += result.money_counted
+        duplicates += result.money_duplicates
+    return ApplyResult("ok", counted, duplicates)
 
 
 class CounterStore(Protocol):
