@@ -1,29 +1,41 @@
-# Every target that needs Python creates .venv and installs the project on first use.
+# Every target that needs Python creates .venv and installs the project on first use, from the
+# lock (uv.lock): the versions never change until `make lock` is run on purpose.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# uv itself, pinned, in a bootstrap environment of its own (.tools): `uv sync` keeps .venv exactly
+# as the lock says, and would remove a uv installed there.
+UV_VERSION := 0.13.10
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
 # make test runs whole test files in this many processes (pytest-xdist), each with its own
 # broker and Redis: the suite mostly waits (on session timeouts, rebalances, faults), so 4
 # processes on 2 cores took 175 s where one took 636 s. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 4
 
-.PHONY: help venv system-tools run test unit lint lock fmt typecheck bench bench-quick chaos soak clean
+.PHONY: help venv system-tools run test unit unit-pythons lint lock fmt typecheck bench bench-quick \
+	chaos soak clean
 
 help:
 	@echo "make run          embedded broker + Redis + worker + demo traffic (upsell-stream dev --demo)"
 	@echo "make test         system tools, lint, then the whole test suite (what CI runs)"
 	@echo "make unit         fast tests only (no broker, no Redis)"
 	@echo "make lint         ruff, mypy --strict, hadolint, Kubernetes schemas, promtool"
-	@echo "make lock         pin the image's dependencies (deploy/requirements.lock)"
+	@echo "make unit-pythons unit tests on each supported Python this machine has (3.11-3.13)"
+	@echo "make lock         refresh uv.lock to today's releases, and its export deploy/requirements.lock"
 	@echo "make bench        full benchmark table (~15 min); bench-quick for ~1 min"
 	@echo "make chaos        long chaos run; make soak for the 10 min soak"
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,embedded]'
+$(UV):
+	test -d $(TOOLS) || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# --frozen: install exactly what uv.lock says (it fails if pyproject.toml changed without a lock)
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-extras --python $(PYTHON)
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -32,6 +44,10 @@ run: $(STAMP)
 	$(BIN)/upsell-stream dev --demo
 
 lint: $(STAMP)
+	$(UV) lock --check
+	$(UV) export --quiet --frozen --no-emit-project --format requirements-txt \
+		| diff -u deploy/requirements.lock - \
+		|| { echo "make lint: deploy/requirements.lock is not uv.lock's export; run make lock"; exit 1; }
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -44,8 +60,12 @@ lint: $(STAMP)
 		&& promtool test rules alerts_test.yml \
 		&& promtool check config --syntax-only prometheus.yml
 
-lock: $(STAMP)
-	$(BIN)/python deploy/lock.py
+# On purpose only: every dependency to its newest release that fits pyproject.toml (the date is
+# recorded in uv.lock), then the image's hashed export. Run make test after it, commit both files.
+lock: | $(UV)
+	$(UV) lock --upgrade --exclude-newer "$$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	$(UV) export --quiet --frozen --no-emit-project --format requirements-txt \
+		--output-file deploy/requirements.lock
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
@@ -62,6 +82,10 @@ test: system-tools lint
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+# CI runs this after make test: the unit tests on 3.11, 3.12 and 3.13, each from the same lock
+unit-pythons: | $(UV)
+	UV=$(UV) scripts/unit-pythons $(PYTEST_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
@@ -75,4 +99,4 @@ soak: $(STAMP)
 	$(BIN)/python -m bench.soak
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) $(TOOLS) .venv-3.* .mypy_cache .ruff_cache .pytest_cache *.egg-info

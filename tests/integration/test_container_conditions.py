@@ -1,10 +1,16 @@
 """The worker run as the container runs it, and it counts (Kafka in, HTTP out).
 
-Images cannot be built here, so the test reproduces the pod's conditions with the installed
-package (deploy/k8s/deployment.yaml, deploy/Dockerfile):
+Images cannot be built here, so the test reproduces the pod's conditions (deploy/k8s/
+deployment.yaml, deploy/Dockerfile) with what the image holds, installed in a folder of its own
+that any user can read (``pod_image``): a copy of this interpreter, the locked runtime
+dependencies (deploy/requirements.lock, hash-checked) and the project installed, not the
+checkout, which may live in a private (0700) folder that the worker's user cannot enter:
 
 - the image's numeric unprivileged UID and GID (10001), no supplementary groups, no
-  capabilities, ``no_new_privs`` (``setpriv``);
+  capabilities, ``no_new_privs`` (``setpriv``). Run as root, the worker really is UID 10001.
+  Run by another user, a user namespace stands in (``unshare --user``): the worker is 10001
+  inside it and the invoking user outside, still without capabilities; where the kernel
+  forbids user namespaces the tests skip, saying so;
 - a read-only root: a private mount namespace (``unshare --mount``) in which ``/`` is
   remounted read-only, so the installed package, the virtualenv, ``/etc``, ``HOME``'s
   surroundings and also ``/tmp`` cannot be written (stricter than the pod, which mounts a
@@ -64,34 +70,106 @@ def configmap() -> dict[str, str]:
     return {k: str(v) for k, v in doc["data"].items()}
 
 
-def sandbox(data_dir: Path, uid: int, gid: int) -> list[str]:
-    """argv prefix: a private mount namespace with a read-only root except ``data_dir``, then
-    the program as ``uid:gid`` with no groups, no capabilities and no new privileges."""
+def sandbox(data_dir: Path, image: Path, uid: int, gid: int) -> list[str]:
+    """argv prefix: a private mount namespace with a read-only root (the image's folder too)
+    except ``data_dir``, then the program as ``uid:gid`` with no groups, no capabilities and no
+    new privileges. As root, for real (``setpriv``); otherwise in user namespaces: the outer one
+    maps the invoking user to root to make the mounts, the inner one maps it to ``uid:gid``."""
     for tool in ("unshare", "setpriv", "mount"):
         assert shutil.which(tool), f"{tool} is missing (util-linux)"
-    assert os.geteuid() == 0, "reproducing the pod needs root to set up the mount namespace"
-    setup = f'mount --bind {data_dir} {data_dir} && mount -o remount,bind,ro / && exec "$@"'
-    return [
-        *("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", setup, "sandbox"),
-        *("setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs"),
-        *("--inh-caps=-all", "--bounding-set=-all", "--"),
-    ]
+    setup = (
+        f"mount --bind {data_dir} {data_dir} && mount --bind {image} {image}"
+        f' && mount -o remount,bind,ro {image} && mount -o remount,bind,ro / && exec "$@"'
+    )
+    no_privileges = ("--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--")
+    outer: tuple[str, ...]
+    drop: tuple[str, ...]
+    if os.geteuid() == 0:
+        outer = ("unshare", "--mount", "--propagation", "private", "--")
+        drop = ("setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *no_privileges)
+    else:
+        outer = (
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+        )
+        inner = ("unshare", "--user", f"--map-user={uid}", f"--map-group={gid}", "--")
+        drop = (*inner, "setpriv", *no_privileges)
+    return [*outer, "sh", "-c", setup, "sandbox", *drop]
+
+
+def user_namespaces_refused() -> str | None:
+    """Why this machine cannot reproduce the pod for a user who is not root, or None."""
+    if os.geteuid() == 0:
+        return None
+    probe = ["unshare", "--user", "--map-root-user", "--mount", "true"]
+    done = subprocess.run(probe, capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        return None
+    return f"the kernel refuses a user namespace to UID {os.geteuid()}: {done.stderr.strip()}"
+
+
+@pytest.fixture(scope="module")
+def pod_image() -> Iterator[Path]:
+    """What the image holds, in a folder any user can read: a copy of this interpreter (its
+    binary, libpython and standard library) and, in ``site``, the locked runtime dependencies
+    and the project, installed by uv from deploy/requirements.lock as the Dockerfile installs
+    them. The pod runs ``image/bin/pythonX.Y -m stream.cli`` with ``PYTHONPATH=image/site``."""
+    refused = user_namespaces_refused()
+    if refused:
+        pytest.skip(refused)
+    image = Path(tempfile.mkdtemp(prefix="upsell-image-"))  # mkdtemp's folder is 0700
+    try:
+        prefix, name = Path(sys.base_prefix), f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        (image / "bin").mkdir()
+        (image / "lib").mkdir()
+        shutil.copy2(prefix / "bin" / name, image / "bin" / name)
+        for library in (prefix / "lib").glob("libpython*"):
+            shutil.copy2(library, image / "lib" / library.name)
+        skip = shutil.ignore_patterns("site-packages", "test", "__pycache__", "idlelib")
+        shutil.copytree(prefix / "lib" / name, image / "lib" / name, ignore=skip)
+        uv = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", sys.executable]
+        lock = ROOT / "deploy" / "requirements.lock"
+        subprocess.run([*uv, "--target", str(image / "site"), "-r", str(lock)], check=True)
+        subprocess.run([*uv, "--target", str(image / "site"), "--no-deps", str(ROOT)], check=True)
+        # whatever the umask: the worker's user reads it all, and writes none of it
+        subprocess.run(["chmod", "-R", "u=rwX,go=rX", str(image)], check=True)
+        yield image
+    finally:
+        shutil.rmtree(image, ignore_errors=True)
+
+
+def image_run(image: Path) -> tuple[list[str], dict[str, str]]:
+    """The pod's command for ``image`` and the environment that makes it find its parts."""
+    name = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    env = {
+        "PYTHONPATH": str(image / "site"),
+        "LD_LIBRARY_PATH": str(image / "lib"),  # the interpreter's runpath names its original
+        "PYTHONNOUSERSITE": "1",
+    }
+    return [str(image / "bin" / name), "-m", "stream.cli"], env
 
 
 @pytest.fixture
 def pod_dirs() -> Iterator[tuple[Path, Path]]:
     """A data directory owned by the worker's user, and a tokens directory it can only read
-    through its group (outside pytest's 0700 tmp tree, which the worker's user cannot enter)."""
+    through its group (outside pytest's 0700 tmp tree, which the worker's user cannot enter).
+    For a user who is not root, both stay the invoking user's, whom the namespace maps."""
     uid, gid = image_user()
     base = Path(tempfile.mkdtemp(prefix="upsell-pod-"))
     try:
         base.chmod(0o755)
         data, secret = base / "data", base / "secret"
         data.mkdir(mode=0o700)
-        os.chown(data, uid, gid)
         secret.mkdir()
-        os.chown(secret, 0, gid)
         secret.chmod(0o750)
+        if os.geteuid() == 0:
+            os.chown(data, uid, gid)
+            os.chown(secret, 0, gid)
         yield data, secret
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -99,7 +177,8 @@ def pod_dirs() -> Iterator[tuple[Path, Path]]:
 
 def add_pod_token(tokens: Path, shops: list[str]) -> str:
     token = add_token(tokens, shops)
-    os.chown(tokens, 0, image_user()[1])
+    if os.geteuid() == 0:
+        os.chown(tokens, 0, image_user()[1])
     tokens.chmod(0o440)
     return token
 
@@ -115,24 +194,33 @@ def view(shop: str, n: int) -> tuple[str, bytes, bytes]:
     return ("view", shop.encode(), orjson.dumps(event))
 
 
-def test_sandbox_is_read_only_but_the_data_dir(pod_dirs: tuple[Path, Path]) -> None:
+def test_sandbox_is_read_only_but_the_data_dir(
+    pod_image: Path, pod_dirs: tuple[Path, Path]
+) -> None:
     data, _ = pod_dirs
     uid, gid = image_user()
     script = (
         "id -u; id -g; "
-        f"touch {ROOT}/.probe 2>/dev/null && echo root-writable; "
-        f"touch {sys.prefix}/.probe 2>/dev/null && echo venv-writable; "
-        "touch /tmp/.upsell-probe 2>/dev/null && echo tmp-writable; "
+        f"touch {ROOT}/.probe 2>/dev/null && echo checkout-writable; "
+        f"touch {pod_image}/site/.probe 2>/dev/null && echo image-writable; "
+        "touch /etc/.upsell-probe 2>/dev/null && echo etc-writable; "
         f"touch {data}/probe && echo data-writable"
     )
     out = subprocess.run(
-        [*sandbox(data, uid, gid), "sh", "-c", script], capture_output=True, text=True, check=True
+        [*sandbox(data, pod_image, uid, gid), "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert out == [str(uid), str(gid), "data-writable"], out
 
 
 def test_worker_counts_as_the_pod_runs_it(
-    broker: EmbeddedBroker, redis_url: str, pod_dirs: tuple[Path, Path], tmp_path: Path
+    broker: EmbeddedBroker,
+    redis_url: str,
+    pod_image: Path,
+    pod_dirs: tuple[Path, Path],
+    tmp_path: Path,
 ) -> None:
     data, secret = pod_dirs
     uid, gid = image_user()
@@ -158,14 +246,15 @@ def test_worker_counts_as_the_pod_runs_it(
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    command, image_env = image_run(pod_image)
     settings = Settings.from_env(env)
     assert (settings.replication_factor, settings.min_insync_replicas) == (3, 2)
     log_path = tmp_path / "pod-worker.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [*sandbox(data, uid, gid), sys.executable, "-m", "stream.cli", "worker"],
-            cwd=ROOT,
-            env=env,
+            [*sandbox(data, pod_image, uid, gid), *command, "worker"],
+            cwd=data,
+            env={**env, **image_env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
@@ -230,23 +232,33 @@ def test_dockerfile_runs_as_a_numeric_non_root_user_with_a_healthcheck() -> None
     assert "UPSELL_DATA_DIR=/app/data" in text and 'VOLUME ["/app/data"]' in text
 
 
+def locked_runtime() -> dict[str, str]:
+    """deploy/requirements.lock (uv.lock's hashed export, ``make lock``): the version of each
+    runtime dependency whose environment marker holds for this interpreter, by normalised name."""
+    pins: dict[str, str] = {}
+    for line in (DEPLOY / "requirements.lock").read_text().splitlines():
+        found = re.match(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)(?: ; ([^\\]+?))?(?: \\)?$", line)
+        if found and (found[3] is None or Marker(found[3]).evaluate()):
+            pins[canonicalize_name(found[1])] = found[2]
+    return pins
+
+
 def test_image_installs_the_locked_versions_the_tests_ran() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
-    assert text.count("--constraint") == 2, "both stages install under deploy/requirements.lock"
-    pins = dict(
-        line.split("==")
-        for line in (DEPLOY / "requirements.lock").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
-    normal = {re.sub(r"[-_.]+", "-", name).lower(): v for name, v in pins.items()}
+    assert "--require-hashes -r requirements.lock" in text, "the image installs the hashed lock"
+    assert "--no-deps ." in text, "the project itself brings no unlocked dependency"
+    lock = (DEPLOY / "requirements.lock").read_text()
+    pins = locked_runtime()
+    assert len(pins) >= 20 and lock.count("==") <= lock.count("--hash=sha256:"), "hashed pins"
     project = (ROOT / "pyproject.toml").read_text()
     # up to the list's own closing line: an extra's "]" (aiokafka[snappy,...]) ended it early
     runtime = re.search(r"^dependencies = \[(.*?)^\]", project, re.MULTILINE | re.DOTALL)
     assert runtime
     for requirement in re.findall(r'"([A-Za-z0-9_.-]+)', runtime[1]):
-        name = re.sub(r"[-_.]+", "-", requirement).lower()
-        assert name in normal, f"{requirement} is not pinned in deploy/requirements.lock"
-        assert version(name) == normal[name], f"{name}: tests ran {version(name)}, image pins it"
+        assert canonicalize_name(requirement) in pins, f"{requirement} is not in the lock"
+    # every locked package, not only the direct ones: the tests ran exactly the image's set
+    for name, locked in pins.items():
+        assert version(name) == locked, f"{name}: tests ran {version(name)}, the lock has {locked}"
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignored[ignored.index("**")] == "**", "the build context admits only what it needs"
     assert "!deploy/requirements.lock" in ignored
