@@ -9,7 +9,10 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.10
 TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
+# uv never downloads an interpreter (it uses $(PYTHON)), and trusts the system's certificates, as
+# pip does (a company proxy's CA is there)
 export UV_PYTHON_DOWNLOADS := never
+export UV_SYSTEM_CERTS := 1
 PYTEST_ARGS ?=
 # make test runs whole test files in this many processes (pytest-xdist), each with its own
 # broker and Redis: the suite mostly waits (on session timeouts, rebalances, faults), so 4
@@ -45,7 +48,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(UV) lock --check
-	$(UV) export --quiet --frozen --no-emit-project --format requirements-txt \
+	$(UV) export --quiet --frozen --no-header --no-emit-project --format requirements-txt \
 		| diff -u deploy/requirements.lock - \
 		|| { echo "make lint: deploy/requirements.lock is not uv.lock's export; run make lock"; exit 1; }
 	$(BIN)/ruff check .
@@ -60,11 +63,14 @@ lint: $(STAMP)
 		&& promtool test rules alerts_test.yml \
 		&& promtool check config --syntax-only prometheus.yml
 
-# On purpose only: every dependency to its newest release that fits pyproject.toml (the date is
-# recorded in uv.lock), then the image's hashed export. Run make test after it, commit both files.
+# On purpose only: every dependency to its newest release that fits pyproject.toml (the cut-off,
+# [tool.uv] exclude-newer in pyproject.toml, moves to now), then the image's hashed export. Run
+# make test after it, and commit pyproject.toml, uv.lock and deploy/requirements.lock.
 lock: | $(UV)
-	$(UV) lock --upgrade --exclude-newer "$$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	$(UV) export --quiet --frozen --no-emit-project --format requirements-txt \
+	sed -i -E 's/^exclude-newer = ".*"$$/exclude-newer = "'"$$(date -u +%Y-%m-%dT%H:%M:%SZ)"'"/' \
+		pyproject.toml
+	$(UV) lock --upgrade
+	$(UV) export --quiet --frozen --no-header --no-emit-project --format requirements-txt \
 		--output-file deploy/requirements.lock
 
 fmt: $(STAMP)

@@ -122,7 +122,7 @@ def pod_image() -> Iterator[Path]:
     refused = user_namespaces_refused()
     if refused:
         pytest.skip(refused)
-    image = Path(tempfile.mkdtemp(prefix="upsell-image-"))  # mkdtemp's folder is 0700
+    image = world_tempdir("upsell-image-")
     try:
         prefix, name = Path(sys.base_prefix), f"python{sys.version_info[0]}.{sys.version_info[1]}"
         (image / "bin").mkdir()
@@ -143,6 +143,16 @@ def pod_image() -> Iterator[Path]:
         shutil.rmtree(image, ignore_errors=True)
 
 
+def world_tempdir(prefix: str) -> Path:
+    """A new 0755 folder that the worker's user can reach: under the temp dir when every folder
+    above it lets others through (a TMPDIR under a private home does not), else under /tmp."""
+    base = Path(tempfile.gettempdir()).resolve()
+    reachable = all(p.stat().st_mode & 0o001 for p in (base, *base.parents))
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base if reachable else "/tmp"))
+    folder.chmod(0o755)
+    return folder
+
+
 def image_run(image: Path) -> tuple[list[str], dict[str, str]]:
     """The pod's command for ``image`` and the environment that makes it find its parts."""
     name = f"python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -160,9 +170,8 @@ def pod_dirs() -> Iterator[tuple[Path, Path]]:
     through its group (outside pytest's 0700 tmp tree, which the worker's user cannot enter).
     For a user who is not root, both stay the invoking user's, whom the namespace maps."""
     uid, gid = image_user()
-    base = Path(tempfile.mkdtemp(prefix="upsell-pod-"))
+    base = world_tempdir("upsell-pod-")
     try:
-        base.chmod(0o755)
         data, secret = base / "data", base / "secret"
         data.mkdir(mode=0o700)
         secret.mkdir()
