@@ -9,13 +9,13 @@ from pathlib import Path
 
 import hypothesis
 import pytest
-import redis
 
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.kafka_proxy import KafkaProxy
+from tests.support.kafka_proxy import KafkaProxy
+from tests.support.redis_reset import clean_redis
 
 _prefixes = itertools.count(1)
 
@@ -42,8 +42,8 @@ def broker(stack_dir: Path) -> Iterator[EmbeddedBroker]:
 
 @pytest.fixture
 def proxied_broker(tmp_path: Path) -> Iterator[tuple[KafkaProxy, EmbeddedBroker]]:
-    """A broker of its own that clients reach only through a KafkaProxy (tests/kafka_proxy.py):
-    use ``proxy.bootstrap``."""
+    """A broker of its own that clients reach only through a KafkaProxy
+    (tests/support/kafka_proxy.py): use ``proxy.bootstrap``."""
     broker = EmbeddedBroker(tmp_path / "proxied")
     proxy = KafkaProxy(broker.port).start()
     broker.advertised_port = proxy.port
@@ -72,19 +72,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisClus
         yield c
     finally:
         c.stop()
-
-
-def clean_redis(redis_server: EmbeddedRedis) -> str:
-    """Empty OUR redis-server (restarted if a test left it stopped); returns its URL. Module
-    fixtures that keep a worker for several tests call it once, at their start."""
-    if not redis_server._answers():
-        redis_server.start()
-    client = redis.Redis(port=redis_server.port)
-    try:
-        client.flushall()
-    finally:
-        client.close()
-    return redis_server.url
 
 
 @pytest.fixture

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
-from stream.devtools.workers import WorkerProcess
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.conftest import clean_redis
-from tests.integration.e2e import worker_env, workers
-
-
-@dataclass
-class EngineWorker:
-    engine: str
-    topics: Topics
-    worker: WorkerProcess
+from tests.support.e2e import worker_env, workers
+from tests.support.engine_worker import EngineWorker
+from tests.support.redis_reset import clean_redis
 
 
 @pytest.fixture(scope="module", params=["batch", "faust"])

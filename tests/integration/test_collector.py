@@ -23,9 +23,9 @@ from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.workers import ROOT, WorkerProcess, http_get, http_post
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests import openapi_check
-from tests.collector_keys import make_key
-from tests.integration.e2e import read_topic
+from tests.support import openapi_check
+from tests.support.collector_keys import make_key
+from tests.support.e2e import collector_env, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -87,20 +87,6 @@ def upgrade() -> dict[str, Any]:
         "to": {**plan, "selling_plan_id": "annual", "mrr_minor": 1500},
         "revenue_minor": 15000,
         "currency": "USD",
-    }
-
-
-def collector_env(bootstrap: str, redis_url: str, topics: Topics, **extra: str) -> dict[str, str]:
-    return {
-        "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
-        "UPSELL_REDIS_URL": redis_url,
-        "UPSELL_TOPIC_PREFIX": topics.prefix,
-        "UPSELL_COLLECTOR_KEY_CACHE_S": "1",
-        "UPSELL_COLLECTOR_KEY_RATE": "50",
-        "UPSELL_COLLECTOR_KEY_BURST": "300",
-        "UPSELL_COLLECTOR_ADDRESS_RATE": "5000",
-        "UPSELL_COLLECTOR_ADDRESS_BURST": "10000",
-        **extra,
     }
 
 

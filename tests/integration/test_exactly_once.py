@@ -22,11 +22,9 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state import keys
-from tests import state_snapshot
-from tests.dates import an_hour_ago, iso_instant
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState, Sent
-from tests.integration.e2e import (
+from tests.support import state_snapshot
+from tests.support.dates import an_hour_ago, iso_instant
+from tests.support.e2e import (
     eventually,
     produce,
     produce_until,
@@ -35,7 +33,9 @@ from tests.integration.e2e import (
     workers,
     written,
 )
-from tests.metrics import scrape, total
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.expected_state import ExpectedState, Sent
+from tests.support.metrics import scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -6,8 +6,8 @@ How the log start gets past the checkpoint: Tansu, the embedded broker, deletes 
 DeleteRecords; ``retention.ms`` is not enforced), so its log start stays 0. A checkpoint written
 by hand into Redis cannot fall below that (the lowest, -1, already means "from offset 0"), and a
 deleted and recreated topic starts at 0 again (a log restart, not a loss). So the worker reaches
-the broker through a Kafka protocol proxy (tests/kafka_proxy.py) that answers as Apache Kafka
-does once retention deleted the records before an offset: ListOffsets (earliest) names that
+the broker through a Kafka protocol proxy (tests/support/kafka_proxy.py) that answers as Apache
+Kafka does once retention deleted the records before an offset: ListOffsets (earliest) names that
 offset and a fetch below it answers OFFSET_OUT_OF_RANGE. A first worker counts 300 views and
 stops; 500 more are produced and "retention" deletes offsets 0..499; the next worker resumes at
 300, finds the log starting at 500: 200 records lost, the last 300 counted.
@@ -26,9 +26,9 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import http_get
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.integration.e2e import day_metrics, eventually, produce, worker_env, workers
-from tests.integration.odd_records import view
-from tests.kafka_proxy import KafkaProxy
+from tests.support.e2e import day_metrics, eventually, produce, worker_env, workers
+from tests.support.kafka_proxy import KafkaProxy
+from tests.support.odd_records import view
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
