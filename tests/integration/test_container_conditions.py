@@ -132,7 +132,8 @@ def pod_image() -> Iterator[Path]:
             shutil.copy2(library, image / "lib" / library.name)
         skip = shutil.ignore_patterns("site-packages", "test", "__pycache__", "idlelib")
         shutil.copytree(prefix / "lib" / name, image / "lib" / name, ignore=skip)
-        uv = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", sys.executable]
+        uv = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--system-certs"]
+        uv = [*uv, "--python", sys.executable]
         lock = ROOT / "deploy" / "requirements.lock"
         subprocess.run([*uv, "--target", str(image / "site"), "-r", str(lock)], check=True)
         subprocess.run([*uv, "--target", str(image / "site"), "--no-deps", str(ROOT)], check=True)
