@@ -20,10 +20,11 @@ help:
 	@echo "make bench        full benchmark table (~15 min); bench-quick for ~1 min"
 	@echo "make chaos        long chaos run; make soak for the 10 min soak"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,embedded]'
+	$(BIN)/pip install --quiet -e clients/python  # the storefront-server client, tested here
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -35,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy --strict clients/python/tests
 	$(BIN)/lint-imports
 	$(BIN)/hadolint deploy/Dockerfile
 	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
