@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from upsell_client import Collector, Plan, Refused
 
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.workers import WorkerProcess
@@ -18,7 +19,6 @@ from stream.settings import Topics
 from tests.collector_keys import make_key
 from tests.integration.e2e import read_topic
 from tests.integration.test_collector import collector_env
-from upsell_client import Collector, Plan, Refused
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -33,7 +33,10 @@ def collector(
     topics = Topics("pyc.")
     asyncio.run(ensure_topics(broker.bootstrap, topics, partitions=2))
     proc = WorkerProcess(
-        collector_env(broker.bootstrap, redis_server.url, topics), tmp, "collector", role="collector"
+        collector_env(broker.bootstrap, redis_server.url, topics),
+        tmp,
+        "collector",
+        role="collector",
     )
     try:
         proc.start().wait_ready()
