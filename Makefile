@@ -36,8 +36,9 @@ $(UV):
 	test -d $(TOOLS) || $(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-# --frozen: install exactly what uv.lock says (it fails if pyproject.toml changed without a lock)
-$(STAMP): pyproject.toml uv.lock | $(UV)
+# --frozen: install exactly what uv.lock says (it fails if pyproject.toml changed without a lock);
+# the dev group brings the storefront-server client (clients/python) too
+$(STAMP): pyproject.toml uv.lock clients/python/pyproject.toml | $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-extras --python $(PYTHON)
 	touch $(STAMP)
 
@@ -48,12 +49,13 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(UV) lock --check
-	$(UV) export --quiet --frozen --no-header --no-emit-project --format requirements-txt \
+	$(UV) export --quiet --frozen --no-dev --no-header --no-emit-project --format requirements-txt \
 		| diff -u deploy/requirements.lock - \
 		|| { echo "make lint: deploy/requirements.lock is not uv.lock's export; run make lock"; exit 1; }
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy --strict clients/python/tests
 	$(BIN)/lint-imports
 	$(BIN)/hadolint deploy/Dockerfile
 	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
@@ -70,7 +72,7 @@ lock: | $(UV)
 	sed -i -E 's/^exclude-newer = ".*"$$/exclude-newer = "'"$$(date -u +%Y-%m-%dT%H:%M:%SZ)"'"/' \
 		pyproject.toml
 	$(UV) lock --upgrade
-	$(UV) export --quiet --frozen --no-header --no-emit-project --format requirements-txt \
+	$(UV) export --quiet --frozen --no-dev --no-header --no-emit-project --format requirements-txt \
 		--output-file deploy/requirements.lock
 
 fmt: $(STAMP)

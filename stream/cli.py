@@ -9,7 +9,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
+from stream import __version__, cli_commands
 from stream.settings import Settings, SettingsError
 
 DESCRIPTION = """\
@@ -18,12 +20,24 @@ live metric snapshots over HTTP. Configuration comes from UPSELL_* environment v
 (see README.md, "Configuration")."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line on stderr and exit 2, like every other user error (argparse
+    prints the whole usage first); subcommands inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="upsell-stream", description=DESCRIPTION)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _Parser(prog="upsell-stream", description=DESCRIPTION)
+    p.add_argument("--version", action="version", version=f"upsell-stream {__version__}")
+    sub: argparse._SubParsersAction[argparse.ArgumentParser]
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")  # type: ignore[assignment]
     _serving_commands(sub)
     _development_commands(sub)
-    _credential_commands(sub)
+    cli_commands.add_credential_commands(sub)
+    cli_commands.add_data_commands(sub)
     return p
 
 
@@ -79,42 +93,10 @@ def _development_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
 
 
-def _credential_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``token`` (the API's bearer tokens) and ``key`` (the collector's write keys)."""
-    token = sub.add_parser("token", help="manage API tokens")
-    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    add = token_sub.add_parser(
-        "add",
-        help="print a fresh token and append its SHA-256 to the tokens file",
-        description="Prints a new random bearer token once; only its SHA-256 is stored.",
-    )
-    add.add_argument("--shop", action="append", required=True, help="shop id, or * for all")
-    add.add_argument("--file", type=Path, help="tokens file (default: UPSELL_API_TOKENS)")
-
-    key = sub.add_parser("key", help="manage the collector's write keys (kept in Redis)")
-    key_sub = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
-    key_add = key_sub.add_parser(
-        "add",
-        help="make a write key for one shop; prints it on the last line",
-        description="Public keys (upk_) send banner views and clicks from the given browser "
-        "origins; secret keys (usk_) send every kind from a storefront server. Only the key's "
-        "SHA-256 is stored, in UPSELL_REDIS_URL.",
-    )
-    key_add.add_argument("--shop", required=True, help="the shop the key writes for")
-    key_add.add_argument("--kind", required=True, choices=("public", "secret"))
-    key_add.add_argument(
-        "--origin", action="append", default=[], help="allowed browser origin (public keys)"
-    )
-    key_revoke = key_sub.add_parser(
-        "revoke",
-        help="revoke a write key; every collector refuses it within UPSELL_COLLECTOR_KEY_CACHE_S",
-    )
-    key_revoke.add_argument("key", help="the key itself (upk_... or usk_...)")
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     env = dict(os.environ)
+    settings: Settings | None = None
     try:
         if args.command == "worker":
             _worker(Settings.from_env(env))
@@ -122,17 +104,34 @@ def main(argv: Sequence[str] | None = None) -> None:
             from stream.devtools.dev import run_dev
 
             sys.exit(run_dev(env, args.demo, args.rate, args.workers, args.dir))
-        elif args.command == "produce-demo":
-            _produce_demo(args, Settings.from_env(_without_api_tokens(env)))
         elif args.command == "token":
-            _token_add(args, env)
-        elif args.command == "collector":
-            _collector(Settings.from_env(_without_api_tokens(env)))
-        elif args.command == "key":
-            sys.exit(_key(Settings.from_env(_without_api_tokens(env)), args))
-    except SettingsError as exc:
-        print(f"upsell-stream: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
+            sys.exit(cli_commands.token(args, env))
+        else:
+            settings = Settings.from_env(_without_api_tokens(env))
+            sys.exit(_tool(args, settings, env))
+    except Exception as exc:  # a user error is one line; anything else stays a traceback
+        known = cli_commands.one_line(exc, settings)
+        if known is None:
+            raise
+        print(f"upsell-stream: {known[0]}", file=sys.stderr)
+        sys.exit(known[1])
+
+
+def _tool(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> int:
+    """The commands that need no token file: the collector, the demo producer, key, send and
+    subscriber."""
+    if args.command == "collector":
+        _collector(settings)
+        return 0
+    cli_commands.quiet_logs()
+    if args.command == "produce-demo":
+        _produce_demo(args, settings)
+        return 0
+    if args.command == "key":
+        return cli_commands.key(settings, args)
+    if args.command == "send":
+        return cli_commands.send(settings, args)
+    return cli_commands.erase(settings, args, env.get("USER") or "cli")
 
 
 def _worker(settings: Settings) -> None:
@@ -187,14 +186,6 @@ def _collector(settings: Settings) -> None:
     asyncio.run(run())
 
 
-def _key(settings: Settings, args: argparse.Namespace) -> int:
-    from stream.collector.keys_cli import add_key, revoke_key
-
-    if args.key_command == "add":
-        return add_key(settings, args.shop, args.kind, args.origin)
-    return revoke_key(settings, args.key)
-
-
 def tune_gc() -> None:
     """The worker holds whole fetch batches (tens of thousands of small objects) alive while it
     aggregates them; with the default thresholds the cyclic collector re-scans them over and
@@ -238,15 +229,6 @@ def _produce_demo(args: argparse.Namespace, settings: Settings) -> None:
         )
     )
     print(f"produced {sent} messages to {settings.kafka_bootstrap}")
-
-
-def _token_add(args: argparse.Namespace, env: dict[str, str]) -> None:
-    from stream.devtools.tokens_cli import add_token
-
-    path = args.file or (Path(env["UPSELL_API_TOKENS"]) if env.get("UPSELL_API_TOKENS") else None)
-    if path is None:
-        raise SettingsError("UPSELL_API_TOKENS", "give --file or set UPSELL_API_TOKENS")
-    print(add_token(path, args.shop))
 
 
 if __name__ == "__main__":

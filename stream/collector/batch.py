@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib.resources import files
 from typing import Any
 
 import orjson
@@ -33,6 +34,27 @@ KINDS: dict[str, Kind] = {
     "subscriber_count": Kind.SUBSCRIBERS,
 }
 _TIMED = frozenset({"banner_view", "banner_click", "upgrade", "downgrade"})
+_SCHEMA_FILES = {
+    "banner_view": "banner-view",
+    "banner_click": "banner-click",
+    "upgrade": "upgrade",
+    "downgrade": "downgrade",
+    "shop": "shop",
+    "subscriber_count": "subscriber-count",
+}
+
+
+def _fields(kind: str) -> frozenset[str]:
+    schema = files("schemas").joinpath(f"json/{_SCHEMA_FILES[kind]}.schema.json").read_bytes()
+    return frozenset(orjson.loads(schema)["properties"]) | {"kind"}
+
+
+# The fields an event of each kind may carry: its JSON Schema's (schemas/json/), plus "kind".
+# Any other is refused as unknown_field:<name>, so a misspelt or made-up field (the snippet once
+# sent a "banner_id" no schema knows, and the workers dropped it without a word) is told to the
+# sender instead of vanishing.
+FIELDS: dict[str, frozenset[str]] = {kind: _fields(kind) for kind in KINDS}
+_BODY_FIELDS = frozenset({"events", "sent_at", "consent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +73,15 @@ class Prepared:
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # index, kind, reason
 
 
-def parse_body(body: bytes) -> tuple[list[Any], datetime | None]:
-    """``{"events": [...], "sent_at"?}`` -> (events, sent_at); raises :class:`CollectError`."""
+@dataclass(frozen=True, slots=True)
+class Body:
+    events: list[Any]
+    sent_at: datetime | None
+    consent: bool  # the visitor consented ("consent": true): a consent-required key needs it
+
+
+def parse_body(body: bytes) -> Body:
+    """``{"events": [...], "sent_at"?, "consent"?}``; raises :class:`CollectError`."""
     if len(body) > MAX_BODY_BYTES:
         raise CollectError(413, "too_large", f"the body is limited to {MAX_BODY_BYTES} bytes")
     try:
@@ -66,7 +95,13 @@ def parse_body(body: bytes) -> tuple[list[Any], datetime | None]:
         raise CollectError(400, "invalid_body", "no events")
     if len(events) > MAX_EVENTS:
         raise CollectError(413, "too_many_events", f"at most {MAX_EVENTS} events per request")
-    return events, _sent_at(doc.get("sent_at"))
+    unknown = sorted(set(doc) - _BODY_FIELDS)
+    if unknown:
+        raise CollectError(400, "invalid_body", f"unknown field {unknown[0]!r} in the body")
+    consent = doc.get("consent", False)
+    if type(consent) is not bool:
+        raise CollectError(400, "invalid_body", "consent is true or false")
+    return Body(events, _sent_at(doc.get("sent_at")), consent)
 
 
 def _sent_at(value: object) -> datetime | None:
@@ -140,6 +175,9 @@ def _kind_problem(doc: object, kind: object, key: WriteKey) -> str | None:
         return "bad_value:kind"
     if kind not in key.kinds:
         return "kind_not_allowed"
+    unknown = sorted(set(doc) - FIELDS[kind])
+    if unknown:
+        return f"unknown_field:{unknown[0]}"
     return None
 
 

@@ -61,9 +61,14 @@ class Intake:
 
     async def collect(self, key: WriteKey, address: str, body: bytes) -> dict[str, object]:
         """The 202 body; raises :class:`CollectError` for every other answer."""
-        events, sent_at = parse_body(body)
+        parsed = parse_body(body)
+        events, sent_at = parsed.events, parsed.sent_at
         if foreign_shop(events, key):
             raise CollectError(403, "wrong_shop", "this key writes only for its own shop")
+        if key.consent_required and not parsed.consent:
+            raise CollectError(
+                403, "consent_required", 'this shop counts only with consent ("consent": true)'
+            )
         self._take_tokens(key, address, len(events))
         prepared = prepare(events, key, self._topics, self._clock(), sent_at, self._retention_days)
         rejected = self._count_rejected(prepared)

@@ -41,6 +41,9 @@ class WriteKey:
     shop_id: str
     kind: KeyKind
     origins: frozenset[str]
+    # the shop asks for the visitor's consent first: the snippet stores and sends nothing
+    # before it, and the collector refuses a batch without ``"consent": true`` (403)
+    consent_required: bool = False
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -87,23 +90,56 @@ class KeyRegistry:
         self._now = monotonic
         self._cache: dict[str, tuple[float, WriteKey | None]] = {}
 
-    async def add(self, shop_id: str, kind: KeyKind, origins: Iterable[str] = ()) -> str:
+    async def add(
+        self,
+        shop_id: str,
+        kind: KeyKind,
+        origins: Iterable[str] = (),
+        consent_required: bool = False,
+    ) -> str:
         """Store a fresh key's digest and return the key (the only time it exists in clear)."""
         allowed = normalise_origins(origins)
         if kind is KeyKind.PUBLIC and not allowed:
             raise WriteKeyError("a public key needs at least one --origin (https://shop.example)")
+        if consent_required and kind is not KeyKind.PUBLIC:
+            raise WriteKeyError("--consent is for public keys (pages); servers send with consent")
         if not shop_id or len(shop_id) > 128:
             raise WriteKeyError("give the shop id the key writes for")
         key = new_key(kind)
         await self._redis.hset(
             redis_keys.write_key(digest(key)),
-            mapping={"shop": shop_id, "kind": kind.value, "origins": " ".join(sorted(allowed))},
+            mapping={
+                "shop": shop_id,
+                "kind": kind.value,
+                "origins": " ".join(sorted(allowed)),
+                "consent": "required" if consent_required else "not_required",
+            },
         )
         return key
 
     async def revoke(self, key: str) -> bool:
         """Delete the key; True when it existed. Collectors refuse it within ``cache_s``."""
         return bool(await self._redis.delete(redis_keys.write_key(digest(key.strip()))))
+
+    async def listed(self) -> list[WriteKey]:
+        """Every key (by its digest; the keys themselves are nowhere), by shop then id."""
+        found = []
+        async for name in self._redis.scan_iter(match=redis_keys.write_key("*"), count=1000):
+            hashed = _text(name).rsplit(":", 1)[1]
+            parsed = _parse(hashed, await self._redis.hgetall(name))
+            if parsed is not None:
+                found.append(parsed)
+        return sorted(found, key=lambda k: (k.shop_id, k.key_id))
+
+    async def revoke_id(self, prefix: str) -> str | None:
+        """Revoke the one key whose digest starts with ``prefix`` (an id from ``key list``);
+        its full digest, or None when no key has it. Raises when several do."""
+        hits = [k.key_id for k in await self.listed() if k.key_id.startswith(prefix)]
+        if len(hits) > 1:
+            raise WriteKeyError(f"{prefix} names {len(hits)} keys; give more of the id")
+        if not hits or not await self._redis.delete(redis_keys.write_key(hits[0])):
+            return None
+        return hits[0]
 
     async def lookup(self, key: str) -> WriteKey | None:
         hashed = digest(key)
@@ -132,4 +168,5 @@ def _parse(hashed: str, raw: dict[bytes | str, bytes | str]) -> WriteKey | None:
     shop = fields.get("shop", "")
     if not shop:
         return None
-    return WriteKey(hashed, shop, kind, frozenset(fields.get("origins", "").split()))
+    origins = frozenset(fields.get("origins", "").split())
+    return WriteKey(hashed, shop, kind, origins, fields.get("consent") == "required")

@@ -10,6 +10,7 @@ from importlib.resources import files
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from stream import __version__
 from stream.collector.batch import MAX_BODY_BYTES
 from stream.collector.client_address import client_address
 from stream.collector.errors import CollectError
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Readiness = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
 _PACKAGE = files("stream.collector")
+# The snippet at a URL of its release, cached for a year: a page can pin it with an SRI hash
+# (README, "In the page"; tests/unit/test_version.py checks the documented hash).
+SNIPPET_PATH = f"/v1/upsell-{__version__}.js"
 _CONTENT_TYPES = ("application/json", "text/plain", "application/octet-stream")
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 _errors = json_errors(
@@ -50,6 +54,8 @@ def build_collector_web(
     r.add_post("/v1/collect", routes.collect)
     r.add_route("OPTIONS", "/v1/collect", routes.preflight)
     r.add_get("/v1/upsell.js", routes.snippet)
+    r.add_get(SNIPPET_PATH, routes.versioned_snippet)
+    r.add_get("/v1/snippet-config", routes.snippet_config)
     r.add_get("/v1/openapi.json", routes.openapi)
     r.add_get("/healthz", routes.healthz)
     r.add_get("/readyz", routes.readyz)
@@ -111,6 +117,32 @@ class _Routes:
 
     async def snippet(self, _request: web.Request) -> web.Response:
         return _static("upsell.js", "application/javascript", "public, max-age=300")
+
+    async def versioned_snippet(self, _request: web.Request) -> web.Response:
+        """Immutable, and readable cross-origin: a <script integrity=...> from another origin
+        is only checked (and run) when the answer allows CORS."""
+        response = _static("upsell.js", "application/javascript", "public, max-age=31536000")
+        response.headers["Cache-Control"] += ", immutable"
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    async def snippet_config(self, request: web.Request) -> web.Response:
+        """What the snippet must know before it stores or sends anything: the key's shop and
+        whether the shop asks for consent first. Only to the key's origins (CORS)."""
+        origin = request.headers.get("Origin")
+        # no Origin check: a same-origin GET carries none, and the answer says nothing a page
+        # holding the public key cannot know; CORS still lets only the key's origins read it
+        key_text = key_of(request)
+        key = await self.intake.keys.lookup(key_text) if key_text else None
+        if key is None:
+            raise CollectError(401, "unauthorized", "unknown or revoked write key")
+        if origin is not None and key.allows_origin(origin):
+            request["cors_origin"] = origin
+        consent = "required" if key.consent_required else "not_required"
+        return web.json_response(
+            {"shop_id": key.shop_id, "consent": consent},
+            headers={"Cache-Control": "private, max-age=60"},
+        )
 
     async def openapi(self, _request: web.Request) -> web.Response:
         return _static("openapi.json", "application/json", "no-cache")

@@ -21,6 +21,7 @@ from stream.devtools.embedded import EmbeddedStack
 
 READY_TIMEOUT_S = 90.0
 DEMO_STORE = "demo-store"  # the shop of the /demo-store page, fed only by its banner
+SANDBOX = "sandbox"  # the shop of the printed secret key and curl line: your own events
 
 
 def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state_dir: Path) -> int:
@@ -55,6 +56,7 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
                 return 1
             children.append(collector)
             print(f"token    {token}   (paste it into the dashboard; admin: all shops)")
+            _print_sandbox(stack.redis.url, int(env.get("UPSELL_COLLECTOR_PORT") or 6067))
             if demo:
                 children.append(_start_demo(child_env, rate, state_dir))
             print("Ctrl-C to stop.", flush=True)
@@ -168,6 +170,39 @@ def _demo_keys(redis_url: str, collector_port: int) -> tuple[str, str]:
             await redis.aclose()
 
     return asyncio.run(make())
+
+
+def _print_sandbox(redis_url: str, collector_port: int) -> None:
+    """A secret key for the ``sandbox`` shop and a curl line that sends one banner view with
+    it: the first event of your own, on the dashboard (shop sandbox) within a second."""
+    import asyncio
+
+    from stream.collector.keys import KeyKind, KeyRegistry
+    from stream.state.redis import connect
+
+    async def make() -> str:
+        redis = connect(redis_url, cluster=False)
+        try:
+            return await KeyRegistry(redis, 0).add(SANDBOX, KeyKind.SECRET)
+        finally:
+            await redis.aclose()
+
+    key = asyncio.run(make())
+    print(f"key      {key}   (secret write key of shop {SANDBOX}: every kind)")
+    print(f"try      {curl_line(collector_port, key)}")
+
+
+def curl_line(collector_port: int, key: str) -> str:
+    """One shell line that sends a banner view of shop sandbox; its event id is fresh at each
+    run (the collector counts an id once within 15 minutes)."""
+    event = (
+        '{"events":[{"kind":"banner_view","event_id":"curl-\'"$(date +%s%N)"\'",'
+        f'"group_id":"first-test","variation_id":"a","shop_id":"{SANDBOX}"}}]}}'
+    )
+    return (
+        f"curl -sS http://127.0.0.1:{collector_port}/v1/collect "
+        f"-H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -d '{event}'"
+    )
 
 
 def _publish_demo_store(collector_port: int, secret_key: str) -> None:

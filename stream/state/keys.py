@@ -62,6 +62,12 @@ def ledger(shop: str) -> str:
     return f"{PREFIX}:{{{shop}}}:ledger"
 
 
+def erasures(shop: str) -> str:
+    """Erasure records of the shop (list, newest first): when, by whom, how many ledger entries
+    went; never the erased id (stream/state/erasure.py)."""
+    return f"{PREFIX}:{{{shop}}}:erasures"
+
+
 def seen(shop: str, kind: str, event_id: str) -> str:
     """Money dedupe marker for an upgrade (kind ``u``) or downgrade (``d``) event id."""
     return f"{PREFIX}:{{{shop}}}:seen:{kind}:{event_id}"

@@ -39,7 +39,10 @@ const record = (url, data) => {
 const beacon = navigator.sendBeacon.bind(navigator);
 navigator.sendBeacon = (url, data) => { record(url, data); return beacon(url, data); };
 const fetch_ = window.fetch.bind(window);
-window.fetch = (url, init) => { record(url, init.body); return fetch_(url, init); };
+window.fetch = (url, init) => {
+  if (String(url).includes("/v1/collect")) record(url, init.body);  // not the snippet's config
+  return fetch_(url, init);
+};
 """
 
 
@@ -175,3 +178,44 @@ def test_a_503_is_sent_again_after_its_retry_after(store: Store) -> None:
     assert second - first >= 0.9, f"retried {second - first:.2f} s after a Retry-After of 1 s"
     time.sleep(2)
     assert store.counts() == (before[0] + 1, before[1]), "the retried view counted twice"
+
+
+def test_a_consent_key_stores_and_sends_nothing_before_consent(store: Store) -> None:
+    """A page whose key was made with consent required: views and clicks wait in memory (no
+    visitor id in localStorage, no request to /v1/collect) until upsell.consent(true); then
+    they are counted. The page is the collector's own /healthz, with the snippet added."""
+    from playwright.sync_api import Request, sync_playwright
+
+    redis_url = store.collector.env["UPSELL_REDIS_URL"]
+    key = make_key(redis_url, SHOP, "public", [store.collector.url], consent_required=True)
+    before = store.counts()
+    collects: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page()
+
+        def seen(request: Request) -> None:
+            if "/v1/collect" in request.url:
+                collects.append(request.method)
+
+        page.on("request", seen)
+        page.goto(store.collector.url + "/healthz")
+        page.add_script_tag(url=store.collector.url + "/v1/upsell.js")
+        page.evaluate(
+            f"upsell.init({{endpoint: location.origin, key: {json.dumps(key)}, "
+            f"shop: {json.dumps(SHOP)}}});"
+            "upsell.view({group: 'g', variation: 'a'}); upsell.click({group: 'g', variation: 'a'});"
+        )
+        page.wait_for_timeout(3000)  # past the 2 s batch timer and the config answer
+        page.evaluate("upsell.flush()")
+        assert page.evaluate("Object.keys(localStorage)") == []
+        assert collects == [], collects
+        assert store.counts() == before
+        page.evaluate("upsell.consent(true)")
+        want = (before[0] + 1, before[1] + 1)
+        deadline = time.monotonic() + 30
+        while store.counts() != want and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+        assert store.counts() == want
+        assert page.evaluate("Object.keys(localStorage)") == ["upsell.visitor"]
+        browser.close()

@@ -32,6 +32,7 @@ by rewriting the file, which the worker notices by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -133,7 +134,8 @@ def pod_image() -> Iterator[Path]:
             shutil.copy2(library, image / "lib" / library.name)
         skip = shutil.ignore_patterns("site-packages", "test", "__pycache__", "idlelib")
         shutil.copytree(prefix / "lib" / name, image / "lib" / name, ignore=skip)
-        uv = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", sys.executable]
+        uv = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--system-certs"]
+        uv += ["--python", sys.executable]
         lock = ROOT / "deploy" / "requirements.lock"
         subprocess.run([*uv, "--target", str(image / "site"), "-r", str(lock)], check=True)
         subprocess.run([*uv, "--target", str(image / "site"), "--no-deps", str(ROOT)], check=True)
@@ -186,11 +188,23 @@ def pod_dirs() -> Iterator[tuple[Path, Path]]:
 
 
 def add_pod_token(tokens: Path, shops: list[str]) -> str:
-    token = add_token(tokens, shops)
-    if os.geteuid() == 0:
-        os.chown(tokens, 0, image_user()[1])
-    tokens.chmod(0o440)
-    return token
+    with writable(tokens):
+        return add_token(tokens, shops)
+
+
+@contextlib.contextmanager
+def writable(tokens: Path) -> Iterator[None]:
+    """Write the Secret's file as Kubernetes does, then leave it root-owned (for the worker's
+    group) and 0440. A user who is not root owns it and reads it through the namespace, and
+    needs the write bit back for a moment (root writes a 0440 file regardless)."""
+    if tokens.exists():
+        tokens.chmod(0o640)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            os.chown(tokens, 0, image_user()[1])
+        tokens.chmod(0o440)
 
 
 def view(shop: str, n: int) -> tuple[str, bytes, bytes]:
@@ -290,7 +304,8 @@ def test_worker_counts_as_the_pod_runs_it(
         os.kill(proc.pid, signal.SIGHUP)
         _wait(proc, log_path, lambda: _status(_overview(url), rotated) == 200, 5, "SIGHUP")
         kept = [line for line in tokens.read_text().splitlines() if line and "#" not in line][1:]
-        tokens.write_text("\n".join(kept) + "\n")
+        with writable(tokens):
+            tokens.write_text("\n".join(kept) + "\n")
         _wait(proc, log_path, lambda: _status(_overview(url), reader) == 401, 5, "revoked")
         assert _status(_overview(url), rotated) == 200
         assert proc.poll() is None, "SIGHUP must not stop the worker"

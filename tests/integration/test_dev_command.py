@@ -113,6 +113,52 @@ def test_dev_demo_starts_counts_and_stops_clean(tmp_path: Path) -> None:
     assert not leftovers, f"dev stack processes still running 10 s after SIGTERM: {leftovers}"
 
 
+def test_dev_prints_a_curl_line_whose_event_is_counted(tmp_path: Path) -> None:
+    """``dev`` without the demo, as a new user starts it: the printed ``try`` line, run in a
+    shell as pasted, sends a view that the API counts for the shop sandbox within seconds."""
+    port, collector_port = free_port(), free_port()
+    env = {**os.environ, "UPSELL_API_PORT": str(port), "UPSELL_COLLECTOR_PORT": str(collector_port)}
+    out = tmp_path / "stdout"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "dev", "--dir", str(tmp_path / "dev")],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120  # ~10 s quiet; a machine under load took 35 s
+        lines: list[str] = []
+        while not any(line.startswith("try ") for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "\n".join(lines)
+            time.sleep(0.2)
+            lines = out.read_text().splitlines()
+        token = next(line.split()[1] for line in lines if line.startswith("token"))
+        _your_first_event(lines, port, token)
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(40) == 0
+
+
+def _your_first_event(lines: list[str], port: int, token: str) -> None:
+    """The printed curl line, run as a user pastes it into a shell: its view is counted for
+    the shop sandbox, and the printed key is a secret key of that shop."""
+    key = next(line.split()[1] for line in lines if line.startswith("key "))
+    curl = next(line.removeprefix("try").strip() for line in lines if line.startswith("try "))
+    assert key.startswith("usk_") and key in curl, lines
+    sent = subprocess.run(["sh", "-c", curl], capture_output=True, text=True, timeout=30)
+    assert sent.returncode == 0 and json.loads(sent.stdout)["accepted"] == 1, sent
+    url = f"http://127.0.0.1:{port}/v1/shops/sandbox/overview?period=today"
+    views, deadline = 0, time.monotonic() + 30
+    while views == 0 and time.monotonic() < deadline:
+        status, body = http_get(url, token=token)
+        views = json.loads(body)["metrics"]["banner_views"] if status == 200 else 0
+        time.sleep(0.25)
+    assert views == 1, f"the curl line's view was not counted: {body!r}"
+
+
 def _get(port: int, token: str, path: str, **params: str) -> Any:
     url = f"http://127.0.0.1:{port}{path}?{urlencode(params)}"
     status, body = http_get(url, token=token, timeout=10)

@@ -9,11 +9,18 @@ from stream.collector.keys import KeyKind, KeyRegistry
 from stream.state.redis import connect
 
 
-def make_key(redis_url: str, shop: str, kind: str, origins: Iterable[str] = ()) -> str:
+def make_key(
+    redis_url: str,
+    shop: str,
+    kind: str,
+    origins: Iterable[str] = (),
+    consent_required: bool = False,
+) -> str:
     async def run() -> str:
         redis = connect(redis_url, cluster=False)
         try:
-            return await KeyRegistry(redis, 0).add(shop, KeyKind(kind), list(origins))
+            registry = KeyRegistry(redis, 0)
+            return await registry.add(shop, KeyKind(kind), list(origins), consent_required)
         finally:
             await redis.aclose()
 

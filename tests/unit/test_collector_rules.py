@@ -64,6 +64,20 @@ def test_public_keys_send_views_and_clicks_only() -> None:
     assert not PUBLIC.allows_origin(None)
 
 
+def test_a_field_outside_the_kinds_schema_is_rejected_by_name() -> None:
+    """The snippet once sent ``banner_id``, which no schema knows: the workers ignored it
+    silently. Every field of each kind's JSON Schema still passes."""
+    out = prepare([view(banner_id="annual-20")], PUBLIC, Topics(), NOW, None, retention_days=800)
+    assert out.rejected == [(0, "banner_view", "unknown_field:banner_id")]
+    assert produced(view(subscriber_id="s", occurred_at=iso(NOW), shop_id="s1"))
+    body = parse_body(b'{"events": [{}], "consent": true}')
+    assert body.consent is True and parse_body(b'{"events": [{}]}').consent is False
+    for bad in (b'{"events": [{}], "banner": 1}', b'{"events": [{}], "consent": "yes"}'):
+        with pytest.raises(CollectError) as exc:
+            parse_body(bad)
+        assert exc.value.status == 400, bad
+
+
 def test_body_limits() -> None:
     with pytest.raises(CollectError) as too_many:
         parse_body(orjson.dumps({"events": [{}] * 101}))

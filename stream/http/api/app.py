@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
@@ -9,8 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
+from stream import __version__
 from stream.dates.clock import Clock
-from stream.http.api.auth import Grants
+from stream.http.api.auth import Grants, digest
+from stream.http.api.erase import erase_handler
 from stream.http.api.errors import ApiError
 from stream.http.api.handlers import Handlers
 from stream.http.api.limits import HeavyQueries
@@ -24,7 +27,16 @@ from stream.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-OPENAPI = files("stream.http").joinpath("openapi.json").read_bytes()
+
+
+def _openapi_doc() -> bytes:
+    """The API description with ``info.version`` the release's (stream/__init__.py)."""
+    doc = json.loads(files("stream.http").joinpath("openapi.json").read_text())
+    doc["info"]["version"] = __version__
+    return json.dumps(doc, indent=2).encode()
+
+
+OPENAPI = _openapi_doc()
 # The /v1 paths served without a token (paths outside /v1, such as /healthz, /metrics and the
 # dashboard, never need one).
 _PUBLIC = frozenset({"/v1/openapi.json"})
@@ -80,7 +92,14 @@ def install_api(
             _heavy_slots(heavy),
         ]
     )
-    r = app.router
+    _routes(app.router, h, live)
+    app.router.add_delete(
+        "/v1/shops/{shop_id}/subscribers/{subscriber_id}",
+        erase_handler(redis, clock, settings.auth_enabled),
+    )
+
+
+def _routes(r: web.UrlDispatcher, h: Handlers, live: LiveStreams) -> None:
     r.add_get("/v1/openapi.json", _openapi)
     r.add_get("/v1/shops", h.shops)
     r.add_get("/v1/shops/{shop_id}/overview", h.overview)
@@ -154,6 +173,7 @@ def _auth(tokens: Grants | None, enabled: bool) -> web.middleware:  # type: igno
         if shop_id is not None and not grant.allows(shop_id):
             raise ApiError(403, "forbidden", "this token may not read that shop")
         request["grant"] = grant
+        request["token_id"] = digest(token.strip())[:12]  # names the caller in erasure records
         return await handler(request)
 
     return middleware
