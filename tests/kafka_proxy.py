@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka.protocol import fetch, offset, produce
 from aiokafka.protocol.api import RequestStruct
 
-from stream.devtools.embedded import free_port
+from stream.devtools.ports import free_port
 
 _PRODUCE, _FETCH, _LIST_OFFSETS = 0, 1, 2
 _EARLIEST = -2

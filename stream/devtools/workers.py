@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stream.devtools.embedded import free_port
+from stream.devtools.ports import free_port
 from stream.settings import Topics
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,8 @@ import orjson
 import pytest
 
 from stream import __version__
-from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.ports import free_port
 from stream.devtools.workers import ROOT, WorkerProcess
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics

@@ -50,7 +50,8 @@ import orjson
 import pytest
 import yaml
 
-from stream.devtools.embedded import EmbeddedBroker, free_port
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.ports import free_port
 from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import ROOT, http_get
 from stream.kafka.topics import ensure_topics

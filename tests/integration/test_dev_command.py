@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stream.devtools.embedded import free_port
+from stream.devtools.ports import free_port
 from stream.devtools.workers import ROOT, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

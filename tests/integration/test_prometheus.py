@@ -14,7 +14,8 @@ import orjson
 import pytest
 import yaml
 
-from stream.devtools.embedded import EmbeddedBroker, free_port
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.ports import free_port
 from stream.devtools.workers import http_get
 from stream.settings import Topics
 from tests.dates import an_hour_ago

@@ -23,7 +23,8 @@ import orjson
 import pytest
 import yaml
 
-from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
+from stream.devtools.ports import free_port
 from stream.devtools.workers import WorkerProcess, http_get
 from stream.settings import Topics
 from tests.integration.e2e import produce, worker_env, workers

@@ -1,0 +1,37 @@
+"""Free ports on loopback for the embedded broker, Redis and the test processes' servers."""
+
+from __future__ import annotations
+
+import random
+import socket
+from pathlib import Path
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel draws outgoing connections' ports from (Linux's default else)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port() -> int:
+    """A port that is free now and that no outgoing connection will take before a server binds
+    it: drawn at random below the kernel's ephemeral range (port 0 gives a port *from* that
+    range, which any client socket on the machine may take in the meantime; with several test
+    processes and brokers on one machine, that race is real). Falls back to port 0 where the
+    range leaves no room below it."""
+    low, _ = _ephemeral_ports()
+    rng = random.SystemRandom()
+    for _ in range(100 if low > 11000 else 0):
+        port = rng.randrange(10000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
