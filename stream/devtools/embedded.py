@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -19,13 +20,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from stream.devtools.ports import free_port, port_open
+from stream.devtools.ports import free_port
 
 START_TIMEOUT_S = 30.0
 
 
 class EmbeddedError(RuntimeError):
     pass
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class _Process:
@@ -147,7 +154,7 @@ class EmbeddedBroker:
                 "memory://tansu/",
             ]
         )
-        _wait(lambda: port_open(self.port), self._proc, "broker")
+        _wait(lambda: _port_open(self.port), self._proc, "broker")
         import asyncio
 
         from stream.kafka.clients import wait_for_broker

@@ -1,5 +1,4 @@
-"""Ports on 127.0.0.1 for the processes the dev stack and the tests start: one that is free and
-stays free until a server binds it, and whether a server answers on one."""
+"""Free ports on loopback for the embedded broker, Redis and the test processes' servers."""
 
 from __future__ import annotations
 
@@ -36,10 +35,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    """Whether a server accepts connections on ``port`` of 127.0.0.1 now."""
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
