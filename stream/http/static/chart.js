@@ -137,7 +137,7 @@ function drawCharts(ts) {
   if (chartState.shape !== shape || !chartState.plots.length) {
     destroyCharts();
     chartState.shape = shape;
-    const sync = { cursor: { sync: { key: "upsell-ts" } }, hooks: { setCursor: [(u) => { if (u.cursor.idx != null) showValues(u.cursor.idx); }] } };
+    const sync = { cursor: { y: false, sync: { key: "upsell-ts" } }, hooks: { setCursor: [(u) => { if (u.cursor.idx != null) showValues(u.cursor.idx); }] } };
     const make = (opts, data, el, label) => {
       const u = new uPlot({ ...opts, ...sync }, data, el);
       u.root.setAttribute("role", "img"); u.root.setAttribute("aria-label", label);
