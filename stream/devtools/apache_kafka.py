@@ -1,0 +1,317 @@
+"""Apache Kafka (KRaft) on free ports, for the tests and the bench: the broker users run.
+
+The jars come from Maven Central through the project's own files (``scripts/ensure-kafka``
+resolves ``scripts/kafka/pom.xml``, checksums checked, cached in ``~/.m2``). Each node is a
+combined broker and controller (``process.roles=broker,controller``) with a static quorum, its
+storage formatted by Kafka's own ``kafka.tools.StorageTool`` (which also creates the SCRAM
+users), started as ``java -cp ... kafka.Kafka server.properties`` in a process group of its own
+and logging to ``node-N.log`` in the work directory.
+
+With ``secured=True`` every node also listens for ``SSL`` and ``SASL_SSL`` (SCRAM-SHA-512), with a
+server certificate signed by a test CA made at start with openssl (:mod:`.certificates`). The
+``PLAINTEXT`` listener stays open for the tests that do not care about security; brokers talk
+to each other over it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stream.devtools.certificates import TestCA, make_test_ca
+from stream.devtools.embedded import EmbeddedError, _port_open, _Process, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ENSURE_KAFKA = ROOT / "scripts" / "ensure-kafka"
+START_TIMEOUT_S = 90.0  # three JVMs on 2 busy cores: 15-40 s measured
+STOP_TIMEOUT_S = 15.0
+HEAP = "-Xmx512m"
+
+# Settings that make a test broker answer as fast as the tests wait: no 3 s hold on a new
+# group's first join (group.initial.rebalance.delay.ms), session timeouts down to 1 s (the
+# tests' workers use 2 s; Kafka's floor is 6 s), small internal topics, a log cleaner that looks
+# every second, retention checked every second.
+_TEST_SETTINGS = {
+    "group.initial.rebalance.delay.ms": "0",
+    "group.min.session.timeout.ms": "1000",
+    "offsets.topic.num.partitions": "4",
+    "transaction.state.log.num.partitions": "4",
+    "log.cleaner.backoff.ms": "1000",
+    "log.retention.check.interval.ms": "1000",
+    "num.partitions": "1",
+    "auto.create.topics.enable": "false",
+}
+
+_LOG4J2 = """\
+status = warn
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = OUT
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+"""
+
+
+def kafka_classpath() -> str:
+    """The Java classpath of the pinned Apache Kafka, fetched on the first call on a machine."""
+    if not ENSURE_KAFKA.exists():
+        raise EmbeddedError(f"{ENSURE_KAFKA} is missing: Apache Kafka needs a source checkout")
+    done = subprocess.run([str(ENSURE_KAFKA)], capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise EmbeddedError(f"scripts/ensure-kafka failed:\n{done.stderr[-4000:]}")
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class ScramUser:
+    name: str
+    password: str
+    mechanism: str = "SCRAM-SHA-512"
+
+
+@dataclass
+class KafkaNode:
+    node_id: int
+    port: int = field(default_factory=free_port)
+    controller_port: int = field(default_factory=free_port)
+    ssl_port: int = field(default_factory=free_port)
+    sasl_ssl_port: int = field(default_factory=free_port)
+
+
+class KafkaCluster:
+    """``nodes`` combined broker+controller nodes of Apache Kafka on free ports.
+
+    Replication: internal topics and ``default.replication.factor`` use every node (at most 3),
+    ``min.insync.replicas`` is 2 with 2 nodes or more. ``bootstrap`` (PLAINTEXT) lists every
+    node. With ``secured``: ``ssl_bootstrap`` and ``sasl_ssl_bootstrap``, ``ca.ca_file`` (the PEM
+    the clients trust) and ``users`` (SCRAM-SHA-512, created at format time). ``kill(i)`` and
+    ``start_node(i)`` take one node down hard and bring it back with its data."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        nodes: int = 1,
+        secured: bool = False,
+        users: Mapping[str, str] | None = None,
+        extra_settings: Mapping[str, str] | None = None,
+        classpath: str | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.nodes = [KafkaNode(i + 1) for i in range(nodes)]
+        self.secured = secured
+        self.users = [ScramUser(n, p) for n, p in (users or {}).items()]
+        self.extra_settings = dict(extra_settings or {})
+        self._classpath = classpath
+        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.ca: TestCA | None = None
+        self._procs = {
+            n.node_id: _Process(f"kafka-{n.node_id}", self._dir(n) / "out.log") for n in self.nodes
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{n.ssl_port}" for n in self.nodes)
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{n.sasl_ssl_port}" for n in self.nodes)
+
+    def pid(self, node_id: int) -> int | None:
+        return self._procs[node_id].pid
+
+    def _dir(self, node: KafkaNode) -> Path:
+        return self.workdir / f"node-{node.node_id}"
+
+    @property
+    def classpath(self) -> str:
+        if self._classpath is None:
+            self._classpath = kafka_classpath()
+        return self._classpath
+
+    def start(self) -> KafkaCluster:
+        """Format every node (in parallel: each is a JVM start), start them, wait until every
+        broker is registered and answers."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "log4j2.properties").write_text(_LOG4J2)
+        if self.secured:
+            self.ca = make_test_ca(self.workdir / "ca")
+        _ = self.classpath  # fetched once, before the formats that use it run in parallel
+        try:
+            with ThreadPoolExecutor(len(self.nodes)) as pool:
+                list(pool.map(self._format, self.nodes))
+            for node in self.nodes:
+                self._spawn(node)
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _java(self, main: str, *args: str, tool: bool = False) -> list[str]:
+        log4j = self.workdir / "log4j2.properties"
+        # a tool runs for seconds: the quick compiler and serial GC start it faster
+        quick = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"] if tool else []
+        return [
+            "java",
+            HEAP,
+            *quick,
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            self.classpath,
+            main,
+            *args,
+        ]
+
+    def _format(self, node: KafkaNode) -> None:
+        props = self._dir(node) / "server.properties"
+        props.parent.mkdir(parents=True, exist_ok=True)
+        props.write_text(self._properties(node))
+        scram = [
+            arg
+            for u in self.users
+            for arg in ("--add-scram", f"{u.mechanism}=[name={u.name},password={u.password}]")
+        ]
+        argv = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            self.cluster_id,
+            "-c",
+            str(props),
+            *scram,
+            tool=True,
+        )
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise EmbeddedError(
+                f"formatting Kafka node {node.node_id} failed:\n{done.stdout}{done.stderr}"
+            )
+
+    def _properties(self, node: KafkaNode) -> str:
+        n = len(self.nodes)
+        voters = ",".join(f"{x.node_id}@127.0.0.1:{x.controller_port}" for x in self.nodes)
+        listeners = {"PLAINTEXT": node.port, "CONTROLLER": node.controller_port}
+        if self.secured:
+            listeners |= {"SSL": node.ssl_port, "SASL_SSL": node.sasl_ssl_port}
+        advertised = {k: v for k, v in listeners.items() if k != "CONTROLLER"}
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": str(node.node_id),
+            "controller.quorum.voters": voters,
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listeners": ",".join(f"{k}://127.0.0.1:{p}" for k, p in listeners.items()),
+            "advertised.listeners": ",".join(f"{k}://127.0.0.1:{p}" for k, p in advertised.items()),
+            "listener.security.protocol.map": ",".join(
+                f"{k}:{'PLAINTEXT' if k == 'CONTROLLER' else k}" for k in listeners
+            ),
+            "log.dirs": str(self._dir(node) / "data"),
+            "default.replication.factor": str(min(n, 3)),
+            "min.insync.replicas": str(min(n, 2)),
+            "offsets.topic.replication.factor": str(min(n, 3)),
+            "transaction.state.log.replication.factor": str(min(n, 3)),
+            "transaction.state.log.min.isr": str(min(n, 2)),
+            "share.coordinator.state.topic.replication.factor": str(min(n, 3)),
+            "share.coordinator.state.topic.min.isr": str(min(n, 2)),
+            **_TEST_SETTINGS,
+            **(self._security_settings() if self.secured else {}),
+            **self.extra_settings,
+        }
+        return "".join(f"{k}={v}\n" for k, v in settings.items())
+
+    def _security_settings(self) -> dict[str, str]:
+        assert self.ca is not None
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return {
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self.ca.keystore),
+            "ssl.keystore.password": self.ca.keystore_password,
+            "ssl.key.password": self.ca.keystore_password,
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+        }
+
+    def _spawn(self, node: KafkaNode) -> None:
+        props = self._dir(node) / "server.properties"
+        self._procs[node.node_id].spawn(self._java("kafka.Kafka", str(props)))
+
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Every node's port open, then every broker registered in the cluster's metadata."""
+        deadline = time.monotonic() + timeout_s
+        for node in self.nodes:
+            proc = self._procs[node.node_id]
+            while not _port_open(node.port):
+                if not proc.running():
+                    raise EmbeddedError(f"Kafka node {node.node_id} exited:\n{proc.tail(40)}")
+                if time.monotonic() > deadline:
+                    raise EmbeddedError(
+                        f"Kafka node {node.node_id} did not open its port:\n{proc.tail(40)}"
+                    )
+                time.sleep(0.1)
+        asyncio.run(_wait_for_brokers(self.bootstrap, len(self.nodes), deadline))
+
+    def kill(self, node_id: int) -> None:
+        """kill -9 one node (its data stays on disk)."""
+        self._procs[node_id].kill()
+
+    def start_node(self, node_id: int) -> None:
+        """Start a stopped or killed node again on the same ports and data; waits until every
+        broker is registered again."""
+        self._spawn(next(n for n in self.nodes if n.node_id == node_id))
+        self.wait_ready()
+
+    def stop(self) -> None:
+        """SIGTERM to every node at once (a node stopped alone waits for a quorum that the
+        others' shutdown takes away), SIGKILL to what is left after STOP_TIMEOUT_S."""
+        import signal
+
+        for proc in self._procs.values():
+            proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for proc in self._procs.values():
+            if proc.proc is None:
+                continue
+            try:
+                proc.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def _wait_for_brokers(bootstrap: str, brokers: int, deadline: float) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    last: object = None
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            described = await admin.describe_cluster()
+            last = described
+            if len(described["brokers"]) == brokers:
+                return
+        except (KafkaError, OSError) as exc:
+            last = exc
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.3)
+    raise EmbeddedError(f"Kafka at {bootstrap}: {brokers} brokers not registered in time ({last})")
