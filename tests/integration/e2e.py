@@ -82,9 +82,12 @@ async def produce(
     topics: Topics,
     items: Iterable[tuple[str, bytes | None, bytes | None]],
     partition: int | None = None,
+    **producer_options: Any,
 ) -> int:
-    """Send (kind, key, value) items; returns how many. Waits for every acknowledgement."""
-    producer = make_producer(bootstrap)
+    """Send (kind, key, value) items; returns how many. Waits for every acknowledgement.
+    ``producer_options`` override make_producer's (``enable_idempotence=True, acks="all"`` on
+    Apache Kafka, where a leader may fail over mid-stream)."""
+    producer = make_producer(bootstrap, **producer_options)
     await producer.start()
     sent = 0
     try:
@@ -125,6 +128,7 @@ async def produce_until(
     progress: Callable[[], Awaitable[int]] | None = None,
     lead: int = 2_000,
     chunk: int = 500,
+    **producer_options: Any,
 ) -> None:
     """Produce ``items`` at about ``rate`` events/s, and at most ``lead`` events ahead of
     ``progress()`` (what the worker has written, e.g. ``written``), until ``done`` is set; then
@@ -145,9 +149,9 @@ async def produce_until(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), 0.1)
         if done.is_set():
-            await produce(bootstrap, topics, items[i:])
+            await produce(bootstrap, topics, items[i:], **producer_options)
             return
-        await produce(bootstrap, topics, items[i : i + chunk])
+        await produce(bootstrap, topics, items[i : i + chunk], **producer_options)
         pause = max(0.0, started + (i + chunk) / rate - time.monotonic())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), pause)
