@@ -23,6 +23,7 @@ from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state import keys
 from tests import state_snapshot
+from tests.conftest import Broker
 from tests.dates import an_hour_ago, iso_instant
 from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState, Sent
@@ -122,13 +123,14 @@ async def test_state_matches_reference_after_50k_mixed_events(
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_kill_9_three_times_while_events_flow(
     engine: str,
-    broker: EmbeddedBroker,
+    any_broker: Broker,
     redis_url: str,
     redis_client: Redis,
-    created_topics: Topics,
+    topics_on_any_broker: Topics,
     tmp_path: Path,
 ) -> None:
-    topics = created_topics
+    topics = topics_on_any_broker
+    broker = any_broker
     await produce(broker.bootstrap, topics, settings_messages())
     sent = mixed_events(VOLUME["kill"][engine], seed=22)
     expected = ExpectedState(SHOPS).add_all(sent)
@@ -169,13 +171,14 @@ async def test_kill_9_three_times_while_events_flow(
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_rebalance_between_two_workers(
     engine: str,
-    broker: EmbeddedBroker,
+    any_broker: Broker,
     redis_url: str,
     redis_client: Redis,
-    created_topics: Topics,
+    topics_on_any_broker: Topics,
     tmp_path: Path,
 ) -> None:
-    topics = created_topics
+    topics = topics_on_any_broker
+    broker = any_broker
     await produce(broker.bootstrap, topics, settings_messages())
     sent = mixed_events(VOLUME["rebalance"][engine], seed=33)
     expected = ExpectedState(SHOPS).add_all(sent)
