@@ -92,14 +92,6 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClu
         c.stop()
 
 
-@pytest.fixture(params=["tansu", "kafka"])
-def any_broker(request: pytest.FixtureRequest) -> Broker:
-    """Each test that takes it runs twice: on the embedded Tansu (``broker``) and on one node
-    of Apache Kafka (``kafka``)."""
-    b: Broker = request.getfixturevalue("broker" if request.param == "tansu" else "kafka")
-    return b
-
-
 @pytest.fixture
 def proxied_broker(tmp_path: Path) -> Iterator[tuple[KafkaProxy, EmbeddedBroker]]:
     """A broker of its own that clients reach only through a KafkaProxy (tests/kafka_proxy.py):
@@ -160,13 +152,8 @@ def topics() -> Topics:
 
 
 @pytest.fixture
-async def created_topics(broker: EmbeddedBroker, topics: Topics) -> AsyncIterator[Topics]:
+async def created_topics(broker: Broker, topics: Topics) -> AsyncIterator[Topics]:
+    """``topics`` created (4 partitions) on ``broker``: Tansu, or what a module puts in its
+    place (tests/integration/test_exactly_once_kafka.py)."""
     await ensure_topics(broker.bootstrap, topics, partitions=4)
-    yield topics
-
-
-@pytest.fixture
-async def topics_on_any_broker(any_broker: Broker, topics: Topics) -> AsyncIterator[Topics]:
-    """``topics`` created (4 partitions) on the broker of ``any_broker``."""
-    await ensure_topics(any_broker.bootstrap, topics, partitions=4)
     yield topics

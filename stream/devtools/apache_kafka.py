@@ -22,11 +22,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from stream.devtools.certificates import TestCA, make_test_ca
-from stream.devtools.embedded import EmbeddedError, _port_open, _Process, free_port
+from stream.devtools.embedded import EmbeddedError, _port_open, _Process
+from stream.devtools.kafka_config import LOG4J2, KafkaNode, server_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 ENSURE_KAFKA = ROOT / "scripts" / "ensure-kafka"
@@ -39,35 +40,6 @@ HEAP = "-Xmx512m"
 # compiler threads compete with the tests on 2 cores); the bench passes ``jvm_options=()``
 # for a broker at full speed.
 TEST_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
-
-# Settings that make a test broker answer as fast as the tests wait: no 3 s hold on a new
-# group's first join (group.initial.rebalance.delay.ms), session timeouts down to 1 s (the
-# tests' workers use 2 s; Kafka's floor is 6 s), small internal topics, a log cleaner that looks
-# every second, retention checked every second.
-_TEST_SETTINGS = {
-    "group.initial.rebalance.delay.ms": "0",
-    "group.min.session.timeout.ms": "1000",
-    "offsets.topic.num.partitions": "4",
-    "transaction.state.log.num.partitions": "4",
-    "log.cleaner.backoff.ms": "1000",
-    "log.retention.check.interval.ms": "1000",
-    "num.partitions": "1",
-    "auto.create.topics.enable": "false",
-}
-
-_LOG4J2 = """\
-status = warn
-appender.out.type = Console
-appender.out.name = OUT
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.out.ref = OUT
-logger.state.name = state.change.logger
-logger.state.level = WARN
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-"""
 
 
 def kafka_classpath() -> str:
@@ -85,15 +57,6 @@ class ScramUser:
     name: str
     password: str
     mechanism: str = "SCRAM-SHA-512"
-
-
-@dataclass
-class KafkaNode:
-    node_id: int
-    port: int = field(default_factory=free_port)
-    controller_port: int = field(default_factory=free_port)
-    ssl_port: int = field(default_factory=free_port)
-    sasl_ssl_port: int = field(default_factory=free_port)
 
 
 class KafkaCluster:
@@ -156,7 +119,7 @@ class KafkaCluster:
         """Format every node (in parallel: each is a JVM start), start them, wait until every
         broker is registered and answers."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "log4j2.properties").write_text(_LOG4J2)
+        (self.workdir / "log4j2.properties").write_text(LOG4J2)
         if self.secured:
             self.ca = make_test_ca(self.workdir / "ca")
         _ = self.classpath  # fetched once, before the formats that use it run in parallel
@@ -214,49 +177,9 @@ class KafkaCluster:
             )
 
     def _properties(self, node: KafkaNode) -> str:
-        n = len(self.nodes)
-        voters = ",".join(f"{x.node_id}@127.0.0.1:{x.controller_port}" for x in self.nodes)
-        listeners = {"PLAINTEXT": node.port, "CONTROLLER": node.controller_port}
-        if self.secured:
-            listeners |= {"SSL": node.ssl_port, "SASL_SSL": node.sasl_ssl_port}
-        advertised = {k: v for k, v in listeners.items() if k != "CONTROLLER"}
-        settings = {
-            "process.roles": "broker,controller",
-            "node.id": str(node.node_id),
-            "controller.quorum.voters": voters,
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listeners": ",".join(f"{k}://127.0.0.1:{p}" for k, p in listeners.items()),
-            "advertised.listeners": ",".join(f"{k}://127.0.0.1:{p}" for k, p in advertised.items()),
-            "listener.security.protocol.map": ",".join(
-                f"{k}:{'PLAINTEXT' if k == 'CONTROLLER' else k}" for k in listeners
-            ),
-            "log.dirs": str(self._dir(node) / "data"),
-            "default.replication.factor": str(min(n, 3)),
-            "min.insync.replicas": str(min(n, 2)),
-            "offsets.topic.replication.factor": str(min(n, 3)),
-            "transaction.state.log.replication.factor": str(min(n, 3)),
-            "transaction.state.log.min.isr": str(min(n, 2)),
-            "share.coordinator.state.topic.replication.factor": str(min(n, 3)),
-            "share.coordinator.state.topic.min.isr": str(min(n, 2)),
-            **_TEST_SETTINGS,
-            **(self._security_settings() if self.secured else {}),
-            **self.extra_settings,
-        }
-        return "".join(f"{k}={v}\n" for k, v in settings.items())
-
-    def _security_settings(self) -> dict[str, str]:
-        assert self.ca is not None
-        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-        return {
-            "ssl.keystore.type": "PKCS12",
-            "ssl.keystore.location": str(self.ca.keystore),
-            "ssl.keystore.password": self.ca.keystore_password,
-            "ssl.key.password": self.ca.keystore_password,
-            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
-            "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
-            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
-        }
+        return server_properties(
+            node, self.nodes, self._dir(node) / "data", self.ca, self.extra_settings
+        )
 
     def _spawn(self, node: KafkaNode) -> None:
         props = self._dir(node) / "server.properties"

@@ -123,14 +123,13 @@ async def test_state_matches_reference_after_50k_mixed_events(
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_kill_9_three_times_while_events_flow(
     engine: str,
-    any_broker: Broker,
+    broker: Broker,
     redis_url: str,
     redis_client: Redis,
-    topics_on_any_broker: Topics,
+    created_topics: Topics,
     tmp_path: Path,
 ) -> None:
-    topics = topics_on_any_broker
-    broker = any_broker
+    topics = created_topics
     await produce(broker.bootstrap, topics, settings_messages())
     sent = mixed_events(VOLUME["kill"][engine], seed=22)
     expected = ExpectedState(SHOPS).add_all(sent)
@@ -171,14 +170,13 @@ async def test_kill_9_three_times_while_events_flow(
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_rebalance_between_two_workers(
     engine: str,
-    any_broker: Broker,
+    broker: Broker,
     redis_url: str,
     redis_client: Redis,
-    topics_on_any_broker: Topics,
+    created_topics: Topics,
     tmp_path: Path,
 ) -> None:
-    topics = topics_on_any_broker
-    broker = any_broker
+    topics = created_topics
     await produce(broker.bootstrap, topics, settings_messages())
     sent = mixed_events(VOLUME["rebalance"][engine], seed=33)
     expected = ExpectedState(SHOPS).add_all(sent)
