@@ -15,7 +15,9 @@ from tests.integration.test_exactly_once import (
     test_rebalance_between_two_workers,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# 600 s: the first test of a process also waits for the Kafka node to start (up to ~200 s
+# while 8 agents shared 2 cores; ~25 s alone), and pytest-timeout counts fixture set-up
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 # collected here as this module's own tests, with this module's fixtures
 __all__ = [

@@ -31,7 +31,9 @@ from stream.settings import Topics
 from tests.integration.e2e import day_metrics, eventually, produce, worker_env, workers
 from tests.integration.odd_records import view
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+# 600 s: the first test of a process also waits for the Kafka node to start (up to ~200 s
+# while 8 agents shared 2 cores; ~25 s alone), and pytest-timeout counts fixture set-up
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 @pytest.mark.parametrize("engine", ["batch", "faust"])
