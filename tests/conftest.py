@@ -154,6 +154,6 @@ def topics() -> Topics:
 @pytest.fixture
 async def created_topics(broker: Broker, topics: Topics) -> AsyncIterator[Topics]:
     """``topics`` created (4 partitions) on ``broker``: Tansu, or what a module puts in its
-    place (tests/integration/test_exactly_once_kafka.py)."""
+    place (tests/chaos/test_exactly_once_kafka.py)."""
     await ensure_topics(broker.bootstrap, topics, partitions=4)
     yield topics
