@@ -7,7 +7,7 @@ Two measurements on topics of their own (prefix ``live.``):
   live-shape events as fast as it can: events/s on production's shape;
 - **steady**: live-shape traffic produced at a fixed rate close to that limit while the freshness
   probe runs; a sampler reads the CPU seconds of the worker, Redis and the broker and the events
-  applied, so each cost is per event counted: the inputs of the README's capacity plan.
+  applied, so each cost is per event counted: the inputs of the capacity plan (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -12,8 +12,11 @@ _TYPES = {
     ".js": "application/javascript",
     ".css": "text/css",
     ".svg": "image/svg+xml",
+    ".LICENSE": "text/plain",
 }
-_FILES = {"app.js", "app.css", "decisions.js", "live.js"}
+_FILES = {"app.js", "app.css", "chart.js", "decisions.js", "live.js"}
+# uPlot, as npm ships it (static/vendor/README.md says where from and how to update)
+_VENDOR = {"uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"}
 
 
 def install_dashboard(app: web.Application) -> None:
@@ -26,9 +29,16 @@ def install_dashboard(app: web.Application) -> None:
             raise web.HTTPNotFound()
         return _file(name)
 
+    async def vendor(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in _VENDOR:
+            raise web.HTTPNotFound()
+        return _file(f"vendor/{name}")
+
     app.router.add_get("/", index)
     app.router.add_get("/dashboard", index)
     app.router.add_get("/static/{name}", static)
+    app.router.add_get("/static/vendor/{name}", vendor)
 
 
 def _file(name: str) -> web.Response:

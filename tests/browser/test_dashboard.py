@@ -16,6 +16,7 @@ import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -448,3 +449,269 @@ def test_a_produced_event_arrives_through_the_live_stream(
         took = time.monotonic() - started
         assert took < 2.0, f"the dashboard showed the event after {took:.2f} s"
         page.close()
+
+
+# -- the chart: hover values equal the API's (issue 36) -------------------------------------------
+
+
+def _shown_money(text: str) -> set[int]:
+    """The minor amounts a revenue cell shows: "$1,100.00 · €12.00" -> {110000, 1200}."""
+    return {int("".join(c for c in part if c.isdigit())) for part in text.split(" · ")}
+
+
+def _expected_row(point: dict[str, Any]) -> dict[str, Any]:
+    m = point["metrics"]
+    rate = m["conversion_rate"]
+    label = (
+        point["start"]
+        if point["start"] == point["end"]
+        else f"{point['start']} \u2013 {point['end']}"
+    )
+    return {
+        "date": label,
+        "banner_views": _fmt(m["banner_views"]),
+        "banner_clicks": _fmt(m["banner_clicks"]),
+        "conversions": _fmt(m["conversions"]),
+        "conversion_rate": "\u2013" if rate is None else f"{rate * 100:.2f} %",
+        "revenue_minor": {v for v in m["revenue_minor"].values() if v} or {0},
+    }
+
+
+def _shown_row(page: Any, testid: str) -> dict[str, Any]:
+    row = page.locator(f"[data-testid=chart-values] [data-testid={testid}]")
+    cells = {
+        str(c.get_attribute("data-metric")): c.inner_text().strip()
+        for c in row.locator("[data-metric]").all()
+    }
+    cells["date"] = cells["date"].removesuffix(" (compared)")
+    cells["revenue_minor"] = _shown_money(cells["revenue_minor"])
+    return cells
+
+
+def _hover_point(page: Any, i: int) -> None:
+    """Move the mouse over point ``i`` of the upper chart, where uPlot draws it (1 px inside the
+    plot at its ends: the last point sits on the right edge, where the axis begins)."""
+    page.get_by_test_id("chart-traffic").scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        """i => { const u = chartState.plots[0], r = u.over.getBoundingClientRect();
+                  const x = Math.min(r.width - 1, Math.max(1, u.valToPos(u.data[0][i], 'x')));
+                  return [r.left + x, r.top + r.height / 2]; }""",
+        i,
+    )
+    page.mouse.move(x, y)
+    page.wait_for_function(
+        "i => document.querySelector('[data-testid=chart-values]').dataset.idx === String(i)",
+        arg=i,
+        timeout=5_000,
+    )
+
+
+def _set_window(page: Any, window: dict[str, str]) -> None:
+    page.get_by_test_id("period").select_option("custom")
+    for end in ("from", "to"):
+        page.get_by_test_id(end).fill(window[end])
+        page.get_by_test_id(end).dispatch_event("change")
+
+
+def test_hovering_the_chart_shows_the_apis_values_for_that_day(
+    site: Site, browser: Any, screenshots: Path
+) -> None:
+    today = datetime.now(UTC).date()
+    window = {
+        "from": max(FIRST_DAY, today - timedelta(days=13)).isoformat(),
+        "to": today.isoformat(),
+    }
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-US")
+    _login(page, site, site.admin)
+    page.get_by_test_id("shop").select_option("shop-utc")
+    page.get_by_test_id("compare").select_option("previous_period")
+    _set_window(page, window)
+    for interval in ("day", "week"):
+        page.get_by_test_id("interval").select_option(interval)
+        ts = site.api(
+            "/v1/shops/shop-utc/timeseries",
+            period="custom",
+            compare="previous_period",
+            interval=interval,
+            **window,
+        )
+        points, compared = ts["points"], ts["compare"]["points"]
+        assert sum(p["metrics"]["banner_views"] for p in points) > 0, window
+        page.wait_for_function(
+            "n => chartState.ts && chartState.ts.points.length === n "
+            "&& chartState.plots[0].data[0].length === n",
+            arg=len(points),
+            timeout=15_000,
+        )
+        busiest = max(
+            range(len(points)), key=lambda i: sum(points[i]["metrics"]["revenue_minor"].values())
+        )
+        for i in sorted({0, busiest, len(points) - 1}):
+            _hover_point(page, i)
+            assert _shown_row(page, "values-period") == _expected_row(points[i]), (interval, i)
+            if i < len(compared):  # weeks: the compared period may hold one fewer
+                want = _expected_row(compared[i])
+                assert _shown_row(page, "values-compared") == want, (interval, i)
+            else:
+                assert "no data" in page.get_by_test_id("values-compared").inner_text()
+        # the keyboard reaches the same values: Home, then one step right
+        page.get_by_test_id("chart-plots").focus()
+        page.keyboard.press("Home")
+        page.keyboard.press("ArrowRight")
+        assert page.get_by_test_id("chart-values").get_attribute("data-idx") == "1"
+        assert _shown_row(page, "values-period") == _expected_row(points[1])
+    # both charts have axes with ticks: dates below, counts, money and rates beside
+    ticks = page.evaluate(
+        "() => chartState.plots.map(u => u.axes.map(a => (a._values || []).filter(v => v !== '')))"
+    )
+    traffic, revenue = ticks
+    assert len(traffic[0]) >= 2 and len(traffic[1]) >= 2, traffic
+    assert len(revenue[1]) >= 2 and all(v.endswith("%") for v in revenue[2]), revenue
+    page.screenshot(path=str(screenshots / "chart-1280.png"), full_page=True)
+    page.close()
+
+
+# -- the Groups tab: each group's variations once; tabs; axe-core ---------------------------------
+
+# Holds the answers for the second group back for 1 s and counts the /groups requests in flight,
+# so a click and a second render overlap the way a live push did in the demo.
+SLOW_SECOND_GROUP = """
+window.groupFetches = 0;
+const fetch_ = window.fetch.bind(window);
+window.fetch = async (url, init) => {
+  const path = String(url);
+  if (!path.includes("/groups")) return fetch_(url, init);
+  window.groupFetches++;
+  try {
+    if (path.includes("/groups/split")) await new Promise((r) => setTimeout(r, 1000));
+    return await fetch_(url, init);
+  } finally { window.groupFetches--; }
+};
+"""
+
+
+def _variations_per_group(page: Any) -> dict[str, int]:
+    out: dict[str, int] = page.evaluate(
+        """() => { const n = {};
+               document.querySelectorAll('[data-testid=group-detail]').forEach(d => {
+                 const g = d.previousElementSibling.dataset.key;
+                 n[g] = (n[g] || 0) + d.querySelectorAll('[data-testid=variation]').length; });
+               return n; }"""
+    )
+    return out
+
+
+def _settled(page: Any, groups: int) -> None:
+    page.wait_for_function(
+        "n => window.groupFetches === 0 "
+        "&& document.querySelectorAll('[data-testid=group-detail]').length >= n",
+        arg=groups,
+        timeout=15_000,
+    )
+
+
+def test_each_groups_variations_show_once(akl: Auckland, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page.add_init_script(SLOW_SECOND_GROUP)
+    _open_akl(page, akl, "groups")
+    rows = page.locator("[data-testid=group-row]")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=group-row]').length === 2 "
+        "&& window.groupFetches === 0",
+        timeout=15_000,
+    )
+    assert rows.nth(1).get_attribute("data-key") == "split"
+    # expand the second group, and render again while its answer is held back
+    rows.nth(1).click()
+    page.get_by_test_id("tab-groups").click()
+    _settled(page, 1)
+    assert _variations_per_group(page) == {"split": len(AKL_SPLIT)}
+    assert rows.nth(1).locator("button").get_attribute("aria-expanded") == "true"
+    # then the first, while a pushed event re-renders the tab
+    rows.nth(0).click()
+    _run(
+        produce(
+            akl.bootstrap, akl.topics, [upgrade(AKL, "akl-groups", datetime.now(UTC), "split", "a")]
+        )
+    )
+    page.get_by_test_id("tab-groups").click()
+    _settled(page, 2)
+    assert _variations_per_group(page) == {"banner": len(AKL_BANNER), "split": len(AKL_SPLIT)}
+    # collapsing one leaves the other's once
+    rows.nth(1).click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=group-detail]').length === 1", timeout=10_000
+    )
+    _settled(page, 1)
+    assert _variations_per_group(page) == {"banner": len(AKL_BANNER)}
+    page.close()
+
+
+def test_tabs_have_aria_roles_and_arrow_keys(site: Site, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+    _login(page, site, site.admin)
+    tablist = page.get_by_role("tablist")
+    tablist.wait_for(timeout=10_000)
+    names = [t.inner_text() for t in tablist.get_by_role("tab").all()]
+    assert names == ["Overview", "Groups", "Conversions"]
+
+    def selected() -> str:
+        return str(tablist.get_by_role("tab", selected=True).inner_text())
+
+    assert selected() == "Overview"
+    assert page.get_by_role("tabpanel", name="Overview").is_visible()
+    page.get_by_role("tab", name="Overview").focus()
+    for key, want in (
+        ("ArrowRight", "Groups"),
+        ("ArrowRight", "Conversions"),
+        ("ArrowRight", "Overview"),
+        ("ArrowLeft", "Conversions"),
+        ("Home", "Overview"),
+        ("End", "Conversions"),
+    ):
+        page.keyboard.press(key)
+        assert selected() == want, key
+        assert page.evaluate("document.activeElement.textContent") == want
+        assert page.get_by_role("tabpanel", name=want).is_visible()
+        others = page.locator("[role=tab][aria-selected=false]")
+        assert others.count() == 2 and all(
+            t.get_attribute("tabindex") == "-1" for t in others.all()
+        )
+    page.close()
+
+
+AXE = files("axe_playwright_python").joinpath("axe.min.js").read_text()
+
+
+def _serious_violations(page: Any, where: str) -> list[str]:
+    """axe-core's violations of impact serious or critical on the page as it is now."""
+    page.evaluate(AXE)
+    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{where}: {v['id']} ({v['impact']}): {v['help']}: "
+        + "; ".join(n["target"][0] for n in v["nodes"][:3])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_no_serious_accessibility_violations(akl: Auckland, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page.goto(akl.worker.url + "/")
+    page.get_by_test_id("token-input").wait_for()
+    found = _serious_violations(page, "login")
+    _open_akl(page, akl, "overview")
+    page.wait_for_function("() => chartState.plots.length === 2", timeout=15_000)
+    _hover_point(page, 0)
+    found += _serious_violations(page, "overview")
+    page.get_by_test_id("tab-groups").click()
+    page.locator("[data-testid=group-row]").first.click()
+    page.locator("[data-testid=group-detail] [data-testid=variation]").first.wait_for(
+        timeout=15_000
+    )
+    found += _serious_violations(page, "groups")
+    page.get_by_test_id("tab-conversions").click()
+    page.locator("[data-testid=conversion-row]").first.wait_for(timeout=15_000)
+    found += _serious_violations(page, "conversions")
+    assert not found, "\n".join(found)
+    page.close()

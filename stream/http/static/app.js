@@ -105,7 +105,7 @@ async function renderOverview(shop) {
   }
   const empty = ov.metrics.banner_views === 0 && ov.metrics.conversions === 0;
   showMessage(empty ? (ov.last_event_at ? "No events in this period yet." : "No data yet for this shop: no event has been counted.") : "");
-  renderChart(ts);
+  drawCharts(ts);
   renderHeadline(shop, p).catch(() => {});
   const table = $("daily");
   table.querySelector("thead").innerHTML = "<tr><th>Period</th><th>Views</th><th>Clicks</th><th>Conversions</th><th>Conv. rate</th><th>Revenue</th><th>Net MRR</th></tr>";
@@ -133,53 +133,48 @@ async function renderHeadline(shop, p) {
   h.textContent = text; h.hidden = !text; h.classList.toggle("significant", /converts/.test(text));
 }
 
-function renderChart(ts) {
-  const series = [["banner_views", "#3b5bdb", "Views"], ["banner_clicks", "#f08c00", "Clicks"], ["conversions", "#2b8a3e", "Conversions"]];
-  const pts = ts.points, cmp = ts.compare ? ts.compare.points : [];
-  const W = 800, H = 200, P = 28;
-  const max = Math.max(1, ...series.flatMap(([k]) => [...pts, ...cmp].map((p) => p.metrics[k])));
-  const x = (i, n) => P + (n <= 1 ? 0 : (i * (W - 2 * P)) / (n - 1));
-  const y = (v) => H - P / 2 - (v / max) * (H - P);
-  const line = (arr, k) => arr.map((p, i) => `${i ? "L" : "M"}${x(i, arr.length).toFixed(1)},${y(p.metrics[k]).toFixed(1)}`).join(" ");
-  let svg = `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="Performance over time">`;
-  svg += `<line x1="${P}" y1="${H - P / 2}" x2="${W - P}" y2="${H - P / 2}" stroke="#e3e6ee"/>`;
-  for (const [k, color] of series) {
-    if (cmp.length) svg += `<path d="${line(cmp, k)}" fill="none" stroke="${color}" stroke-opacity="0.25" stroke-dasharray="4 3" stroke-width="2"/>`;
-    svg += `<path data-series="${k}" d="${line(pts, k)}" fill="none" stroke="${color}" stroke-width="2"/>`;
-    // dots, so a one-day period (a line of one point) still shows its values
-    if (pts.length <= 62) svg += pts.map((p, i) => `<circle cx="${x(i, pts.length).toFixed(1)}" cy="${y(p.metrics[k]).toFixed(1)}" r="3" fill="${color}"/>`).join("");
-  }
-  svg += `<text x="${P}" y="12" font-size="11" fill="#6b7385">max ${max.toLocaleString()}</text></svg>`;
-  const legend = series.map(([, c, n]) => `<span><i style="background:${c}"></i>${n}</span>`).join("") + (cmp.length ? "<span>dashed: compared period</span>" : "");
-  const html = svg + `<div class="legend">${legend}</div>`;
-  if ($("chart").dataset.html !== html) { $("chart").innerHTML = html; $("chart").dataset.html = html; }
-}
-
+// One detail row per expanded group, found by its group id (never by position), filled from one
+// answer. Renders never overlap (refresh() queues them), so no two can each add a detail row.
 async function renderGroups(shop) {
   const p = params();
   const body = await api(`/v1/shops/${encodeURIComponent(shop)}/groups`, p);
-  await renderDecisions(shop, body.groups, p);
+  const docs = await renderDecisions(shop, body.groups, p);
   const tbody = $("group-table").querySelector("tbody");
   if (!body.groups.length) { tbody.innerHTML = `<tr><td class="empty" colspan="7">No upgrade group has events in this period.</td></tr>`; return; }
   tbody.querySelectorAll("td.empty").forEach((td) => td.parentElement.remove());
-  const keep = new Set();
-  for (const g of body.groups) {
-    keep.add(g.group_id);
+  const order = [];
+  for (const [i, g] of body.groups.entries()) {
     const m = g.metrics;
     const tr = setRow(tbody, g.group_id, [g.group_id, fmtCount(m.banner_views), fmtCount(m.banner_clicks), fmtCount(m.conversions),
       fmtRate(m.conversion_rate), fmtMoney(m.revenue_minor), fmtMoney(m.net_mrr_minor)]);
-    tr.className = "group-row"; tr.dataset.testid = "group-row";
-    tr.onclick = () => { if (state.expanded.has(g.group_id)) state.expanded.delete(g.group_id); else state.expanded.add(g.group_id); refresh(); };
-    let detail = tr.nextElementSibling && tr.nextElementSibling.classList.contains("detail") ? tr.nextElementSibling : null;
+    groupToggle(tr, g.group_id);
+    order.push(tr);
+    let detail = [...tbody.querySelectorAll("tr.detail")].find((d) => d.dataset.group === g.group_id) || null;
     if (state.expanded.has(g.group_id)) {
-      const d = await api(`/v1/shops/${encodeURIComponent(shop)}/groups/${encodeURIComponent(g.group_id)}`, p);
-      if (!detail) { detail = document.createElement("tr"); detail.className = "detail"; detail.innerHTML = `<td colspan="7"></td>`; tr.after(detail); }
-      detail.dataset.testid = "group-detail";
-      detail.firstChild.innerHTML = d.variations.map((v) => `<div data-testid="variation"><strong>${esc(v.variation_id)}</strong>: ${fmtCount(v.metrics.banner_views)} views, ${fmtCount(v.metrics.banner_clicks)} clicks, ${fmtCount(v.metrics.conversions)} conversions
-        <ul>${v.transitions.map((t) => `<li data-testid="transition">${esc(t.from_plan)} → ${esc(t.to_plan)}: ${t.conversions} conversions, ${fmtMoney(t.revenue_minor)}</li>`).join("")}</ul></div>`).join("") || "No variation data.";
+      if (!detail) { detail = document.createElement("tr"); detail.className = "detail"; detail.dataset.group = g.group_id; detail.dataset.testid = "group-detail"; detail.innerHTML = `<td colspan="7"></td>`; }
+      detail.id = `detail-${i}`; tr.querySelector("button").setAttribute("aria-controls", detail.id);
+      const html = variationsHtml(docs[i]);
+      if (detail.dataset.html !== html) { detail.firstChild.innerHTML = html; detail.dataset.html = html; }
+      order.push(detail);
     } else if (detail) { detail.remove(); }
   }
-  [...tbody.querySelectorAll("tr.group-row")].forEach((tr) => { if (!keep.has(tr.dataset.key)) { const n = tr.nextElementSibling; if (n && n.classList.contains("detail")) n.remove(); tr.remove(); } });
+  [...tbody.children].forEach((tr) => { if (!order.includes(tr)) tr.remove(); });
+  order.forEach((tr, i) => { if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null); });
+}
+
+// The group's name as a button (keyboard and screen readers), the whole row clickable too.
+function groupToggle(tr, groupId) {
+  tr.className = "group-row"; tr.dataset.testid = "group-row";
+  const td = tr.children[0];
+  let btn = td.querySelector("button");
+  if (!btn) { btn = document.createElement("button"); btn.type = "button"; btn.className = "link"; btn.textContent = groupId; td.textContent = ""; td.appendChild(btn); }
+  btn.setAttribute("aria-expanded", String(state.expanded.has(groupId)));
+  tr.onclick = () => { if (state.expanded.has(groupId)) state.expanded.delete(groupId); else state.expanded.add(groupId); refresh(); };
+}
+
+function variationsHtml(d) {
+  return d.variations.map((v) => `<div data-testid="variation"><strong>${esc(v.variation_id)}</strong>: ${fmtCount(v.metrics.banner_views)} views, ${fmtCount(v.metrics.banner_clicks)} clicks, ${fmtCount(v.metrics.conversions)} conversions
+        <ul>${v.transitions.map((t) => `<li data-testid="transition">${esc(t.from_plan)} → ${esc(t.to_plan)}: ${t.conversions} conversions, ${fmtMoney(t.revenue_minor)}</li>`).join("")}</ul></div>`).join("") || "No variation data.";
 }
 
 function esc(s) { return String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
@@ -226,7 +221,21 @@ async function downloadCsv() {
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
-async function refresh() {
+// One render at a time: a click, a live push or the poll that comes during a render asks for one
+// more render after it (any number of asks make one), and every caller awaits that. Overlapping
+// renders each saw "no detail row yet" across their awaits and each added one: the variations
+// of an expanded group showed twice.
+const rendering = { running: null, again: false };
+function refresh() {
+  if (rendering.running) { rendering.again = true; return rendering.running; }
+  rendering.running = (async () => {
+    try { do { rendering.again = false; await renderOnce(); } while (rendering.again); }
+    finally { rendering.running = null; }
+  })();
+  return rendering.running;
+}
+
+async function renderOnce() {
   const shop = $("shop").value;
   if (!shop) return;
   state.currency = (state.shops.find((s) => s.shop_id === shop) || {}).currency;
@@ -257,11 +266,25 @@ function tick() {
 
 function showTab(tab) {
   state.tab = tab;
-  document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
+  document.querySelectorAll("#tabs [role=tab]").forEach((b) => {
+    const on = b.dataset.tab === tab;
+    b.classList.toggle("active", on); b.setAttribute("aria-selected", String(on)); b.tabIndex = on ? 0 : -1;
+  });
   document.querySelectorAll("main .tab").forEach((s) => { s.hidden = s.id !== tab; });
   state.loadedConversions = false;
   refresh();
   connectLive();
+}
+
+// The WAI-ARIA tabs pattern: ← → (wrapping), Home and End move the focus and open that tab.
+function tabKey(e) {
+  const tabs = [...document.querySelectorAll("#tabs [role=tab]")];
+  const i = tabs.findIndex((b) => b.dataset.tab === state.tab);
+  const next = { ArrowLeft: i - 1, ArrowRight: i + 1, Home: 0, End: tabs.length - 1 }[e.key];
+  if (next === undefined) return;
+  e.preventDefault();
+  const to = tabs[(next + tabs.length) % tabs.length];
+  to.focus(); showTab(to.dataset.tab);
 }
 
 // GET /v1/shops is paged (contract §4): read pages of the largest size, up to SHOP_PAGES of them.
@@ -303,7 +326,9 @@ function wire() {
       state.loadedConversions = false; state.expanded.clear(); refresh(); connectLive();
     });
   }
-  document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+  document.querySelectorAll("#tabs [role=tab]").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+  $("tabs").addEventListener("keydown", tabKey);
+  wireCharts();
   $("more").addEventListener("click", () => renderConversions($("shop").value, true).catch(handleError));
   document.querySelectorAll("[data-testid=download-csv]").forEach((b) => b.addEventListener("click", () => downloadCsv().catch(handleError)));
   setInterval(() => { if (state.token && state.tab !== "conversions" && liveState.mode !== "stream") refresh(); }, REFRESH_MS);
