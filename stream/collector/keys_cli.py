@@ -7,12 +7,12 @@ import sys
 
 from stream.collector.keys import KeyKind, KeyRegistry, WriteKeyError
 from stream.settings import Settings
-from stream.state.redis import connect
+from stream.state.connection import open_redis
 
 
 def add_key(settings: Settings, shop: str, kind: str, origins: list[str]) -> int:
     async def run() -> str:
-        redis = connect(settings.redis_url, settings.redis_cluster)
+        redis = open_redis(settings.redis)
         try:
             return await KeyRegistry(redis, 0).add(shop, KeyKind(kind), origins)
         finally:
@@ -30,7 +30,7 @@ def add_key(settings: Settings, shop: str, kind: str, origins: list[str]) -> int
 
 def revoke_key(settings: Settings, key: str) -> int:
     async def run() -> bool:
-        redis = connect(settings.redis_url, settings.redis_cluster)
+        redis = open_redis(settings.redis)
         try:
             return await KeyRegistry(redis, 0).revoke(key)
         finally:

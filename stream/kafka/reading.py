@@ -9,16 +9,17 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from stream.kafka.clients import make_consumer
+from stream.kafka.security import KafkaTarget
 
 
-async def read_to_end(bootstrap: str, topic: str) -> AsyncIterator[list[Any]]:
+async def read_to_end(target: KafkaTarget, topic: str) -> AsyncIterator[list[Any]]:
     """The records (aiokafka ``ConsumerRecord``) of ``topic`` up to the end offsets seen when
     called, one fetch at a time (never the whole topic in memory); committed records only.
 
     A fetch is yielded whole, so records written after the call may come too. The embedded
     broker (Tansu) reports a partition's end as its last batch's base offset + 1, so cutting
     at the end offsets would drop the rest of that batch."""
-    consumer = make_consumer(bootstrap, group_id=None, fetch_max_wait_ms=100)
+    consumer = make_consumer(target, group_id=None, fetch_max_wait_ms=100)
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic) or set()
