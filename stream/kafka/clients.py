@@ -16,7 +16,9 @@ from stream.kafka.security import KafkaTarget, client_options, producer_options
 
 def make_producer(target: KafkaTarget, **overrides: Any) -> AIOKafkaProducer:
     """A producer with acks=all, idempotent unless the connection says the broker refuses it
-    (stream.kafka.security.producer_options), small linger for throughput with low latency."""
+    (stream.kafka.security.producer_options), small linger for throughput with low latency.
+    A bare bootstrap string is Tansu, the embedded default, which still answers InitProducerId
+    with UnknownError (re-checked 2026-12-07): no idempotence there. Apache Kafka takes it."""
     options: dict[str, Any] = {
         **producer_options(target),
         "linger_ms": 5,
