@@ -18,7 +18,7 @@ from aiokafka.errors import (
     IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
-    SaslAuthenticationFailedError,
+    SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
 )
 
@@ -29,7 +29,7 @@ from stream.settings.kafka import KafkaConnection
 log = logging.getLogger(__name__)
 
 SASL_REFUSALS = (
-    SaslAuthenticationFailedError,
+    SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
     IllegalSaslStateError,
 )
@@ -102,5 +102,7 @@ def _hint(conn: KafkaConnection, exc: ssl.SSLError) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    text = getattr(exc, "reason", None) or str(exc)
     return " ".join(str(text).split()) or type(exc).__name__

@@ -3,6 +3,7 @@ client-options builder every Kafka client goes through."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from stream.engines.faust_tuning import faust_credentials
 from stream.kafka.clients import make_admin, make_consumer, make_producer
+from stream.kafka.preflight import KafkaRefused, check_kafka
 from stream.kafka.security import client_options, producer_options
 from stream.settings import KafkaConnection, Settings, SettingsError
 
@@ -158,3 +160,42 @@ def test_sentinel_and_cluster_exclude_each_other() -> None:
             UPSELL_REDIS_SENTINEL_MASTER="m",
         )
     assert err.value.variable == "UPSELL_REDIS_SENTINELS"
+
+
+@pytest.fixture
+def stranger(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and key for 127.0.0.1 that no CA of ours signed."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-keyout", str(tmp_path / "k"), "-out", str(tmp_path / "c")],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return tmp_path / "c", tmp_path / "k"
+
+
+async def test_preflight_refuses_a_certificate_our_ca_did_not_sign(
+    pki: dict[str, Path], stranger: tuple[Path, Path]
+) -> None:
+    """A TLS listener whose certificate another CA signed: one KafkaRefused line, no retry
+    loop; nothing listening is no refusal (the services wait for the broker)."""
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(*stranger)
+
+    async def answer(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_side)
+    port = server.sockets[0].getsockname()[1]
+    env = {"UPSELL_KAFKA_SECURITY_PROTOCOL": "SSL", "UPSELL_KAFKA_CA_FILE": str(pki["ca"])}
+    try:
+        with pytest.raises(KafkaRefused) as refused:
+            await check_kafka(settings(UPSELL_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}", **env).kafka)
+    finally:
+        server.close()
+        await server.wait_closed()
+    line = str(refused.value)
+    assert "TLS handshake failed" in line and "certificate verify failed" in line, line
+    assert "\n" not in line
+    nobody = settings(UPSELL_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}", **env).kafka
+    assert await check_kafka(nobody, timeout_s=2) is False
