@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ async def test_counts_exactly_through_every_client_over(
     expected = ExpectedState(SHOPS).add_all(sent)
 
     def records(
-        items: list[tuple[str, bytes | None, bytes | None]],
+        items: Sequence[tuple[str, bytes | None, bytes | None]],
     ) -> list[tuple[str, bytes | None, bytes | None]]:
         return [(topics.of(kind), key, value) for kind, key, value in items]
 

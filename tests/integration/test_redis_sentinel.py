@@ -45,10 +45,12 @@ class Sentinels:
                 f"sentinel down-after-milliseconds {MASTER} 1000\n"
                 f"sentinel failover-timeout {MASTER} 5000\n"
             )
-            log = open(workdir / f"sentinel-{p}.log", "wb")  # noqa: SIM115
-            self.procs.append(
-                subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=log, stderr=log)
-            )
+            with open(workdir / f"sentinel-{p}.log", "wb") as log:  # the child keeps its copy
+                self.procs.append(
+                    subprocess.Popen(
+                        ["redis-server", str(conf), "--sentinel"], stdout=log, stderr=log
+                    )
+                )
 
     @property
     def setting(self) -> str:
@@ -62,7 +64,7 @@ class Sentinels:
                 )
             except redis.RedisError:
                 continue
-            if addr:
+            if isinstance(addr, tuple):
                 return int(addr[1])
         return None
 
