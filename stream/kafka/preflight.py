@@ -3,17 +3,18 @@ the broker's, wrong SASL credentials or a mechanism the broker does not offer en
 one line and exit 2 (stream/cli.py), before any service starts. A broker that does not answer
 yet is no such error: the services wait for it as before.
 
-Without this, aiokafka logs a refused TLS handshake as "Unable connect to ..." and raises
-KafkaConnectionError("Unable to bootstrap ..."), the same as a broker that is down, and every
-client retried it forever with a warning about reachability."""
+Without this, aiokafka logs a refused TLS handshake or SASL authentication as "Unable connect
+to ..." and raises KafkaConnectionError("Unable to bootstrap ..."), the same as a broker that is
+down: every client retried it forever with a warning about reachability, and Faust's producer
+ended the worker with a traceback (seen on Apache Kafka 4.1 with a wrong SCRAM password)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 
+from aiokafka.conn import create_conn
 from aiokafka.errors import (
     IllegalSaslStateError,
     KafkaConnectionError,
@@ -22,8 +23,7 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from stream.kafka.clients import make_admin
-from stream.kafka.security import KafkaTarget, connection_of, ssl_context
+from stream.kafka.security import KafkaTarget, client_options, connection_of
 from stream.settings.kafka import KafkaConnection
 
 log = logging.getLogger(__name__)
@@ -40,53 +40,44 @@ class KafkaRefused(Exception):
 
 
 async def check_kafka(target: KafkaTarget, timeout_s: float = 10.0) -> bool:
-    """Raise :class:`KafkaRefused` when TLS or SASL is refused; True when the broker accepted
-    a metadata request, False when no broker answered within ``timeout_s`` (not an error)."""
+    """Raise :class:`KafkaRefused` when TLS or SASL is refused; True when a bootstrap server
+    accepted the connection (TLS handshake and SASL authentication included), False when none
+    answered within ``timeout_s`` (not an error).
+
+    One connection per bootstrap server, as aiokafka's own bootstrap makes it, but with its
+    errors: aiokafka's bootstrap catches them (a wrong SCRAM password, a refused certificate)
+    and raises KafkaConnectionError("Unable to bootstrap ..."), as for a broker that is down."""
     conn = connection_of(target)
-    if conn.security.tls and not await _tls_accepted(conn, timeout_s):
-        return False
-    admin = make_admin(conn, request_timeout_ms=int(timeout_s * 1000))
-    try:
-        await asyncio.wait_for(admin.start(), timeout_s)
-        await asyncio.wait_for(admin.list_topics(), timeout_s)
-    except SASL_REFUSALS as exc:
-        s = conn.security
-        raise KafkaRefused(
-            f"Kafka {conn.bootstrap} refused SASL {s.sasl_mechanism} for user "
-            f"{s.sasl_username!r}: {_reason(exc)}"
-        ) from None
-    except (KafkaConnectionError, OSError, TimeoutError) as exc:
-        log.warning("Kafka %s not reachable yet (%s); the services will wait", conn.bootstrap, exc)
-        return False
-    except KafkaError as exc:
-        raise KafkaRefused(f"Kafka {conn.bootstrap} refused the client: {_reason(exc)}") from None
-    finally:
-        await admin.close()
-    return True
-
-
-async def _tls_accepted(conn: KafkaConnection, timeout_s: float) -> bool:
-    """A TLS handshake with the first bootstrap server that answers: raises KafkaRefused when
-    the certificate is refused (either way); False when none answered."""
-    context = ssl_context(conn.security)
+    options = {k: v for k, v in client_options(conn).items() if k != "bootstrap_servers"}
     for server in conn.bootstrap.split(","):
         host, _, port = server.rpartition(":")
-        host = host.strip("[]")
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, int(port), ssl=context, server_hostname=host),
+            connected = await asyncio.wait_for(
+                create_conn(
+                    host.strip("[]"),
+                    int(port),
+                    client_id="upsell-preflight",
+                    request_timeout_ms=int(timeout_s * 1000),
+                    **options,
+                ),
                 timeout_s,
             )
         except ssl.SSLError as exc:
             raise KafkaRefused(
-                f"Kafka {server}: TLS handshake failed: {_reason(exc)}" + _hint(conn, exc)
+                f"Kafka {server}: TLS handshake failed: {_reason(exc)}{_hint(conn, exc)}"
             ) from None
-        except (OSError, TimeoutError):
+        except SASL_REFUSALS as exc:
+            s = conn.security
+            raise KafkaRefused(
+                f"Kafka {server} refused SASL {s.sasl_mechanism} for user "
+                f"{s.sasl_username!r}: {_reason(exc)}"
+            ) from None
+        except (KafkaConnectionError, OSError, TimeoutError) as exc:
+            log.debug("Kafka %s not reachable: %s", server, exc)
             continue
-        writer.close()
-        # the broker may reset a connection we close without a request
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        except KafkaError as exc:
+            raise KafkaRefused(f"Kafka {server} refused the client: {_reason(exc)}") from None
+        connected.close()
         return True
     log.warning("Kafka %s not reachable yet; the services will wait", conn.bootstrap)
     return False

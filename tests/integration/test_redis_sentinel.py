@@ -142,7 +142,8 @@ async def test_failover_to_a_lagging_replica_mid_stream_keeps_totals_exact(
         UPSELL_BATCH_MAX_EVENTS="500",
     )
     (w,) = workers(env, tmp_path, 1)
-    client = Sentinel([("127.0.0.1", p) for p in sentinels.ports]).master_for(MASTER)
+    sentinel = Sentinel([("127.0.0.1", p) for p in sentinels.ports])
+    client = sentinel.master_for(MASTER)
     try:
         w.start().wait_ready(120)
         done = asyncio.Event()
@@ -170,3 +171,6 @@ async def test_failover_to_a_lagging_replica_mid_stream_keeps_totals_exact(
     finally:
         w.stop()
         await client.aclose()
+        await client.connection_pool.disconnect()
+        for each in sentinel.sentinels:
+            await each.aclose()
