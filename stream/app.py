@@ -34,7 +34,7 @@ from stream.services.dead_letters import KafkaDeadLetterSink
 from stream.services.retention_sweep import RetentionSweep
 from stream.services.startup import Bootstrapper
 from stream.settings import Settings
-from stream.state.connection import memory_figures, open_redis
+from stream.state.connection import close_redis, memory_figures, open_redis
 from stream.state.health import RedisPing, StoreHealth
 from stream.state.redis import AnyRedis, RedisStore
 from stream.state.shop_directory import ShopDirectory
@@ -51,7 +51,7 @@ class RedisCloser(Service):
         self.redis = redis
 
     async def on_stop(self) -> None:
-        await self.redis.aclose()
+        await close_redis(self.redis)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from stream.collector.telemetry import CollectorTelemetry
 from stream.collector.web import build_collector_web
 from stream.dates.clock import Clock, system_clock
 from stream.settings import Settings
-from stream.state.connection import AnyRedis, open_redis
+from stream.state.connection import AnyRedis, close_redis, open_redis
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Collector:
 
     async def close(self) -> None:
         await self.producer.stop()
-        await self.redis.aclose()
+        await close_redis(self.redis)
 
 
 def build_collector(settings: Settings, *, clock: Clock = system_clock) -> Collector:

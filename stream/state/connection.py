@@ -62,6 +62,15 @@ def _sentinel_master(conn: RedisConnection, opts: dict[str, Any]) -> Redis:
     return master
 
 
+async def close_redis(client: AnyRedis) -> None:
+    """Close ``client`` and, behind Sentinel, the clients of the Sentinels it asks."""
+    await client.aclose()
+    pool = getattr(client, "connection_pool", None)  # a Cluster has one per node, no Sentinel
+    manager = getattr(pool, "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
+
+
 class RedisUnsafe(Exception):
     """Redis is set up so that it would lose counts, and the settings say refuse."""
 

@@ -9,21 +9,25 @@ In ``make chaos`` beside test_kafka_cluster.py: three JVMs take 40-120 s to star
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
 from stream.devtools.apache_kafka import KafkaCluster
-from stream.devtools.workers import ROOT
+from stream.devtools.workers import ROOT, WorkerProcess, http_post
 from stream.kafka.clients import produce_records
 from stream.kafka.reading import read_to_end
 from stream.kafka.topics import ensure_topics
 from stream.settings import KafkaConnection, Settings, Topics
+from tests.collector_keys import make_key
 from tests.conftest import KAFKA_USERS
 from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
@@ -101,9 +105,37 @@ async def test_counts_exactly_through_every_client_over(
         assert {"bad_type:event", "invalid_json"} <= reasons, reasons
         assert w.alive() and w.starts == 1, w.tail()
         assert "refused" not in w.tail()
+        await _collector_produces(conn, extra, redis_url, topics, tmp_path)
     finally:
         w.stop()
         await redis.aclose()
+
+
+async def _collector_produces(
+    conn: KafkaConnection, extra: dict[str, str], redis_url: str, topics: Topics, tmp_path: Path
+) -> None:
+    """The collector's producer (acks=all, idempotent) on the same secured listener: a 202
+    means the brokers hold the events."""
+    env = {"UPSELL_REDIS_URL": redis_url, "UPSELL_TOPIC_PREFIX": topics.prefix, **extra}
+    collector = WorkerProcess(env, tmp_path, name="collector", role="collector")
+    key = await asyncio.to_thread(make_key, redis_url, "shop-col", "secret")
+    ids = [f"col-{i}" for i in range(5)]
+    events = [
+        {"kind": "banner_view", "event_id": i, "shop_id": "shop-col", "group_id": "g1",
+         "variation_id": "a", "occurred_at": datetime.now(UTC).isoformat()}
+        for i in ids
+    ]  # fmt: skip
+    try:
+        await asyncio.to_thread(collector.start().wait_ready, 120)
+        status, _, body = await asyncio.to_thread(
+            http_post, collector.url + "/v1/collect", orjson.dumps({"events": events}), key=key
+        )
+        assert status == 202, body
+    finally:
+        collector.stop()
+    views = [r async for batch in read_to_end(conn, topics.views) for r in batch]
+    got = {orjson.loads(r.value)["event_id"] for r in views if r.key == b"shop-col"}
+    assert got == set(ids), got
 
 
 def start_worker(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -168,6 +168,9 @@ async def test_failover_to_a_lagging_replica_mid_stream_keeps_totals_exact(
         await settle(client, expected)
         assert w.alive() and w.starts == 1, w.tail()
         assert rewinds(w.url) >= 1, "the promoted replica lagged: the worker must have seen it"
+        w.stop()  # closes the master client and the Sentinels' clients (close_redis)
+        assert w.proc is not None and w.proc.returncode == 0, w.tail()
+        assert "Traceback" not in w.tail(200), w.tail(200)
     finally:
         w.stop()
         await client.aclose()
