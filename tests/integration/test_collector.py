@@ -93,6 +93,7 @@ def upgrade() -> dict[str, Any]:
 def collector_env(bootstrap: str, redis_url: str, topics: Topics, **extra: str) -> dict[str, str]:
     return {
         "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
+        "UPSELL_KAFKA_IDEMPOTENCE": "off",
         "UPSELL_REDIS_URL": redis_url,
         "UPSELL_TOPIC_PREFIX": topics.prefix,
         "UPSELL_COLLECTOR_KEY_CACHE_S": "1",
