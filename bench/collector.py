@@ -117,6 +117,7 @@ def measure_collector(
     asyncio.run(ensure_topics(stack.broker.bootstrap, topics, partitions=8))
     common = {
         "UPSELL_KAFKA_BOOTSTRAP": stack.broker.bootstrap,
+        "UPSELL_KAFKA_IDEMPOTENCE": "off",
         "UPSELL_REDIS_URL": stack.redis.url,
         "UPSELL_TOPIC_PREFIX": topics.prefix,
         "UPSELL_AUTH": "off",

@@ -22,7 +22,7 @@ from schemas.decoder import Decoder
 from stream import __version__
 from stream.dates.clock import Clock, system_clock
 from stream.engines.batch import BatchEngine
-from stream.engines.faust_tuning import set_fetch_max_wait_ms
+from stream.engines.faust_tuning import faust_credentials, set_fetch_max_wait_ms
 from stream.engines.lag_watch import KafkaHighWatermarks, LagWatch
 from stream.http.readiness import WorkerReadiness
 from stream.http.server import ApiServer
@@ -33,8 +33,9 @@ from stream.services.dead_letters import KafkaDeadLetterSink
 from stream.services.retention_sweep import RetentionSweep
 from stream.services.startup import Bootstrapper
 from stream.settings import Settings
+from stream.state.connection import close_redis, memory_figures, open_redis
 from stream.state.health import RedisPing, StoreHealth
-from stream.state.redis import AnyRedis, RedisStore, connect
+from stream.state.redis import AnyRedis, RedisStore
 from stream.state.shop_directory import ShopDirectory
 from stream.telemetry import Telemetry
 
@@ -49,7 +50,7 @@ class RedisCloser(Service):
         self.redis = redis
 
     async def on_stop(self) -> None:
-        await self.redis.aclose()
+        await close_redis(self.redis)
 
 
 @dataclass
@@ -86,14 +87,15 @@ def faust_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         stream_wait_empty=False,
-        producer_acks=1,
+        producer_acks=-1,  # all in-sync replicas (nothing of ours produces through Faust today)
+        broker_credentials=faust_credentials(s.kafka),
     )
 
 
 def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     s = settings
     telemetry = _worker_telemetry(s)
-    redis = connect(s.redis_url, s.redis_cluster)
+    redis = open_redis(s.redis)
     health = StoreHealth(telemetry)
     store = RedisStore(
         redis,
@@ -103,7 +105,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         shops_per_call=s.apply_shops_per_call,
     )
     directory = ShopDirectory(store, max_entries=s.shop_cache_entries)
-    dead_letters = KafkaDeadLetterSink(s.kafka_bootstrap, s.topics.dead_letters, telemetry, clock)
+    dead_letters = KafkaDeadLetterSink(s.kafka, s.topics.dead_letters, telemetry, clock)
     ingestor = _ingestor(s, store, directory, dead_letters, telemetry, clock)
     _watch_caches(telemetry, ingestor, directory, store)
     app = faust_app(s)
@@ -114,7 +116,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         RedisCloser(redis),
         dead_letters,
         boot,
-        RedisPing(store),
+        RedisPing(store, memory=lambda: memory_figures(redis), telemetry=telemetry),
         RetentionSweep(
             store=store, telemetry=telemetry, clock=clock, retention_days=s.retention_days
         ),
@@ -180,7 +182,7 @@ def _lag_watch(
         ingestor=ingestor,
         telemetry=telemetry,
         topics=s.topics.counted,
-        watermarks=KafkaHighWatermarks(s.kafka_bootstrap, f"{s.worker_id}-lag"),
+        watermarks=KafkaHighWatermarks(s.kafka, f"{s.worker_id}-lag"),
         fetch_highwater=fetch_highwater,
     )
 

@@ -146,6 +146,12 @@ def _worker(settings: Settings) -> None:
         import logging
 
         logging.getLogger("stream").warning("UPSELL_AUTH=off: the API answers without a token")
+    from stream.services.preflight import StartRefused, preflight, run_apart
+
+    try:
+        run_apart(preflight(settings))
+    except StartRefused as exc:
+        _refused(exc)
     try:
         worker = build_worker(settings)
     except TokenFileError as exc:
@@ -158,6 +164,12 @@ def _worker(settings: Settings) -> None:
         override_logging=False,
         redirect_stdouts=False,
     ).execute_from_commandline()
+
+
+def _refused(exc: Exception) -> NoReturn:
+    """Kafka or Redis refused us: one line, exit 2 (retrying cannot help)."""
+    print(f"upsell-stream: cannot start: {exc}", file=sys.stderr)
+    sys.exit(2)
 
 
 def _without_api_tokens(env: dict[str, str]) -> dict[str, str]:
@@ -173,7 +185,13 @@ def _collector(settings: Settings) -> None:
 
     configure_logging(settings.log_format, settings.log_level)
 
+    from stream.services.preflight import StartRefused, preflight
+
     async def run() -> None:
+        try:  # the collector keeps no counts in Redis: its configuration is the worker's check
+            await preflight(settings, redis_config=False)
+        except StartRefused as exc:
+            _refused(exc)
         collector = build_collector(settings)
         await serve(
             collector.web_app,
@@ -205,7 +223,7 @@ def _produce_demo(args: argparse.Namespace, settings: Settings) -> None:
     if args.story:
         sent = asyncio.run(
             produce_story(
-                settings.kafka_bootstrap,
+                settings.kafka,
                 settings.topics,
                 rate=args.rate or 200.0,
                 count=args.count,
@@ -218,7 +236,7 @@ def _produce_demo(args: argparse.Namespace, settings: Settings) -> None:
         return
     sent = asyncio.run(
         produce_demo(
-            settings.kafka_bootstrap,
+            settings.kafka,
             settings.topics,
             rate=args.rate or None,
             count=args.count,

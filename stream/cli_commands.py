@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -134,7 +135,8 @@ def one_line(exc: BaseException, settings: Settings | None) -> tuple[str, int] |
     if isinstance(exc, (WriteKeyError, TokenCommandError, ErasureError)):
         return str(exc), 2
     if isinstance(exc, RedisError):
-        where = settings.redis_url if settings else "UPSELL_REDIS_URL"
+        # the URL's user and password (if any) never reach the terminal or a log
+        where = re.sub(r"//[^@/]*@", "//", settings.redis_url) if settings else "UPSELL_REDIS_URL"
         return f"Redis at {where} did not answer: {exc}", 1
     if isinstance(exc, (KafkaError, TimeoutError)):
         where = settings.kafka_bootstrap if settings else "UPSELL_KAFKA_BOOTSTRAP"
@@ -216,11 +218,11 @@ def send(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def erase(settings: Settings, args: argparse.Namespace, user: str) -> int:
+    from stream.state.connection import open_redis
     from stream.state.erasure import erase_subscriber
-    from stream.state.redis import connect
 
     async def run() -> dict[str, object]:
-        redis = connect(settings.redis_url, settings.redis_cluster)
+        redis = open_redis(settings.redis)
         try:
             done = await erase_subscriber(
                 redis,

@@ -31,6 +31,11 @@ class HttpError(Exception):
         raise NotImplementedError
 
 
+# The request key holding the error code a refused request was answered with (the metrics read
+# it: a deliberate 503 busy is not a failure).
+ERROR_CODE = "upsell_error_code"
+
+
 def json_errors(
     error: type[HttpError], codes: Mapping[int, str], unavailable: Callable[[], HttpError]
 ) -> web.middleware:  # type: ignore[valid-type]
@@ -43,6 +48,7 @@ def json_errors(
         try:
             return await handler(request)
         except error as exc:
+            request[ERROR_CODE] = exc.code
             return exc.response()
         except web.HTTPException as exc:
             if exc.status < 400:

@@ -53,7 +53,9 @@ class Telemetry:
     redis_reconnects: Counter = field(init=False)
     redis_up: Gauge = field(init=False)
     redis_rewinds: Counter = field(init=False)
+    redis_memory: Gauge = field(init=False)
     api_request_seconds: Histogram = field(init=False)
+    api_busy: Counter = field(init=False)
     live_streams: Gauge = field(init=False)
     heavy_queries: Gauge = field(init=False)
     retention_deleted_keys: Counter = field(init=False)
@@ -191,6 +193,14 @@ class Telemetry:
             registry=r,
         )
 
+        self.redis_memory = Gauge(
+            "upsell_redis_memory_bytes",
+            "Redis's used_memory and maxmemory (0: no limit), read every 30 s; on a Cluster, the "
+            "primary nearest its limit.",
+            ["figure"],
+            registry=r,
+        )
+
     def _api_and_sweep_metrics(self, r: CollectorRegistry) -> None:
         """The HTTP API's latency, open streams and heavy queries; the retention sweep's health."""
         self.live_streams = Gauge(
@@ -203,6 +213,13 @@ class Telemetry:
             "upsell_heavy_queries",
             "Queries over more than 31 days running now; at UPSELL_API_MAX_HEAVY_QUERIES one "
             "more answers 503 with Retry-After.",
+            registry=r,
+        )
+        self.api_busy = Counter(
+            "upsell_api_busy",
+            "Requests answered 503 busy on purpose (every heavy-query slot taken), by route; "
+            "UpsellHttp5xx leaves them out.",
+            ["route"],
             registry=r,
         )
         self.api_request_seconds = Histogram(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client.process_collector import ProcessCollector
 
+from stream import __version__
 from stream.collector.dedupe import Deduper
 from stream.collector.intake import Intake, Limits
 from stream.collector.keys import KeyRegistry
@@ -18,7 +19,7 @@ from stream.collector.telemetry import CollectorTelemetry
 from stream.collector.web import build_collector_web
 from stream.dates.clock import Clock, system_clock
 from stream.settings import Settings
-from stream.state.redis import AnyRedis, connect
+from stream.state.connection import AnyRedis, close_redis, open_redis
 
 
 @dataclass
@@ -33,15 +34,16 @@ class Collector:
 
     async def close(self) -> None:
         await self.producer.stop()
-        await self.redis.aclose()
+        await close_redis(self.redis)
 
 
 def build_collector(settings: Settings, *, clock: Clock = system_clock) -> Collector:
     s, c = settings, settings.collector
     telemetry = CollectorTelemetry()
+    telemetry.info.info({"version": __version__})
     ProcessCollector(registry=telemetry.registry)
-    redis = connect(s.redis_url, s.redis_cluster)
-    producer = EventProducer(s.kafka_bootstrap, c.produce_timeout_ms, telemetry)
+    redis = open_redis(s.redis)
+    producer = EventProducer(s.kafka, c.produce_timeout_ms, telemetry)
     intake = Intake(
         keys=KeyRegistry(redis, c.key_cache_s),
         limits=Limits(

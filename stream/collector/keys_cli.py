@@ -16,14 +16,14 @@ from stream.collector.keys import (
     WriteKeyError,
 )
 from stream.settings import Settings
-from stream.state.redis import connect
+from stream.state.connection import open_redis
 
 ID_CHARS = 12
 T = TypeVar("T")
 
 
 async def _with_registry(settings: Settings, use: Callable[[KeyRegistry], Awaitable[T]]) -> T:
-    redis = connect(settings.redis_url, settings.redis_cluster)
+    redis = open_redis(settings.redis)
     try:
         return await use(KeyRegistry(redis, 0))
     finally:

@@ -19,6 +19,7 @@ from stream.backoff import Backoff
 from stream.collector.batch import Record
 from stream.collector.telemetry import CollectorTelemetry
 from stream.kafka.clients import make_producer
+from stream.kafka.security import KafkaTarget, connection_of
 
 log = logging.getLogger(__name__)
 START_RETRY_S = 1.0  # a steady retry: requests get 503 meanwhile, none waits for it
@@ -33,8 +34,9 @@ class BrokerUnavailable(RuntimeError):
 
 
 class EventProducer:
-    def __init__(self, bootstrap: str, timeout_ms: int, telemetry: CollectorTelemetry) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, target: KafkaTarget, timeout_ms: int, telemetry: CollectorTelemetry) -> None:
+        self._target = target
+        self._bootstrap = connection_of(target).bootstrap
         self._timeout_ms = timeout_ms
         self._telemetry = telemetry
         self._producer: AIOKafkaProducer | None = None
@@ -52,8 +54,7 @@ class EventProducer:
         backoff = Backoff(first_s=START_RETRY_S, max_s=START_RETRY_S)
         while True:
             producer = make_producer(
-                self._bootstrap,
-                acks="all",
+                self._target,
                 linger_ms=1,
                 request_timeout_ms=self._timeout_ms,
                 retry_backoff_ms=100,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
 _PRODUCE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -21,6 +21,7 @@ class CollectorTelemetry:
     rejected: Counter = field(init=False)
     rate_limited: Counter = field(init=False)
     produce_seconds: Histogram = field(init=False)
+    info: Info = field(init=False)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -55,3 +56,6 @@ class CollectorTelemetry:
             buckets=_PRODUCE_BUCKETS,
             registry=r,
         )
+        # Always present, so the alerts find the collectors among the targets
+        # (UpsellCollectorDown, UpsellCollectorsAbsent).
+        self.info = Info("upsell_collector", "The collector's version.", registry=r)

@@ -17,6 +17,7 @@ import orjson
 from schemas.timestamps import utc_text
 from stream.dates.clock import Clock, system_clock
 from stream.kafka.clients import make_producer, send_all
+from stream.kafka.security import KafkaTarget
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 
@@ -199,7 +200,7 @@ class DemoGenerator:
 
 
 async def produce_demo(
-    bootstrap: str,
+    bootstrap: KafkaTarget,
     topics: Topics,
     *,
     rate: float | None,

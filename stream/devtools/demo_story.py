@@ -28,6 +28,7 @@ from schemas.timestamps import utc_text
 from stream.dates.clock import Clock, system_clock
 from stream.devtools.demo import SHOP_PROFILES, DemoGenerator, DemoRecord
 from stream.kafka.clients import make_producer, send_all
+from stream.kafka.security import KafkaTarget
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 
@@ -197,7 +198,7 @@ def latest_switch(zones: list[ZoneInfo], now: datetime, limit_days: int = 200) -
 
 
 async def produce_story(
-    bootstrap: str,
+    bootstrap: KafkaTarget,
     topics: Topics,
     *,
     rate: float,

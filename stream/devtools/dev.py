@@ -39,6 +39,7 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
         child_env = {
             **env,
             "UPSELL_KAFKA_BOOTSTRAP": stack.broker.bootstrap,
+            "UPSELL_KAFKA_IDEMPOTENCE": "off",  # the embedded broker refuses InitProducerId
             "UPSELL_REDIS_URL": stack.redis.url,
             "UPSELL_API_TOKENS": str(tokens),
             "UPSELL_DATA_DIR": str(state_dir / "faust"),

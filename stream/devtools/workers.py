@@ -24,9 +24,13 @@ def worker_env(
     bootstrap: str, redis_url: str, topics: Topics, engine: str, **extra: str
 ) -> dict[str, str]:
     """A worker's environment on ``topics`` of ``bootstrap`` and ``redis_url``, auth off;
-    ``extra`` adds or overrides variables."""
+    ``extra`` adds or overrides variables. The embedded broker refuses the idempotent producer
+    (InitProducerId); some tests run Redis without persistence on purpose (rewinds, Cluster),
+    so its configuration is warned about, not refused."""
     return {
         "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
+        "UPSELL_KAFKA_IDEMPOTENCE": "off",
+        "UPSELL_REDIS_CONFIG_CHECK": "warn",
         "UPSELL_REDIS_URL": redis_url,
         "UPSELL_TOPIC_PREFIX": topics.prefix,
         "UPSELL_AUTH": "off",

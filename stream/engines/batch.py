@@ -258,7 +258,7 @@ class BatchEngine(Service):
 def counting_consumer(s: Settings) -> AIOKafkaConsumer:
     """The batch engine's consumer of the counted topics (read_committed, never auto-commits)."""
     return make_consumer(
-        s.kafka_bootstrap,
+        s.kafka,
         group_id=f"{s.consumer_group}.counters",
         client_id=f"{s.worker_id}-counters",
         # Never reset silently: a position out of range is handled in Positions.out_of_range.

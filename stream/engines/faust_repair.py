@@ -151,7 +151,7 @@ class Rereader:
     def _consumer(self) -> AIOKafkaConsumer:
         s = self.settings
         return make_consumer(
-            s.kafka_bootstrap,
+            s.kafka,
             client_id=f"{s.worker_id}-reread",
             auto_offset_reset="none",
             fetch_max_wait_ms=s.fetch_max_wait_ms,

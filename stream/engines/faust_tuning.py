@@ -11,6 +11,7 @@
   share of the per-event cost. :class:`QuietMonitor` keeps the sensor API but drops the per-event
   work (our own Prometheus metrics cover throughput, lag and freshness).
 - :func:`faust_highwater` reads the high watermark Faust's consumer last saw (lag metrics).
+- :func:`faust_credentials`: TLS and SASL of the service's Kafka connection, Faust's way.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from stream.kafka.clients import ISOLATION_LEVEL
+from stream.kafka.security import KafkaTarget, connection_of, ssl_context
 from stream.settings import Settings
 
 _PATCHED_ATTR = "_upsell_fetch_wait_ms"
@@ -86,3 +88,19 @@ def faust_highwater(app: faust.App) -> Callable[[str, int], int | None]:
         return int(high) if high is not None else None
 
     return highwater
+
+
+def faust_credentials(target: KafkaTarget) -> faust.auth.Credentials | None:
+    """Faust's ``broker_credentials`` for the same connection (None: plaintext)."""
+    conn = connection_of(target)
+    s = conn.security
+    if s.sasl:
+        return faust.SASLCredentials(
+            username=s.sasl_username,
+            password=s.sasl_password,
+            mechanism=s.sasl_mechanism,
+            ssl_context=ssl_context(s) if s.tls else None,
+        )
+    if s.tls:
+        return faust.SSLCredentials(ssl_context(s))
+    return None

@@ -32,6 +32,7 @@ from mode import Service
 
 from stream.ingest.ingestor import Ingestor
 from stream.ingest.types import PartitionState
+from stream.kafka.security import KafkaTarget, client_options
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -48,15 +49,15 @@ class HighWatermarks(Protocol):
 class KafkaHighWatermarks:
     """A consumer of its own (no group) used only for ListOffsets and metadata."""
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, target: KafkaTarget, client_id: str) -> None:
+        self._target = target
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer | None = None
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
+                **client_options(self._target),
                 client_id=self._client_id,
                 group_id=None,
                 enable_auto_commit=False,

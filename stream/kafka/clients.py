@@ -11,17 +11,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from stream.kafka.security import KafkaTarget, client_options, producer_options
 
-def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
-    """A producer that works on every broker we meet: no idempotence, acks=1, small linger for
-    throughput with low latency. Idempotence is off for Tansu only, the embedded default: it
-    still answers InitProducerId with UnknownError (re-checked 2026-12-07). Apache Kafka takes
-    it; the tests on Kafka pass ``enable_idempotence=True, acks="all"`` where a leader fails
-    over (tests/chaos/test_kafka_cluster.py)."""
+
+def make_producer(target: KafkaTarget, **overrides: Any) -> AIOKafkaProducer:
+    """A producer with acks=all, idempotent unless the connection says the broker refuses it
+    (stream.kafka.security.producer_options), small linger for throughput with low latency.
+    A bare bootstrap string is Tansu, the embedded default, which still answers InitProducerId
+    with UnknownError (re-checked 2026-12-07): no idempotence there. Apache Kafka takes it."""
     options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
-        "enable_idempotence": False,
-        "acks": 1,
+        **producer_options(target),
         "linger_ms": 5,
         "max_batch_size": 256 * 1024,
         "request_timeout_ms": 30_000,
@@ -35,10 +34,10 @@ def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
 ISOLATION_LEVEL = "read_committed"
 
 
-def make_consumer(bootstrap: str, **overrides: Any) -> AIOKafkaConsumer:
+def make_consumer(target: KafkaTarget, **overrides: Any) -> AIOKafkaConsumer:
     """A consumer that never commits on its own and reads committed records only."""
     options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
+        **client_options(target),
         "enable_auto_commit": False,
         "isolation_level": ISOLATION_LEVEL,
     }
@@ -46,11 +45,17 @@ def make_consumer(bootstrap: str, **overrides: Any) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(**options)
 
 
+def make_admin(target: KafkaTarget, request_timeout_ms: int = 10_000) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**client_options(target), request_timeout_ms=request_timeout_ms)
+
+
 async def produce_records(
-    bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]], window: int = 5000
+    target: KafkaTarget,
+    records: Iterable[tuple[str, bytes | None, bytes | None]],
+    window: int = 5000,
 ) -> int:
     """Send (topic, key, value) records, waiting for every acknowledgement; returns the count."""
-    producer = make_producer(bootstrap)
+    producer = make_producer(target)
     await producer.start()
     try:
         return await send_all(producer, records, window)
@@ -77,12 +82,12 @@ async def send_all(
     return sent
 
 
-async def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> None:
+async def wait_for_broker(target: KafkaTarget, timeout_s: float = 30.0) -> None:
     """Return once the broker answers a metadata request, else raise TimeoutError."""
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        admin = make_admin(target, request_timeout_ms=2000)
         try:
             await admin.start()
             await admin.list_topics()
@@ -92,4 +97,4 @@ async def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> None:
             await asyncio.sleep(0.2)
         finally:
             await admin.close()
-    raise TimeoutError(f"broker {bootstrap} did not answer within {timeout_s}s: {last}")
+    raise TimeoutError(f"broker {target} did not answer within {timeout_s}s: {last}")

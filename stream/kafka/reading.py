@@ -9,9 +9,10 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from stream.kafka.clients import make_consumer
+from stream.kafka.security import KafkaTarget
 
 
-async def read_to_end(bootstrap: str, topic: str) -> AsyncIterator[list[Any]]:
+async def read_to_end(target: KafkaTarget, topic: str) -> AsyncIterator[list[Any]]:
     """The records (aiokafka ``ConsumerRecord``) of ``topic`` up to the end offsets seen when
     called, one fetch at a time (never the whole topic in memory); committed records only.
 
@@ -20,7 +21,7 @@ async def read_to_end(bootstrap: str, topic: str) -> AsyncIterator[list[Any]]:
     at the end offsets would drop the rest of that batch. Only Tansu needs this (re-checked
     2026-12-07: after 5,000 records Tansu's end offset was 4,919, Apache Kafka 4.1's 5,000);
     reading whole fetches costs nothing on Kafka."""
-    consumer = make_consumer(bootstrap, group_id=None, fetch_max_wait_ms=100)
+    consumer = make_consumer(target, group_id=None, fetch_max_wait_ms=100)
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic) or set()

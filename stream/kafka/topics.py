@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from stream.kafka.clients import make_admin
+from stream.kafka.security import KafkaTarget
 from stream.settings import Topics
 
 RETENTION_MS = str(7 * 24 * 3600 * 1000)
 
 
 async def ensure_topics(
-    bootstrap: str, topics: Topics, partitions: int, replication: int = 1, min_insync: int = 1
+    target: KafkaTarget, topics: Topics, partitions: int, replication: int = 1, min_insync: int = 1
 ) -> list[str]:
     """Create the missing topics; returns the names created. The shops topic is compacted;
     every topic gets an explicit retention.ms (some brokers leave it out otherwise) and
     ``min.insync.replicas`` (writes with acks=all need that many replicas in sync)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = make_admin(target)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -27,15 +27,16 @@ from schemas.dead_letter import (
 from stream.backoff import Backoff
 from stream.dates.clock import Clock
 from stream.kafka.clients import make_producer
+from stream.kafka.security import KafkaTarget
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
 
 class KafkaDeadLetterSink(Service):
-    def __init__(self, bootstrap: str, topic: str, telemetry: Telemetry, clock: Clock) -> None:
+    def __init__(self, target: KafkaTarget, topic: str, telemetry: Telemetry, clock: Clock) -> None:
         super().__init__()
-        self._bootstrap = bootstrap
+        self._target = target
         self._topic = topic
         self._telemetry = telemetry
         self._clock = clock
@@ -45,7 +46,7 @@ class KafkaDeadLetterSink(Service):
     async def on_start(self) -> None:
         backoff = Backoff(first_s=0.5, max_s=5.0)
         while not self.should_stop:
-            producer = make_producer(self._bootstrap)
+            producer = make_producer(self._target)
             try:
                 await producer.start()
             except (KafkaError, OSError) as exc:

@@ -12,17 +12,18 @@ from datetime import datetime
 from schemas.decode import decode
 from schemas.models import Kind, ShopSettings
 from stream.kafka.reading import read_to_end
+from stream.kafka.security import KafkaTarget
 from stream.state.shop_directory import ShopDirectory
 
 log = logging.getLogger(__name__)
 
 
 async def bootstrap_settings(
-    bootstrap: str, topic: str, directory: ShopDirectory, now: datetime
+    target: KafkaTarget, topic: str, directory: ShopDirectory, now: datetime
 ) -> int:
     """Apply every shop setting on the topic to ``directory`` (and Redis); returns how many."""
     applied = 0
-    async for records in read_to_end(bootstrap, topic):
+    async for records in read_to_end(target, topic):
         changes: dict[str, ShopSettings | None] = {}  # the last record of a shop wins
         for key, value in ((r.key, r.value) for r in records):
             result = decode(Kind.SHOP, key, value, now)

@@ -77,7 +77,7 @@ class Bootstrapper(Service):
         while not self.should_stop:
             try:
                 await ensure_topics(
-                    s.kafka_bootstrap,
+                    s.kafka,
                     s.topics,
                     s.partitions,
                     s.replication_factor,
@@ -85,7 +85,7 @@ class Bootstrapper(Service):
                 )
                 await self.health.retry(
                     lambda: bootstrap_settings(
-                        s.kafka_bootstrap, s.topics.shops, self.directory, self.clock()
+                        s.kafka, s.topics.shops, self.directory, self.clock()
                     ),
                     "settings",
                 )
@@ -113,7 +113,7 @@ class Bootstrapper(Service):
                 since_topics = 0.0
                 try:
                     created = await ensure_topics(
-                        s.kafka_bootstrap,
+                        s.kafka,
                         s.topics,
                         s.partitions,
                         s.replication_factor,

@@ -16,14 +16,26 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from stream.settings.collector import CollectorSettings
 from stream.settings.env import SettingsError, read_bool, read_choice, read_float, read_int
+from stream.settings.kafka import KafkaConnection, KafkaSecurity
+from stream.settings.redis import RedisConnection
 from stream.settings.topics import Topics
 
-__all__ = ["CollectorSettings", "Engine", "LogFormat", "Settings", "SettingsError", "Topics"]
+__all__ = [
+    "CollectorSettings",
+    "Engine",
+    "KafkaConnection",
+    "KafkaSecurity",
+    "LogFormat",
+    "RedisConnection",
+    "Settings",
+    "SettingsError",
+    "Topics",
+]
 
 Engine = Literal["batch", "faust"]
 LogFormat = Literal["text", "json"]
@@ -68,10 +80,24 @@ class Settings:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     data_dir: Path = Path(".upsell-data")
     collector: CollectorSettings = field(default_factory=CollectorSettings)
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    redis_options: RedisConnection | None = None  # None: redis_url and redis_cluster alone
 
     @property
     def topics(self) -> Topics:
         return Topics(self.topic_prefix)
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """What every Kafka client of the service is built from."""
+        return KafkaConnection(self.kafka_bootstrap, self.kafka_security)
+
+    @property
+    def redis(self) -> RedisConnection:
+        """What every Redis client of the service is built from."""
+        if self.redis_options is not None:
+            return self.redis_options
+        return RedisConnection(url=self.redis_url, cluster=self.redis_cluster)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -84,9 +110,7 @@ class Settings:
         auth_enabled = _auth(e)
         tokens = _tokens_path(e, required=auth_enabled)
         return cls(
-            kafka_bootstrap=_bootstrap(e, d.kafka_bootstrap),
-            redis_url=_redis_url(e, d.redis_url),
-            redis_cluster=read_bool(e, "UPSELL_REDIS_CLUSTER", d.redis_cluster),
+            **_connections(e, d),
             api_host=e.get("UPSELL_API_HOST", d.api_host) or d.api_host,
             api_port=read_int(e, "UPSELL_API_PORT", d.api_port, lo=1, hi=65535),
             topic_prefix=_prefix(e, d.topic_prefix),
@@ -137,6 +161,19 @@ class Settings:
             data_dir=Path(e.get("UPSELL_DATA_DIR") or d.data_dir),
             collector=CollectorSettings.from_env(e),
         )
+
+
+def _connections(e: Mapping[str, str], d: Settings) -> dict[str, Any]:
+    """Where Kafka and Redis are and how to reach them (stream.settings.kafka and .redis)."""
+    redis_url = _redis_url(e, d.redis_url)
+    redis_cluster = read_bool(e, "UPSELL_REDIS_CLUSTER", d.redis_cluster)
+    return {
+        "kafka_bootstrap": _bootstrap(e, d.kafka_bootstrap),
+        "kafka_security": KafkaSecurity.from_env(e),
+        "redis_url": redis_url,
+        "redis_cluster": redis_cluster,
+        "redis_options": RedisConnection.from_env(e, redis_url, redis_cluster),
+    }
 
 
 def _min_insync(e: Mapping[str, str]) -> int:

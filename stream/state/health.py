@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 from mode import Service
 
 from stream.backoff import Backoff
+from stream.state.redis import RETRIABLE
 from stream.state.store import StoreUnavailable
 from stream.telemetry import Telemetry
 
@@ -28,20 +29,48 @@ class Pingable(Protocol):
 
 
 class RedisPing(Service):
-    """Pings Redis every ``interval_s``: the store reports the outcome to StoreHealth."""
+    """Pings Redis every ``interval_s``: the store reports the outcome to StoreHealth. With
+    ``memory``, reads Redis's used and maximum memory every ``memory_every`` pings into
+    ``upsell_redis_memory_bytes`` (UpsellRedisMemoryHigh: with noeviction a full Redis refuses
+    every write, and counting stops)."""
 
-    def __init__(self, store: Pingable, interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: Pingable,
+        interval_s: float = 5.0,
+        *,
+        memory: Callable[[], Awaitable[tuple[int, int]]] | None = None,
+        telemetry: Telemetry | None = None,
+        memory_every: int = 6,
+    ) -> None:
         super().__init__()
         self.store = store
         self.interval_s = interval_s
+        self.memory = memory
+        self.telemetry = telemetry
+        self.memory_every = memory_every
 
     async def on_start(self) -> None:
         self.add_future(self._run())
 
     async def _run(self) -> None:
+        pings = 0
         while not self.should_stop:
             await self.sleep(self.interval_s)
-            await self.store.ping()
+            if await self.store.ping() and pings % self.memory_every == 0:
+                await self.read_memory()
+            pings += 1
+
+    async def read_memory(self) -> None:
+        if self.memory is None or self.telemetry is None:
+            return
+        try:
+            used, limit = await self.memory()
+        except (StoreUnavailable, *RETRIABLE) as exc:
+            log.debug("redis memory not read: %s", exc)
+            return
+        self.telemetry.redis_memory.labels("used").set(used)
+        self.telemetry.redis_memory.labels("max").set(limit)
 
 
 class StoreHealth:

@@ -16,13 +16,16 @@ from typing import Any
 
 import orjson
 from redis import exceptions as rx
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import RedisCluster
 from redis.asyncio.cluster import ClusterNode
 
 from schemas.models import ShopSettings
+from stream.settings.redis import RedisConnection
 from stream.state import keys, shop_list, shop_settings
 from stream.state.batch import PartitionBatch
 from stream.state.cluster_apply import NodeScript, apply_cluster
+from stream.state.connection import AnyRedis as AnyRedis  # re-exported: its readers import it here
+from stream.state.connection import open_redis
 from stream.state.day_index import (
     DayIndex,
     batch_days,
@@ -32,8 +35,6 @@ from stream.state.day_index import (
     scan_and_delete,
 )
 from stream.state.store import ApplyResult, Claim, StoreUnavailable, applied_in_turn
-
-AnyRedis = Redis | RedisCluster
 
 # The layout of the keys this version reads and writes. A version that changes it raises the
 # number; an older worker then refuses to count (docs/operations.md, "Upgrades").
@@ -58,15 +59,9 @@ RETRIABLE = (
 
 
 def connect(url: str, cluster: bool) -> AnyRedis:
-    """A client with timeouts that fail fast enough for the worker to notice Redis is gone."""
-    opts: dict[str, Any] = {
-        "socket_timeout": 5.0,
-        "socket_connect_timeout": 2.0,
-        "health_check_interval": 10,
-    }
-    if cluster:
-        return RedisCluster.from_url(url, **opts)
-    return Redis.from_url(url, **opts)
+    """A client of one Redis or a Cluster by URL (the service's own clients come from
+    :func:`stream.state.connection.open_redis` with TLS, password file and Sentinel)."""
+    return open_redis(RedisConnection(url=url, cluster=cluster))
 
 
 @contextlib.asynccontextmanager

@@ -1,10 +1,12 @@
 """The worker run as the container runs it, and it counts (Kafka in, HTTP out).
 
-Images cannot be built here, so the test reproduces the pod's conditions (deploy/k8s/
-deployment.yaml, deploy/Dockerfile) with what the image holds, installed in a folder of its own
-that any user can read (``pod_image``): a copy of this interpreter, the locked runtime
-dependencies (deploy/requirements.lock, hash-checked) and the project installed, not the
-checkout, which may live in a private (0700) folder that the worker's user cannot enter:
+Images cannot be built here, so the test reproduces the pod's conditions (the worker Deployment
+of deploy/k8s/upsell-stream.yaml, the chart's render, and deploy/Dockerfile;
+tests/unit/test_deploy_consistency.py checks the same pod in each role) with what the image
+holds, installed in a folder of its own that any user can read (``pod_image``): a copy of this
+interpreter, the locked runtime dependencies (deploy/requirements.lock, hash-checked) and the
+project installed, not the checkout, which may live in a private (0700) folder that the
+worker's user cannot enter:
 
 - the image's numeric unprivileged UID and GID (10001), no supplementary groups, no
   capabilities, ``no_new_privs`` (``setpriv``). Run as root, the worker really is UID 10001.
@@ -16,7 +18,7 @@ checkout, which may live in a private (0700) folder that the worker's user canno
   surroundings and also ``/tmp`` cannot be written (stricter than the pod, which mounts a
   small ``/tmp``); only the data directory is bind-mounted writable. ``/dev/shm`` and ``/proc``
   stay as they are, as in a container;
-- the environment of deploy/k8s/configmap.yaml, with what must differ on a test machine:
+- the environment of the rendered ConfigMap, with what must differ on a test machine:
   the broker's address, the Redis URL (the Secret's key), a topic prefix and group of its own,
   the API port (6066 may be taken), the tokens file's path and the data directory's path
   (``/etc/upsell-stream`` and ``/app/data`` do not exist here, and creating them would change
@@ -68,7 +70,9 @@ def image_user() -> tuple[int, int]:
 
 
 def configmap() -> dict[str, str]:
-    doc = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())
+    """The ConfigMap of the chart's render (deploy/k8s/upsell-stream.yaml, scripts/render-chart)."""
+    docs = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "upsell-stream.yaml").read_text())
+    doc = next(d for d in docs if d and d["kind"] == "ConfigMap")
     return {k: str(v) for k, v in doc["data"].items()}
 
 
@@ -258,6 +262,7 @@ def test_worker_counts_as_the_pod_runs_it(
     env = {
         **config,
         "UPSELL_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "UPSELL_KAFKA_IDEMPOTENCE": "off",
         "UPSELL_REDIS_URL": redis_url,
         "UPSELL_TOPIC_PREFIX": topics.prefix,
         "UPSELL_GROUP_ID": f"grp-{topics.prefix.rstrip('.')}",

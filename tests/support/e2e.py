@@ -59,6 +59,7 @@ def collector_env(bootstrap: str, redis_url: str, topics: Topics, **extra: str) 
     the tests' bursts; ``extra`` overrides any of them."""
     return {
         "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
+        "UPSELL_KAFKA_IDEMPOTENCE": "off",
         "UPSELL_REDIS_URL": redis_url,
         "UPSELL_TOPIC_PREFIX": topics.prefix,
         "UPSELL_COLLECTOR_KEY_CACHE_S": "1",

@@ -14,6 +14,7 @@ from packaging.utils import canonicalize_name
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
+from stream.collector.telemetry import CollectorTelemetry
 from stream.settings import Settings
 from stream.telemetry import Telemetry
 
@@ -39,8 +40,16 @@ def exported_names() -> set[str]:
     t.assigned_partitions.labels("x").set(0)
     t.worker_info.info({"version": "0"})
     t.api_request_seconds.labels("/", "GET", "200").observe(0.1)
+    t.api_busy.labels("/").inc()
+    t.redis_rewinds.labels("x").inc()
+    t.redis_memory.labels("used").set(0)
+    c = CollectorTelemetry()
+    c.requests.labels("/v1/collect", "202").inc()
+    c.rate_limited.labels("key").inc()
+    c.produce_seconds.observe(0.01)
+    c.info.info({"version": "0"})
     names = {"up"}
-    for family in registry.collect():
+    for family in [*registry.collect(), *c.registry.collect()]:
         for sample in family.samples:
             names.add(sample.name)
     return names
@@ -186,26 +195,40 @@ def test_compose_environment_is_valid_settings() -> None:
         assert f"{name}:{settings.api_port}" in targets
 
 
-def test_k8s_manifests_probe_the_api_port(tmp_path: Path) -> None:
-    docs = [
-        d
-        for f in sorted((DEPLOY / "k8s").glob("*.yaml"))
-        for d in yaml.safe_load_all(f.read_text())
-    ]
+ROLES = ("worker", "api", "collector")
+
+
+def _by_role(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    found = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == kind
+    }
+    assert set(found) == set(ROLES), f"one {kind} per role: {sorted(found)}"
+    return found
+
+
+def test_k8s_manifests_probe_each_roles_port(tmp_path: Path) -> None:
+    docs = _k8s_docs()
     kinds = {d["kind"] for d in docs}
-    assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget"} <= kinds
+    assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy"} <= kinds
+    assert {"HorizontalPodAutoscaler", "Ingress"} <= kinds
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     tokens = tmp_path / "tokens"
     tokens.write_text("")
     settings = Settings.from_env({**config, "UPSELL_API_TOKENS": str(tokens)})
-    container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"][
-        "containers"
-    ][0]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": settings.api_port}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": settings.api_port}
-    assert container["resources"]["requests"]["cpu"]
-    service = next(d for d in docs if d["kind"] == "Service")
-    assert service["spec"]["ports"][0]["targetPort"] == settings.api_port
+    ports = {"worker": settings.api_port, "api": settings.api_port}
+    ports["collector"] = settings.collector.port
+    services = _by_role(docs, "Service")
+    _by_role(docs, "PodDisruptionBudget")
+    _by_role(docs, "NetworkPolicy")
+    for role, deployment in _by_role(docs, "Deployment").items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["args"] == [role]
+        port = ports[role]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
+        assert container["resources"]["requests"]["cpu"]
+        assert services[role]["spec"]["ports"][0]["targetPort"] == port
+        assert deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
 
 def _k8s_docs() -> list[dict[str, Any]]:
@@ -264,10 +287,14 @@ def test_image_installs_the_locked_versions_the_tests_ran() -> None:
     assert "!deploy/requirements.lock" in ignored
 
 
-def test_k8s_pod_is_hardened_and_writes_only_its_data_dir() -> None:
+def test_k8s_pods_are_hardened_and_write_only_their_data_dir() -> None:
     docs = _k8s_docs()
+    for deployment in _by_role(docs, "Deployment").values():
+        _hardened(docs, deployment["spec"]["template"]["spec"])
+
+
+def _hardened(docs: list[dict[str, Any]], pod: dict[str, Any]) -> None:
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
-    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     uid = _image_uid()
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -296,7 +323,7 @@ def test_k8s_secrets_stay_out_of_the_configmap() -> None:
     assert "UPSELL_REDIS_URL" not in config
     assert int(config["UPSELL_REPLICATION_FACTOR"]) == 3
     assert int(config["UPSELL_MIN_INSYNC_REPLICAS"]) == 2
-    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    pod = _by_role(docs, "Deployment")["worker"]["spec"]["template"]["spec"]
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     redis = env["UPSELL_REDIS_URL"]["valueFrom"]["secretKeyRef"]
     tokens = next(v for v in pod["volumes"] if v["name"] == "tokens")["secret"]["secretName"]

@@ -18,7 +18,7 @@ from stream.http.api.errors import ApiError
 from stream.http.api.handlers import Handlers
 from stream.http.api.limits import HeavyQueries
 from stream.http.api.live import LiveStreams
-from stream.middleware import json_errors, request_metrics
+from stream.middleware import ERROR_CODE, json_errors, request_metrics
 from stream.settings import Settings
 from stream.state.reader import StateReader
 from stream.state.redis import AnyRedis
@@ -117,6 +117,8 @@ async def _openapi(_request: web.Request) -> web.Response:
 def _metrics(telemetry: Telemetry) -> web.middleware:  # type: ignore[valid-type]
     def observe(request: web.Request, route: str, status: str, seconds: float) -> None:
         telemetry.api_request_seconds.labels(route, request.method, status).observe(seconds)
+        if status == "503" and request.get(ERROR_CODE) == "busy":
+            telemetry.api_busy.labels(route).inc()
 
     return request_metrics(observe)
 
