@@ -29,7 +29,7 @@ _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 _errors = json_errors(
     CollectError,
     _ERROR_CODES,
-    lambda: CollectError(
+    lambda _exc: CollectError(
         503, "unavailable", "key store unavailable, retry", headers={"Retry-After": "1"}
     ),
 )

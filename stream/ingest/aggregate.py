@@ -9,6 +9,7 @@ conflict, a total that would overflow, a shop whose time zone was not known yet)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,25 @@ from schemas.models import Kind, Rejected
 from stream.dates.days import DayResolver
 from stream.ingest.types import OVERFLOW, TOO_LARGE, Counter, PartitionState, RawRecord
 from stream.state.batch import PartitionBatch
+
+# Records folded between two turns of the event loop: ~5 ms of work at the measured ~5 us per
+# record of decode + fold, so a request waits at most that long behind a batch.
+YIELD_EVERY = 1_000
+
+
+@dataclass(slots=True)
+class _Fold:
+    """What one :meth:`BatchBuilder.build` carries from one slice of records to the next."""
+
+    batch: PartitionBatch
+    letters: list[DeadLetter] | None
+    refused: Container[str]
+    unknown: set[str] | None
+    skipped: int = 0
+    previous: int = -1
+    last_occurred: Any = None
+    epoch: float = 0.0
+    epoch_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -37,7 +57,7 @@ class BatchBuilder:
     decoder: Decoder
     days: DayResolver
 
-    def build(
+    async def build(
         self,
         letters: list[DeadLetter] | None = None,
         refused: Container[str] = frozenset(),
@@ -46,17 +66,31 @@ class BatchBuilder:
         """The batch and how many records it skipped (repeated, or already counted). Rejected
         records go to ``letters`` (if given), as do money events whose dedupe key is in
         ``refused`` (they would overflow a total). A shop not in ``zones`` is added to
-        ``unknown`` and its events are left out (the caller reads its zone and builds again)."""
+        ``unknown`` and its events are left out (the caller reads its zone and builds again).
+
+        The records are folded :data:`YIELD_EVERY` at a time with a turn of the event loop
+        between: a worker serves the API on the same loop, and one 20,000-event batch folded
+        in one go held it for ~0.5 s (overview p99 873 ms while counting, bench-quick)."""
         batch = self._empty()
+        fold = _Fold(batch, letters, refused, unknown)
+        records = self.records
+        for start in range(0, len(records), YIELD_EVERY):
+            if start:
+                await asyncio.sleep(0)
+            self._fold(records[start : start + YIELD_EVERY], fold)
+        return batch, fold.skipped
+
+    def _fold(self, records: Sequence[RawRecord], f: _Fold) -> None:
+        """Add ``records`` to ``f.batch`` (the loop of :meth:`build`, with its locals hoisted)."""
+        batch, letters, refused, unknown = f.batch, f.letters, f.refused, f.unknown
         done, timezone = self.state.shop_offsets, self.zones.get
         day_of, decode = self.days.day_of_epoch, self.decoder.decode
         kind, bounds, counter, sections = self.kind, self.bounds, self.counter, batch.sections
-        skipped, previous = 0, -1
+        skipped, previous = f.skipped, f.previous
+        last_occurred, epoch, epoch_ms = f.last_occurred, f.epoch, f.epoch_ms
         # Live events of one second share one datetime (the decoder's memo): its epoch is
         # computed once, not per event (datetime.timestamp() was the loop's costliest line).
-        last_occurred: Any = None
-        epoch, epoch_ms = 0.0, 0
-        for r in self.records:
+        for r in records:
             offset = r.offset
             if offset <= previous:
                 # The same record delivered twice in one batch (Faust re-delivers its last
@@ -96,7 +130,8 @@ class BatchBuilder:
                     letters.append(self._letter(r, OVERFLOW, TOO_LARGE))
                 continue
             section.saw(offset, epoch_ms)
-        return batch, skipped
+        f.skipped, f.previous = skipped, previous
+        f.last_occurred, f.epoch, f.epoch_ms = last_occurred, epoch, epoch_ms
 
     def _empty(self) -> PartitionBatch:
         state = self.state

@@ -216,10 +216,10 @@ class Ingestor:
         )
         letters: list[DeadLetter] = []
         unknown: set[str] = set()
-        batch, skipped = builder.build(letters, unknown=unknown)
+        batch, skipped = await builder.build(letters, unknown=unknown)
         if unknown:
             builder.zones.update(await self._shops.timezones(unknown))
-            batch, skipped = builder.build()
+            batch, skipped = await builder.build()
         if letters:
             await self._dead_letters.send(letters)
         batch, skipped, result = await self._apply(builder, batch, skipped, letters)
@@ -257,7 +257,7 @@ class Ingestor:
             if result.status == "overflow":
                 refused.update(result.overflow)
                 rebuilt: list[DeadLetter] = []
-                batch, skipped = builder.build(rebuilt, refused)
+                batch, skipped = await builder.build(rebuilt, refused)
                 overflow = [x for x in rebuilt if x.reason == OVERFLOW]
                 log.error(
                     "%s[%d]: %d events would overflow a total", topic, partition, len(overflow)
@@ -273,7 +273,7 @@ class Ingestor:
             )
             state.learn(result.conflicts, self.max_offsets)
             # rebuilt from the records (rare): their dead letters were sent already
-            batch, skipped = builder.build(refused=refused)
+            batch, skipped = await builder.build(refused=refused)
 
     async def dead_letter_range(
         self, topic: str, partition: int, first: int, last: int, detail: str

@@ -47,6 +47,11 @@ class Settings:
     api_max_range_days: int = 400  # the days a period (or its compare) may span
     api_max_heavy_queries: int = 4  # queries over > 31 days running at once per worker
     live_max_streams: int = 100
+    # Redis connections: counting and serving each have a bounded pool of their own, so the API
+    # can never take the engine's connections (docs/operations.md, "Sizing the pools").
+    redis_counting_connections: int = 32
+    redis_api_connections: int = 64
+    api_busy_wait_ms: int = 250  # a request waits this long for an API connection, then 503
     live_heartbeat_s: float = 15.0
     log_format: LogFormat = "text"
     log_level: str = "INFO"
@@ -99,6 +104,7 @@ class Settings:
                 e, "UPSELL_API_MAX_HEAVY_QUERIES", d.api_max_heavy_queries, lo=1, hi=10_000
             ),
             live_max_streams=read_int(e, "UPSELL_LIVE_MAX_STREAMS", d.live_max_streams, 1, 100_000),
+            **_pools(e, d),
             live_heartbeat_s=read_float(e, "UPSELL_LIVE_HEARTBEAT_S", d.live_heartbeat_s, 0.1, 300),
             log_format=read_choice(e, "UPSELL_LOG_FORMAT", d.log_format, ("text", "json")),  # type: ignore[arg-type]
             log_level=read_choice(e, "UPSELL_LOG_LEVEL", d.log_level, _LOG_LEVELS, upper=True),
@@ -133,6 +139,19 @@ class Settings:
             data_dir=Path(e.get("UPSELL_DATA_DIR") or d.data_dir),
             collector=CollectorSettings.from_env(e),
         )
+
+
+def _pools(e: Mapping[str, str], d: Settings) -> dict[str, int]:
+    """The bounded Redis pools of counting and serving, and how long a request waits for one."""
+    return {
+        "redis_counting_connections": read_int(
+            e, "UPSELL_REDIS_COUNTING_CONNECTIONS", d.redis_counting_connections, 4, 10_000
+        ),
+        "redis_api_connections": read_int(
+            e, "UPSELL_REDIS_API_CONNECTIONS", d.redis_api_connections, 1, 10_000
+        ),
+        "api_busy_wait_ms": read_int(e, "UPSELL_API_BUSY_WAIT_MS", d.api_busy_wait_ms, 0, 60_000),
+    }
 
 
 def _min_insync(e: Mapping[str, str]) -> int:

@@ -15,13 +15,13 @@ from importlib.resources import files
 from typing import Any
 
 import orjson
-from redis import exceptions as rx
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import RedisCluster
 from redis.asyncio.cluster import ClusterNode
 
 from schemas.models import ShopSettings
 from stream.state import keys, shop_list, shop_settings
 from stream.state.batch import PartitionBatch
+from stream.state.clients import RETRIABLE, AnyRedis, connect, pool_busy
 from stream.state.cluster_apply import NodeScript, apply_cluster
 from stream.state.day_index import (
     DayIndex,
@@ -33,40 +33,16 @@ from stream.state.day_index import (
 )
 from stream.state.store import ApplyResult, Claim, StoreUnavailable, applied_in_turn
 
-AnyRedis = Redis | RedisCluster
-
 # The layout of the keys this version reads and writes. A version that changes it raises the
 # number; an older worker then refuses to count (docs/operations.md, "Upgrades").
 STATE_FORMAT = 1
+
+__all__ = ["RETRIABLE", "AnyRedis", "RedisStore", "connect", "pool_busy"]
 
 _APPLY_LUA = files("stream.state").joinpath("apply.lua").read_text()
 
 _CLAIM_LUA = files("stream.state").joinpath("claim.lua").read_text()
 _RESTART_LUA = files("stream.state").joinpath("restart_log.lua").read_text()
-
-# Errors after which waiting and retrying can help.
-RETRIABLE = (
-    rx.ConnectionError,
-    rx.TimeoutError,
-    rx.BusyLoadingError,
-    rx.TryAgainError,
-    rx.ClusterDownError,
-    rx.MasterDownError,
-    ConnectionError,
-    OSError,
-)
-
-
-def connect(url: str, cluster: bool) -> AnyRedis:
-    """A client with timeouts that fail fast enough for the worker to notice Redis is gone."""
-    opts: dict[str, Any] = {
-        "socket_timeout": 5.0,
-        "socket_connect_timeout": 2.0,
-        "health_check_interval": 10,
-    }
-    if cluster:
-        return RedisCluster.from_url(url, **opts)
-    return Redis.from_url(url, **opts)
 
 
 @contextlib.asynccontextmanager

@@ -13,12 +13,12 @@ from stream.dates.clock import Clock
 from stream.http.api.auth import Grants
 from stream.http.api.errors import ApiError
 from stream.http.api.handlers import Handlers
-from stream.http.api.limits import HeavyQueries
+from stream.http.api.limits import RETRY_AFTER_S, HeavyQueries
 from stream.http.api.live import LiveStreams
 from stream.middleware import json_errors, request_metrics
 from stream.settings import Settings
 from stream.state.reader import StateReader
-from stream.state.redis import AnyRedis
+from stream.state.redis import AnyRedis, pool_busy
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def install_api(
             json_errors(
                 ApiError,
                 {404: "not_found", 405: "method_not_allowed"},
-                lambda: ApiError(503, "unavailable", "state store unavailable, retry"),
+                _unavailable,
             ),
             _auth(tokens if settings.auth_enabled else None, settings.auth_enabled),
             _heavy_slots(heavy),
@@ -89,6 +89,24 @@ def install_api(
     r.add_get("/v1/shops/{shop_id}/groups/{group_id}", h.group)
     r.add_get("/v1/shops/{shop_id}/conversions", h.conversions)
     r.add_get("/v1/shops/{shop_id}/live", live.handle)
+
+
+def _unavailable(exc: BaseException) -> ApiError:
+    """Redis gone: 503 ``unavailable``; every API connection taken for ``api_busy_wait_ms``:
+    503 ``busy``. Both carry ``Retry-After`` (contract §4)."""
+    if pool_busy(exc):
+        return ApiError(
+            503,
+            "busy",
+            "every connection of this server is taken; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    return ApiError(
+        503,
+        "unavailable",
+        "state store unavailable, retry",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 async def _openapi(_request: web.Request) -> web.Response:
