@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.dead_letter import DeadLetter
@@ -56,6 +56,10 @@ class BatchBuilder:
     ttl_fresh: set[str]  # shops whose progress TTL was refreshed today
     decoder: Decoder
     days: DayResolver
+    # Held while a batch folds: the partitions of a round fold one after another, not in turn
+    # slice by slice, so a request waits behind one slice between its steps, not one per
+    # partition. Folding is CPU work on one thread: serialising it costs no throughput.
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def build(
         self,
@@ -74,10 +78,11 @@ class BatchBuilder:
         batch = self._empty()
         fold = _Fold(batch, letters, refused, unknown)
         records = self.records
-        for start in range(0, len(records), YIELD_EVERY):
-            if start:
-                await asyncio.sleep(0)
-            self._fold(records[start : start + YIELD_EVERY], fold)
+        async with self.turn:
+            for start in range(0, len(records), YIELD_EVERY):
+                if start:
+                    await asyncio.sleep(0)
+                self._fold(records[start : start + YIELD_EVERY], fold)
         return batch, fold.skipped
 
     def _fold(self, records: Sequence[RawRecord], f: _Fold) -> None:

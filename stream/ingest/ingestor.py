@@ -9,6 +9,7 @@ batch rebuilt. No Kafka client and no Redis client in here: both arrive as small
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
@@ -60,6 +61,7 @@ class Ingestor:
         self._retention_days = retention_days
         self._days = days or DayResolver()
         self._decoder = decoder if decoder is not None else Decoder()
+        self._folding = asyncio.Lock()  # one batch folds at a time (BatchBuilder.turn)
         self._routes = routes
         self.partitions: dict[tuple[str, int], PartitionState] = {}
         self._losses = Losses(telemetry)
@@ -213,6 +215,7 @@ class Ingestor:
             self._memos.ttl_fresh,
             self._decoder,
             self._days,
+            self._folding,
         )
         letters: list[DeadLetter] = []
         unknown: set[str] = set()

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,7 +32,7 @@ class Stack:
         self, worker: WorkerProcess, api: WorkerProcess, topics: Topics, tokens: list[str]
     ) -> None:
         self.worker, self.api, self.topics = worker, api, topics
-        self.token_a, self.token_b, self.admin = tokens
+        self.token_a, self.token_b, self.admin, self.revocable = tokens
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +46,14 @@ def stack(
         tmp,
         "tenants.",
         1,
-        [["shopA"], ["shopB"], ["*"]],
+        [["shopA"], ["shopB"], ["*"], ["shopB"]],
         UPSELL_REDIS_API_CONNECTIONS="8",
+        UPSELL_LIVE_MAX_STREAMS="5",
+        UPSELL_TOKEN_MAX_STREAMS="3",
     )
     worker = ws[0]
-    api = WorkerProcess(worker.env, tmp, name="api", role="api")
+    api_env = {**worker.env, "UPSELL_LIVE_MAX_LIFETIME_S": "2"}
+    api = WorkerProcess(api_env, tmp, name="api", role="api")
     try:
         worker.start()
         api.start()
@@ -81,8 +85,9 @@ async def test_a_flood_of_one_token_gets_busy_answers_and_never_pauses_counting(
     stack: Stack, redis_server: Any
 ) -> None:
     """400 concurrent 31-day timeseries of shopA against an API pool of 8: each answer is 200,
-    ``503 busy`` or ``429`` with Retry-After (never ``unavailable``); the events produced
-    meanwhile are all counted and the worker never logs a pause."""
+    ``503 busy`` or ``429`` with Retry-After (never ``unavailable``), the token's share of 16
+    requests in flight answers 429 past it while shopB's request is answered 200; the events
+    produced meanwhile are all counted and the worker never logs a pause."""
     await produce(
         stack.worker.env["UPSELL_KAFKA_BOOTSTRAP"],
         stack.topics,
@@ -97,7 +102,15 @@ async def test_a_flood_of_one_token_gets_busy_answers_and_never_pauses_counting(
         producing = produce(
             stack.worker.env["UPSELL_KAFKA_BOOTSTRAP"], stack.topics, views("shopA", 3000)
         )
-        answers, _ = await asyncio.gather(asyncio.gather(*flood), producing)
+        other = f"{stack.worker.url}/v1/shops/shopB/overview?period=today"
+
+        async def other_tenant() -> tuple[int, dict[str, Any], str | None, float]:
+            await asyncio.sleep(0.05)  # inside the flood
+            return await get(session, other, stack.token_b)
+
+        answers, _, b_answer = await asyncio.gather(
+            asyncio.gather(*flood), producing, other_tenant()
+        )
     await wait_written(redis, base + 3000, "the views produced during the flood")
     await redis.aclose()
     statuses = [a[0] for a in answers]
@@ -106,6 +119,8 @@ async def test_a_flood_of_one_token_gets_busy_answers_and_never_pauses_counting(
     refused = [a for a in answers if a[0] != 200]
     assert all(a[1]["code"] in ("busy", "too_many_requests") for a in refused), refused[:3]
     assert all(a[2] is not None for a in refused), refused[:3]
+    assert statuses.count(429) > 0, "the flooding token got no 429"
+    assert b_answer[0] == 200, b_answer
     log = (stack.worker.log_dir / f"{stack.worker.name}.log").read_text()
     assert "pausing counting" not in log and "Too many connections" not in log
 
@@ -129,3 +144,75 @@ async def test_the_api_role_serves_without_counting(stack: Stack) -> None:
         async with session.get(f"{stack.api.url}/") as resp:
             assert resp.status == 200
     assert "partitions" not in stack.api.tail(200).lower()
+
+
+async def _open_streams(
+    session: aiohttp.ClientSession, url: str, token: str, n: int
+) -> list[aiohttp.ClientResponse]:
+    headers = {"Authorization": f"Bearer {token}"}
+    return list(await asyncio.gather(*(session.get(url, headers=headers) for _ in range(n))))
+
+
+async def _gauge(session: aiohttp.ClientSession, base: str) -> float:
+    async with session.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    line = next(x for x in text.splitlines() if x.startswith("upsell_live_streams "))
+    return float(line.split()[1])
+
+
+async def test_live_caps_are_taken_at_once_and_per_token(stack: Stack) -> None:
+    """40 simultaneous streams of one token against a cap of 5 per process and 3 per token:
+    3 open (before: all 40 opened, gauge 40), the rest answer 429 with Retry-After, the gauge
+    never passes 5, and another token still opens its own stream."""
+    url = f"{stack.worker.url}/v1/shops/shopA/live?period=today"
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        flood = await _open_streams(session, url, stack.token_a, 40)
+        try:
+            statuses = [r.status for r in flood]
+            assert statuses.count(200) == 3, statuses
+            refused = [r for r in flood if r.status != 200]
+            assert all(r.status == 429 and r.headers.get("Retry-After") for r in refused)
+            assert await _gauge(session, stack.worker.url) <= 5
+            other = await _open_streams(session, url.replace("shopA", "shopB"), stack.token_b, 1)
+            assert other[0].status == 200
+            other[0].close()
+        finally:
+            for r in flood:
+                r.close()
+
+
+def _revoke(tokens_file: Path, token_digest: str) -> None:
+    kept = [x for x in tokens_file.read_text().splitlines() if not x.startswith(token_digest)]
+    tokens_file.write_text("\n".join(kept) + "\n")
+
+
+async def test_a_stream_ends_when_its_token_is_revoked(stack: Stack) -> None:
+    """The token is asked again before every push: once its line leaves the tokens file the
+    stream sends ``event: revoked`` and ends (before: it ran until the client left)."""
+    from stream.http.api.auth import digest
+
+    tokens_file = Path(stack.worker.env["UPSELL_API_TOKENS"])
+    url = f"{stack.worker.url}/v1/shops/shopB/live?period=today"
+    async with aiohttp.ClientSession() as session:
+        headers = {"Authorization": f"Bearer {stack.revocable}"}
+        async with session.get(url, headers=headers) as resp:
+            assert resp.status == 200
+            await resp.content.readuntil(b"\n\n")  # retry:
+            await asyncio.to_thread(_revoke, tokens_file, digest(stack.revocable))
+            body = await asyncio.wait_for(resp.content.read(), 20)
+    assert b"event: revoked" in body
+
+
+async def test_a_stream_ends_after_its_lifetime_and_says_when_to_reconnect(stack: Stack) -> None:
+    """The api process runs with UPSELL_LIVE_MAX_LIFETIME_S=2: the stream opens with
+    ``retry: 2000`` and ends by itself (before: streams had no end)."""
+    url = f"{stack.api.url}/v1/shops/shopB/live?period=today"
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        headers = {"Authorization": f"Bearer {stack.token_b}"}
+        async with session.get(url, headers=headers) as resp:
+            assert resp.status == 200
+            body = await asyncio.wait_for(resp.content.read(), 20)
+    assert body.startswith(b"retry: 2000\n\n")
+    assert 1.5 <= time.monotonic() - started < 20
