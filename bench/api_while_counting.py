@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import statistics
 import time
 from collections import Counter
@@ -70,7 +71,10 @@ async def _sample(
 
 
 async def _flood(base: str, token: str, done: asyncio.Event, statuses: Counter[int]) -> None:
-    """One tenant: 300 request loops over every route and 30 live streams, until ``done``."""
+    """One tenant: 300 request loops over every route and 30 live streams, until ``done``. A
+    loop sends its next request as soon as one is answered, and after a 429 or 503 waits the
+    Retry-After (a client that ignores it too is a request rate to cap at the balancer: shares
+    bound what a token holds at once, not how often it asks)."""
     shop = f"{base}/v1/shops/{FLOOD_SHOP}"
     paths = [
         "/overview?period=year_to_date&compare=previous_year",
@@ -84,12 +88,14 @@ async def _flood(base: str, token: str, done: asyncio.Event, statuses: Counter[i
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
         async def loop(i: int) -> None:
+            pause = 0.0
             while not done.is_set():
                 with contextlib.suppress(aiohttp.ClientError):
                     async with session.get(shop + paths[i % len(paths)]) as resp:
                         await resp.read()
                         statuses[resp.status] += 1
-                await asyncio.sleep(0)
+                        pause = float(resp.headers.get("Retry-After", "0"))
+                await asyncio.sleep(pause)
 
         async def stream() -> None:
             while not done.is_set():
@@ -104,13 +110,34 @@ async def _flood(base: str, token: str, done: asyncio.Event, statuses: Counter[i
         await asyncio.gather(*(loop(i) for i in range(300)), *(stream() for _ in range(30)))
 
 
+def _flood_process(base: str, token: str, stop: Any, out: Any) -> None:
+    """The flood in a process of its own, so the sampler's client never waits on it."""
+    statuses: Counter[int] = Counter()
+
+    async def main() -> None:
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            await asyncio.to_thread(stop.wait)  # a multiprocessing Event: waited in a thread
+            done.set()
+
+        await asyncio.gather(watch(), _flood(base, token, done, statuses))
+
+    asyncio.run(main())
+    out.put(dict(statuses))
+
+
 async def _while_counting(
     client: redis.Redis, topics: Topics, total: int, base: str, tokens: tuple[str, str], flood: bool
 ) -> tuple[list[float], Counter[int]]:
     counting, done = asyncio.Event(), asyncio.Event()
-    statuses: Counter[int] = Counter()
+    ctx = multiprocessing.get_context("spawn")
+    stop, out = ctx.Event(), ctx.Queue()
+    flooder = None
+    if flood:
+        flooder = ctx.Process(target=_flood_process, args=(base, tokens[1], stop, out))
+        flooder.start()
     sampler = asyncio.create_task(_sample(base, tokens[0], counting, done))
-    flooder = asyncio.create_task(_flood(base, tokens[1], done, statuses)) if flood else None
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         applied = await asyncio.to_thread(applied_events, client, list(topics.counted))
@@ -121,9 +148,12 @@ async def _while_counting(
         await asyncio.sleep(0.05)
     counting.clear()
     done.set()
+    stop.set()
     samples = await sampler
+    statuses: Counter[int] = Counter()
     if flooder is not None:
-        await flooder
+        statuses.update(await asyncio.to_thread(out.get, True, 60))
+        flooder.join(30)
     return samples, statuses
 
 
