@@ -216,3 +216,24 @@ async def test_a_stream_ends_after_its_lifetime_and_says_when_to_reconnect(stack
             body = await asyncio.wait_for(resp.content.read(), 20)
     assert body.startswith(b"retry: 2000\n\n")
     assert 1.5 <= time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(
+    ("group", "plain"),
+    [("x%0ay", "x_y"), ("x%22%3B%20filename%3D%22evil.html", "x___filename__evil.html")],
+)
+async def test_a_group_id_cannot_break_the_download_header(
+    stack: Stack, group: str, plain: str
+) -> None:
+    """Before: ``%0a`` made aiohttp raise on the header (empty reply, a traceback), ``";``
+    added a second ``filename``. Now one sanitised ``filename`` and the id in ``filename*``."""
+    url = f"{stack.worker.url}/v1/shops/shopA/groups/{group}?format=csv"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers={"Authorization": f"Bearer {stack.admin}"}) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+        header = resp.headers["Content-Disposition"]
+        await resp.read()
+    assert header.count("filename=") == 1 and f"-group-{plain}-" in header
+    assert "filename*=UTF-8''" in header
