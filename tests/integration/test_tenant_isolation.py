@@ -237,3 +237,29 @@ async def test_a_group_id_cannot_break_the_download_header(
         await resp.read()
     assert header.count("filename=") == 1 and f"-group-{plain}-" in header
     assert "filename*=UTF-8''" in header
+
+
+async def test_an_oversized_request_line_or_token_is_refused_without_a_traceback(
+    stack: Stack,
+) -> None:
+    """A request line over aiohttp's 8 KiB limit (with a write key in it) and a token over it:
+    400 each, and the worker's log holds one warning each, no traceback, no key (before: an
+    aiohttp traceback per request, the key in clear)."""
+    key = "usk_" + "Q" * 40
+    log = stack.worker.log_dir / f"{stack.worker.name}.log"
+    before = len(await asyncio.to_thread(log.read_bytes))
+    requests = [
+        f"GET /v1/shops/shopA/overview?key={key}&pad={'x' * 9000} HTTP/1.1\r\nHost: a\r\n\r\n",
+        f"GET /v1/shops/shopA/overview HTTP/1.1\r\nHost: a\r\n"
+        f"Authorization: Bearer {key}{'y' * 9000}\r\n\r\n",
+    ]
+    for raw in requests:
+        reader, writer = await asyncio.open_connection("127.0.0.1", stack.worker.port)
+        writer.write(raw.encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        assert status_line.split()[1] in (b"400", b"431"), status_line
+    await asyncio.sleep(0.5)
+    text = (await asyncio.to_thread(log.read_bytes))[before:].decode(errors="replace")
+    assert "Traceback" not in text and key not in text and "Q" * 40 not in text, text[-2000:]
