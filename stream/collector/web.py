@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Readiness = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
 _PACKAGE = files("stream.collector")
-_CONTENT_TYPES = ("application/json", "text/plain", "application/octet-stream")
+_CONTENT_TYPES = ("application/json", "text/plain")  # the contract's two (beacons send text)
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 _errors = json_errors(
     CollectError,
@@ -95,13 +95,15 @@ class _Routes:
         return web.json_response(answer, status=202)
 
     async def preflight(self, request: web.Request) -> web.Response:
-        """CORS preflight: with ``?key=`` the key must allow the origin, else 403."""
+        """CORS preflight: ``?key=`` must name a key that allows the origin, else 403 (without
+        a key this answered 204 with the origin allowed, whatever the origin)."""
         origin = request.headers.get("Origin")
         key_text = request.query.get("key")
         if origin is None:
             raise CollectError(403, "origin_not_allowed", "a preflight carries an Origin")
-        if key_text:
-            await self.intake.authorise(key_text, origin)
+        if not key_text:
+            raise CollectError(403, "origin_not_allowed", "a preflight names its key (?key=)")
+        await self.intake.authorise(key_text, origin)
         response = web.Response(status=204)
         response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
