@@ -19,7 +19,7 @@ from pathlib import Path
 
 import redis
 
-from bench import api_latency, cluster, data, decode_cost, live_shape, peers
+from bench import api_latency, api_while_counting, cluster, data, decode_cost, live_shape, peers
 from bench import collector as collector_bench
 from bench.freshness import measure_freshness
 from bench.measure import redis_memory, total_forks
@@ -138,6 +138,7 @@ def main() -> None:
         )
         print(f"  {collector_bench.render(report.collector)}", flush=True)
         cluster.run_row(stack, workdir, started, report, args.quick)
+        api_while_counting.rows(stack, workdir, started, report, args.quick)
 
     out = ROOT / "bench" / "results" / ("quick.json" if args.quick else "full.json")
     out.write_text(json.dumps(report.to_json(), indent=2) + "\n")
