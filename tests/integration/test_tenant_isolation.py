@@ -22,7 +22,7 @@ from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state.redis import connect
 from tests.experiment_events import shop_message, view
-from tests.integration.e2e import api_workers, produce, wait_written, written
+from tests.integration.e2e import api_workers, eventually, produce, wait_written, written
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -86,8 +86,10 @@ async def test_a_flood_of_one_token_gets_busy_answers_and_never_pauses_counting(
 ) -> None:
     """400 concurrent 31-day timeseries of shopA against an API pool of 8: each answer is 200,
     ``503 busy`` or ``429`` with Retry-After (never ``unavailable``), the token's share of 16
-    requests in flight answers 429 past it while shopB's request is answered 200; the events
-    produced meanwhile are all counted and the worker never logs a pause."""
+    requests in flight answers 429 past it while shopB's request is answered 200 (within 5 s on
+    a loaded machine); 20 live streams of shopA beside it open 3 (its share) and the gauge stays
+    within the cap of 5; the events produced meanwhile are all counted and the worker never logs
+    a pause."""
     await produce(
         stack.worker.env["UPSELL_KAFKA_BOOTSTRAP"],
         stack.topics,
@@ -108,9 +110,19 @@ async def test_a_flood_of_one_token_gets_busy_answers_and_never_pauses_counting(
             await asyncio.sleep(0.05)  # inside the flood
             return await get(session, other, stack.token_b)
 
-        answers, _, b_answer = await asyncio.gather(
-            asyncio.gather(*flood), producing, other_tenant()
-        )
+        live = f"{stack.worker.url}/v1/shops/shopA/live?period=today"
+        streams = await _open_streams(session, live, stack.token_a, 20)
+        try:
+            answers, _, b_answer = await asyncio.gather(
+                asyncio.gather(*flood), producing, other_tenant()
+            )
+            gauge = await _gauge(session, stack.worker.url)
+        finally:
+            for r in streams:
+                r.close()
+        # the streams end on the server within its 1 s check: the next test starts from none
+        left = await eventually(lambda: _gauge(session, stack.worker.url), lambda n: n == 0, 15)
+    assert [r.status for r in streams].count(200) == 3 and gauge <= 5 and left == 0
     await wait_written(redis, base + 3000, "the views produced during the flood")
     await redis.aclose()
     statuses = [a[0] for a in answers]
@@ -120,7 +132,7 @@ async def test_a_flood_of_one_token_gets_busy_answers_and_never_pauses_counting(
     assert all(a[1]["code"] in ("busy", "too_many_requests") for a in refused), refused[:3]
     assert all(a[2] is not None for a in refused), refused[:3]
     assert statuses.count(429) > 0, "the flooding token got no 429"
-    assert b_answer[0] == 200, b_answer
+    assert b_answer[0] == 200 and b_answer[3] < 5.0, b_answer
     log = (stack.worker.log_dir / f"{stack.worker.name}.log").read_text()
     assert "pausing counting" not in log and "Too many connections" not in log
 
