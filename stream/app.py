@@ -28,7 +28,7 @@ from stream.engines.faust_tuning import faust_credentials, set_fetch_max_wait_ms
 from stream.engines.lag_watch import KafkaHighWatermarks, LagWatch
 from stream.http.readiness import WorkerReadiness
 from stream.http.server import ApiServer
-from stream.http.web import build_web
+from stream.http.web import build_web, serving_redis
 from stream.ingest.ingestor import Ingestor
 from stream.services.dead_letters import KafkaDeadLetterSink
 from stream.services.retention_sweep import RetentionSweep
@@ -96,7 +96,9 @@ def faust_app(settings: Settings) -> faust.App:
 def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     s = settings
     telemetry = _worker_telemetry(s)
-    redis = open_redis(s.redis)
+    # Counting and serving never share a connection (stream/state/connection.py, open_redis).
+    redis = open_redis(s.redis, max_connections=s.redis_counting_connections)
+    serving = serving_redis(s)
     health = StoreHealth(telemetry)
     store = RedisStore(
         redis,
@@ -115,6 +117,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     boot = Bootstrapper(settings=s, directory=directory, store=store, health=health, clock=clock)
     for service in (
         RedisCloser(redis),
+        RedisCloser(serving),
         dead_letters,
         boot,
         RedisPing(store, memory=lambda: memory_figures(redis), telemetry=telemetry),
@@ -145,7 +148,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         records_lost=lambda: dict(ingestor.records_lost),
     )
     web_app = build_web(
-        redis=redis, settings=s, telemetry=telemetry, readiness=readiness, clock=clock
+        redis=serving, settings=s, telemetry=telemetry, readiness=readiness, clock=clock
     )
     app.web_server(ApiServer(web_app, s.api_host, s.api_port))
     return Worker(app, s, telemetry, store, ingestor, boot, partitions_assigned)

@@ -42,13 +42,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serving_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``worker`` and ``collector``: the two process roles of a deployment."""
+    """``worker``, ``api`` and ``collector``: the process roles of a deployment."""
     sub.add_parser(
         "worker",
         help="run one worker (counting + API) against UPSELL_KAFKA_BOOTSTRAP and UPSELL_REDIS_URL",
         description="Run one worker: consumes the event topics, counts into Redis exactly once, "
         "serves the API on UPSELL_API_PORT. Start several with the same configuration to share "
         "the partitions.",
+    )
+
+    sub.add_parser(
+        "api",
+        help="serve the /v1 API and the dashboard without counting (scale reads apart)",
+        description="Serve /v1, the dashboard, /healthz, /readyz and /metrics on "
+        "UPSELL_API_PORT from the counters in UPSELL_REDIS_URL; joins no consumer group and "
+        "never reads Kafka. Run it beside workers when reads must not share a process with "
+        'counting (README, "Process roles").',
     )
 
     sub.add_parser(
@@ -100,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if args.command == "worker":
             _worker(Settings.from_env(env))
+        elif args.command == "api":
+            _api(Settings.from_env(env))
         elif args.command == "dev":
             from stream.devtools.dev import run_dev
 
@@ -170,6 +181,18 @@ def _refused(exc: Exception) -> NoReturn:
     """Kafka or Redis refused us: one line, exit 2 (retrying cannot help)."""
     print(f"upsell-stream: cannot start: {exc}", file=sys.stderr)
     sys.exit(2)
+
+
+def _api(settings: Settings) -> None:
+    from stream.http.api.auth import TokenFileError
+    from stream.http.api_role import serve_api
+    from stream.logging_setup import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(serve_api(settings))
+    except TokenFileError as exc:
+        raise SettingsError("UPSELL_API_TOKENS", str(exc)) from None
 
 
 def _without_api_tokens(env: dict[str, str]) -> dict[str, str]:

@@ -15,17 +15,15 @@ from importlib.resources import files
 from typing import Any
 
 import orjson
-from redis import exceptions as rx
 from redis.asyncio import RedisCluster
 from redis.asyncio.cluster import ClusterNode
 
 from schemas.models import ShopSettings
-from stream.settings.redis import RedisConnection
 from stream.state import keys, shop_list, shop_settings
 from stream.state.batch import PartitionBatch
+from stream.state.clients import RETRIABLE, connect, pool_busy
+from stream.state.connection import AnyRedis
 from stream.state.cluster_apply import NodeScript, apply_cluster
-from stream.state.connection import AnyRedis as AnyRedis  # re-exported: its readers import it here
-from stream.state.connection import open_redis
 from stream.state.day_index import (
     DayIndex,
     batch_days,
@@ -40,28 +38,12 @@ from stream.state.store import ApplyResult, Claim, StoreUnavailable, applied_in_
 # number; an older worker then refuses to count (docs/operations.md, "Upgrades").
 STATE_FORMAT = 1
 
+__all__ = ["RETRIABLE", "AnyRedis", "RedisStore", "connect", "pool_busy"]
+
 _APPLY_LUA = files("stream.state").joinpath("apply.lua").read_text()
 
 _CLAIM_LUA = files("stream.state").joinpath("claim.lua").read_text()
 _RESTART_LUA = files("stream.state").joinpath("restart_log.lua").read_text()
-
-# Errors after which waiting and retrying can help.
-RETRIABLE = (
-    rx.ConnectionError,
-    rx.TimeoutError,
-    rx.BusyLoadingError,
-    rx.TryAgainError,
-    rx.ClusterDownError,
-    rx.MasterDownError,
-    ConnectionError,
-    OSError,
-)
-
-
-def connect(url: str, cluster: bool) -> AnyRedis:
-    """A client of one Redis or a Cluster by URL (the service's own clients come from
-    :func:`stream.state.connection.open_redis` with TLS, password file and Sentinel)."""
-    return open_redis(RedisConnection(url=url, cluster=cluster))
 
 
 @contextlib.asynccontextmanager

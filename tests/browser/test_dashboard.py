@@ -708,4 +708,67 @@ def test_no_serious_accessibility_violations(akl: Auckland, browser: Any) -> Non
     page.locator("[data-testid=conversion-row]").first.wait_for(timeout=15_000)
     found += _serious_violations(page, "conversions")
     assert not found, "\n".join(found)
+
+
+def test_group_details_are_fetched_two_at_a_time_and_retried_after_a_429(
+    akl: Auckland, browser: Any
+) -> None:
+    """The shop's group list is answered with 6 groups (4 of them copies of the banner group)
+    and the first request for each detail answers 429 with Retry-After: 1 (a token past its
+    share): every card appears, each detail asked twice, never more than 2 at once (before:
+    Promise.all asked for every detail at once, and the first 429 failed the whole tab until
+    the next refresh)."""
+    listed = akl.api(f"/v1/shops/{AKL}/groups")
+    banner = akl.api(f"/v1/shops/{AKL}/groups/banner")
+    extra = [f"copy-{i}" for i in range(4)]
+    listed["groups"] += [{**listed["groups"][0], "group_id": g} for g in extra]
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+    asked: list[str] = []
+    # fetches of a group's detail for the cards in flight, counted in the page
+    page.add_init_script(
+        """window.__details = { now: 0, peak: 0 };
+        const fetchBefore = window.fetch;
+        window.fetch = async (...args) => {
+          // the overview's headline asks for up to 3 details, one by one: not the cards'
+          const detail = /\\/groups\\/[^?]+/.test(String(args[0]))
+            && !/renderHeadline/.test(new Error().stack);
+          if (detail) { __details.now++; __details.peak = Math.max(__details.peak, __details.now); }
+          try { return await fetchBefore(...args); } finally { if (detail) __details.now--; }
+        };"""
+    )
+
+    def group_of(url: str) -> str | None:
+        tail = url.split(f"/v1/shops/{AKL}/groups", 1)[-1].split("?", 1)[0]
+        return tail[1:] if tail.startswith("/") else None
+
+    def list_groups(route: Any) -> None:
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(listed))
+
+    def details(route: Any) -> None:
+        group = group_of(route.request.url)
+        assert group is not None
+        first = group not in asked
+        asked.append(group)
+        if first:
+            route.fulfill(
+                status=429,
+                headers={"Retry-After": "1", "Content-Type": "application/json"},
+                body='{"error": {"code": "too_many_requests", "message": "share taken"}}',
+            )
+        elif group in extra:
+            doc = {**banner, "group_id": group}
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(doc))
+        else:
+            route.continue_()
+
+    page.route(f"**/v1/shops/{AKL}/groups?*", list_groups)
+    page.route(f"**/v1/shops/{AKL}/groups/*", details)
+    _open_akl(page, akl, "groups")
+    for group in ["banner", "split", *extra]:
+        card = page.locator(f"[data-testid=decision][data-group={group}]")
+        card.wait_for(timeout=20_000)
+    peak = page.evaluate("window.__details.peak")
+    assert peak <= 2, f"{peak} group details asked at once"
+    for group in ["banner", "split", *extra]:
+        assert asked.count(group) >= 2, asked
     page.close()

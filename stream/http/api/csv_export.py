@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -60,8 +61,22 @@ def text(rows: Iterable[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in rows:
-        writer.writerow(["" if cell is None else cell for cell in row])
+        writer.writerow(["" if cell is None else safe_cell(cell) for cell in row])
     return out.getvalue()
+
+
+# OWASP "CSV Injection": a cell starting with one of these is read as a formula by spreadsheets
+# (``=HYPERLINK(...)``, ``+cmd|...``); ids from a public key's events reach the exports.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def safe_cell(cell: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, with a ``'`` before it (shown as
+    text); numbers, negative amounts included, stay numbers."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def _currencies(metrics: Mapping[str, Any], fallback: str | None) -> list[str]:

@@ -64,7 +64,7 @@ class Handlers:
             raise bad_request(exc.code, exc.message, exc.param) from None
         days = period.days + (compare.days if compare is not None else 0)
         if not request.get("heavy"):  # one slot a request, released by the limits middleware
-            request["heavy"] = self.heavy.enter(days)
+            request["heavy"] = self.heavy.enter(days, request.get("owner"))
         return shop, period, compare
 
     async def _metrics(self, shop: ShopView, period: Period) -> dict[str, Any]:

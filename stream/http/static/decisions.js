@@ -49,10 +49,57 @@ function decisionHtml(g) {
     <p class="hint">Bars: conversions per view, lines: 95 % interval. "Better" needs p &lt; 0.05 after Holm's correction and ≥ 100 views and ≥ 5 conversions per variation.</p>`;
 }
 
-async function renderDecisions(shop, groups, p) {
+// Group details are heavy queries by default (28 days + the previous period): fetched all at
+// once, 5 groups or more met the 503 of the process's 4 heavy slots, and past a token's 2 the
+// 429 of its share. Two at a time, and a 429 or 503 is retried after its Retry-After.
+const DETAILS_AT_ONCE = 2;
+const DETAIL_TRIES = 5;
+
+async function detail(path, params) {
+  for (let attempt = 1; ; attempt++) {
+    const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v != null));
+    const resp = await fetch(`${path}${query.size ? "?" + query : ""}`, {
+      headers: { Authorization: `Bearer ${state.token}` } });
+    const body = await resp.json().catch(() => null);
+    if (resp.ok) return body;
+    if (![429, 503].includes(resp.status) || attempt >= DETAIL_TRIES) throw new ApiError(resp.status, body);
+    const wait = Math.min(Number(resp.headers.get("Retry-After")) || 1, 30);
+    await new Promise((done) => setTimeout(done, wait * 1000));
+  }
+}
+
+async function details(shop, groups, p, wanted) {
+  const docs = new Array(groups.length);
+  let next = 0;
+  async function lane() {
+    while (next < groups.length && wanted()) {
+      const i = next++;
+      docs[i] = await detail(`/v1/shops/${encodeURIComponent(shop)}/groups/${encodeURIComponent(groups[i].group_id)}`, p);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(DETAILS_AT_ONCE, groups.length) }, lane));
+  return docs;
+}
+
+// A refresh that comes while the same details are still being fetched (retries take seconds)
+// waits for them rather than fetching them all again beside them; another shop or period
+// supersedes them (their lanes stop, their answers are not drawn).
+let pending = null;
+
+function renderDecisions(shop, groups, p) {
+  const key = JSON.stringify([shop, groups.map((g) => g.group_id), p]);
+  if (pending && pending.key === key) return pending.done;
+  const mine = { key };
+  const wanted = () => pending === mine;
+  pending = mine;  // before the first lane asks wanted()
+  mine.done = renderNow(shop, groups, p, wanted).finally(() => { if (wanted()) pending = null; });
+  return mine.done;
+}
+
+async function renderNow(shop, groups, p, wanted) {
   const box = $("decisions");
-  const docs = await Promise.all(groups.map((g) =>
-    api(`/v1/shops/${encodeURIComponent(shop)}/groups/${encodeURIComponent(g.group_id)}`, p)));
+  const docs = await details(shop, groups, p, wanted);
+  if (!wanted()) return docs.filter(Boolean);
   const keep = new Set();
   for (const d of docs) {
     keep.add(d.group_id);
