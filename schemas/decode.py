@@ -12,7 +12,6 @@ fields (types, then rules), key, then time.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -47,6 +46,7 @@ from schemas.models import (
 from schemas.zones import zone
 
 MAX_BYTES = 64 * 1024
+MAX_WEIGHT = 1e9  # a shop's traffic weights: any 20 of them sum to a finite number
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -172,7 +172,8 @@ def _shop(doc: dict[str, Any]) -> ShopSettings:
 
 def _split_weights(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Optional ``groups: {group_id: {variation_id: weight}}``: ids of 1-128 characters,
-    weights finite numbers >= 0, at least one of a group's weights > 0."""
+    weights numbers from 0 to MAX_WEIGHT, at least one of a group's weights > 0. (Weights of
+    1e308 once passed: their sum was infinite and the sample-ratio check divided by it.)"""
     raw = doc.get("groups")
     if raw is None:
         return {}
@@ -184,9 +185,11 @@ def _split_weights(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
             raise Reject("bad_value:groups", "expected {group_id: {variation_id: weight}}")
         parsed = {}
         for variation_id, weight in weights.items():
-            ok = type(weight) in (int, float) and math.isfinite(weight) and weight >= 0
+            ok = type(weight) in (int, float) and 0 <= weight <= MAX_WEIGHT
             if not 0 < len(variation_id) <= MAX_ID or not ok:
-                raise Reject("bad_value:groups", "weights are numbers >= 0 per variation id")
+                raise Reject(
+                    "bad_value:groups", "weights are numbers from 0 to 1e9 per variation id"
+                )
             parsed[variation_id] = float(weight)
         if not any(parsed.values()):
             raise Reject("bad_value:groups", "a group needs a weight above 0")

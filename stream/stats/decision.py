@@ -32,14 +32,17 @@ class VariationStats:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """``winner`` set when a comparison is significant (the one with the smallest adjusted
-    p-value, ties to the larger |lift|); else ``more_views_needed`` is the smallest N over the
-    comparisons (None when no comparison can give one)."""
+    """``winner`` set when a comparison is a significant improvement (the one with the smallest
+    adjusted p-value, ties to the larger lift, then the id); ``worse`` lists the significantly
+    worse variations (a warning, never a winner: picking by p-value alone once announced
+    "d converts 50 % worse" over two significant improvements). Without a winner,
+    ``more_views_needed`` is the smallest N over the comparisons (None when none gives one)."""
 
     winner: str | None
     lift: float | None
     p_value_adjusted: float | None
     more_views_needed: int | None
+    worse: tuple[str, ...] = ()
 
 
 def decide(arms: Sequence[Arm], control_id: str) -> tuple[list[VariationStats], Verdict]:
@@ -77,19 +80,26 @@ def decide(arms: Sequence[Arm], control_id: str) -> tuple[list[VariationStats], 
 
 
 def _verdict(stats: Sequence[VariationStats]) -> Verdict:
-    significant = [s for s in stats if s.significant]
-    if significant:
+    better = [s for s in stats if s.significant and _difference(s) > 0]
+    worse = tuple(s.variation_id for s in stats if s.significant and _difference(s) < 0)
+    if better:
         best = min(
-            significant,
-            key=lambda s: (s.p_value_adjusted or 0.0, -abs(_lift(s) or 0.0), s.variation_id),
+            better,
+            key=lambda s: (s.p_value_adjusted or 0.0, -(_lift(s) or 0.0), s.variation_id),
         )
-        return Verdict(best.variation_id, _lift(best), best.p_value_adjusted, None)
+        return Verdict(best.variation_id, _lift(best), best.p_value_adjusted, None, worse)
     needed = [
         s.comparison.more_views_needed
         for s in stats
         if s.comparison is not None and s.comparison.more_views_needed is not None
     ]
-    return Verdict(None, None, None, min(needed) if needed else None)
+    return Verdict(None, None, None, min(needed) if needed else None, worse)
+
+
+def _difference(s: VariationStats) -> float:
+    """The centre of the variation's interval for p_v - p_c (0 without one)."""
+    ci = s.comparison.diff_ci95 if s.comparison else None
+    return 0.0 if ci is None else (ci[0] + ci[1]) / 2
 
 
 def _lift(s: VariationStats) -> float | None:

@@ -17,6 +17,7 @@ Z_POWER80 = 0.841621  # the normal quantile at 0.80 (power of the sample-size fo
 ALPHA = 0.05
 MIN_VIEWS = 100
 MIN_CONVERSIONS = 5
+MAX_EXACT = 2**53 - 1  # the largest integer a JavaScript number holds exactly
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,14 @@ class Arm:
     @property
     def rate(self) -> float | None:
         return self.conversions / self.views if self.views else None
+
+    @property
+    def proportion(self) -> float | None:
+        """The rate when it is a proportion: ``None`` for an empty arm or more conversions than
+        views (conversions and views are counted on their own days, so a period that starts
+        between a view and its upgrade can hold more; p(1 - p) was then negative and
+        math.sqrt answered the API's 500)."""
+        return self.conversions / self.views if 0 <= self.conversions <= self.views else None
 
     @property
     def enough(self) -> bool:
@@ -58,7 +67,7 @@ def choose_control(variation_ids: Sequence[str], requested: str | None) -> str |
 
 def wald_interval(arm: Arm, control: Arm) -> tuple[float, float] | None:
     """95 % Wald interval of p_v - p_c with unpooled variances."""
-    pv, pc = arm.rate, control.rate
+    pv, pc = arm.proportion, control.proportion
     if pv is None or pc is None:
         return None
     se = math.sqrt(pv * (1 - pv) / arm.views + pc * (1 - pc) / control.views)
@@ -68,7 +77,7 @@ def wald_interval(arm: Arm, control: Arm) -> tuple[float, float] | None:
 
 def rate_interval(arm: Arm) -> tuple[float, float] | None:
     """95 % Wald interval of one arm's rate, clipped to [0, 1] (the dashboard's bars)."""
-    p = arm.rate
+    p = arm.proportion
     if p is None:
         return None
     half = Z95 * math.sqrt(p * (1 - p) / arm.views)
@@ -77,7 +86,7 @@ def rate_interval(arm: Arm) -> tuple[float, float] | None:
 
 def pooled_p_value(arm: Arm, control: Arm) -> float | None:
     """Two-sided p-value of the pooled two-proportion z-test."""
-    if not arm.views or not control.views:
+    if arm.proportion is None or control.proportion is None:
         return None
     pooled = (arm.conversions + control.conversions) / (arm.views + control.views)
     se = math.sqrt(pooled * (1 - pooled) * (1 / arm.views + 1 / control.views))
@@ -90,22 +99,26 @@ def pooled_p_value(arm: Arm, control: Arm) -> float | None:
 def views_needed(arm: Arm, control: Arm) -> int | None:
     """Views per arm for an 80 %-power, two-sided 5 % test of the observed rates:
     ceil((Z95 + Z_POWER80)² · (p_v(1-p_v) + p_c(1-p_c)) / (p_v - p_c)²), at least MIN_VIEWS.
-    ``None`` when either rate is unknown or the rates are equal."""
-    pv, pc = arm.rate, control.rate
+    ``None`` when either rate is unknown or the rates are equal, and when the figure passes
+    MAX_EXACT (rates of 10 % and 10 % + 1e-10 asked for 1.4e20 views: orjson refused the
+    integer and the API answered 500)."""
+    pv, pc = arm.proportion, control.proportion
     if pv is None or pc is None or pv == pc:
         return None
     n = (Z95 + Z_POWER80) ** 2 * (pv * (1 - pv) + pc * (1 - pc)) / (pv - pc) ** 2
+    if not n <= MAX_EXACT:
+        return None
     return max(MIN_VIEWS, math.ceil(n))
 
 
 def compare(arm: Arm, control: Arm) -> Comparison:
-    pv, pc = arm.rate, control.rate
+    pv, pc = arm.proportion, control.proportion
     needed = views_needed(arm, control)
     return Comparison(
         lift=pv / pc - 1 if pv is not None and pc else None,
         diff_ci95=wald_interval(arm, control),
         p_value=pooled_p_value(arm, control),
-        enough_data=arm.enough and control.enough,
+        enough_data=arm.enough and control.enough and pv is not None and pc is not None,
         more_views_needed=(
             max(0, needed - min(arm.views, control.views)) if needed is not None else None
         ),

@@ -202,3 +202,35 @@ def test_decide_without_a_winner_says_how_many_views_are_needed() -> None:
     assert b.comparison is not None
     assert verdict.more_views_needed == b.comparison.more_views_needed
     assert verdict.more_views_needed is not None and verdict.more_views_needed > 0
+
+
+def test_a_significantly_worse_variation_is_a_warning_never_the_headline() -> None:
+    # d is the most significant comparison (its p-value is the smallest) but it is worse: the
+    # headline once read "d converts 50 % worse". The best significant improvement is announced.
+    arms = [
+        arm("control", 20_000, 1000),
+        arm("b", 20_000, 1150),
+        arm("c", 20_000, 1200),
+        arm("d", 20_000, 500),
+    ]
+    stats, verdict = decide(arms, "control")
+    by_id = {s.variation_id: s for s in stats}
+    assert all(by_id[v].significant for v in "bcd")
+    assert verdict.winner == "c" and verdict.lift == pytest.approx(0.2)
+    assert verdict.worse == ("d",)
+    _stats, only_worse = decide([arm("control", 20_000, 1000), arm("d", 20_000, 500)], "control")
+    assert only_worse.winner is None and only_worse.worse == ("d",)
+
+
+def test_more_conversions_than_views_gives_no_interval_and_no_test() -> None:
+    c, v = arm("control", 100, 10), arm("b", 3, 7)
+    got = compare(v, c)
+    assert got.diff_ci95 is None and got.p_value is None and got.lift is None
+    assert not got.enough_data and got.more_views_needed is None
+    stats, verdict = decide([c, v], "control")
+    assert verdict.winner is None and not any(s.significant for s in stats)
+
+
+def test_views_needed_past_a_javascript_number_is_none() -> None:
+    big = 1_000_000_000
+    assert views_needed(arm("b", big + 1, big // 10), arm("c", big, big // 10)) is None

@@ -57,6 +57,7 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
         "lift": _g(v.lift),
         "p_value_adjusted": _g(v.p_value_adjusted),
         "more_views_needed": v.more_views_needed,
+        "worse": list(v.worse),
     }
 
 
@@ -68,7 +69,9 @@ def decision(
     """(stats by variation id, the group-level fields: control_variation_id, srm, verdict)."""
     all_arms = arms(variations)
     control = choose_control([a.variation_id for a in all_arms], requested_control)
-    srm = srm_test({a.variation_id: a.views for a in all_arms}, weights)
+    # Variations without views in the period (conversions only) are no SRM category of their own:
+    # as one they raised a false alarm.
+    srm = srm_test({a.variation_id: a.views for a in all_arms if a.views}, weights)
     group: dict[str, Any] = {
         "control_variation_id": control,
         "srm": {

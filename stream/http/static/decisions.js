@@ -27,8 +27,10 @@ function intervalBars(g) {
     const s = v.stats, ci = s.conversion_rate_ci95;
     const isControl = v.variation_id === g.control_variation_id;
     const label = `${esc(v.variation_id)}${isControl && v.variation_id !== "control" ? " (control)" : ""}`;
+    // A rate without an interval (more conversions than views in the period) once threw here
+    // and blanked every card.
     const value = s.conversion_rate == null ? "no views"
-      : `${fmtRate(s.conversion_rate)} (${fmtRate(ci[0])} – ${fmtRate(ci[1])})`;
+      : ci ? `${fmtRate(s.conversion_rate)} (${fmtRate(ci[0])} – ${fmtRate(ci[1])})` : fmtRate(s.conversion_rate);
     const cls = s.significant ? (s.lift >= 0 ? "bar win" : "bar lose") : isControl ? "bar control" : "bar";
     const whisker = ci ? `<div class="ci" data-testid="interval" style="left:${pct(ci[0])};width:calc(${pct(ci[1])} - ${pct(ci[0])})"></div>` : "";
     return `<div class="bar-row" data-testid="interval-bar" data-variation="${esc(v.variation_id)}">
@@ -42,9 +44,12 @@ function decisionHtml(g) {
   const srm = g.srm && g.srm.mismatch
     ? `<p class="srm" data-testid="srm-warning">⚠ Sample-ratio mismatch: the views are not split as intended (${g.srm.expected_split === "settings" ? "the shop's weights" : "an equal split"}; ${pClause(g.srm.p_value)}). Check the assignment before trusting this result.</p>`
     : "";
+  const worse = g.verdict && g.verdict.worse && g.verdict.worse.length
+    ? `<p class="srm" data-testid="worse-warning">⚠ Significantly worse than ${esc(g.control_variation_id)}: ${g.verdict.worse.map(esc).join(", ")}.</p>`
+    : "";
   const significant = g.verdict && g.verdict.winner ? " significant" : "";
   return `<h3>${esc(g.group_id)}</h3>
-    <p class="verdict${significant}" data-testid="verdict">${esc(verdictText(g))}</p>${srm}
+    <p class="verdict${significant}" data-testid="verdict">${esc(verdictText(g))}</p>${worse}${srm}
     <div class="bars">${intervalBars(g)}</div>
     <p class="hint">Bars: conversions per view, lines: 95 % interval. "Better" needs p &lt; 0.05 after Holm's correction and ≥ 100 views and ≥ 5 conversions per variation.</p>`;
 }
