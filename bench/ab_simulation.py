@@ -27,19 +27,22 @@ class Outcome:
     runs: int
     ever_significant: float  # share of runs significant (either direction) at some look
     ever_better: float  # share of runs with the variation announced as the winner at some look
+    ever_worse: float  # share of runs with the variation announced significantly worse
     median_day_found: float | None  # median first day the winner was announced, among found
     per_view_ever_significant: float  # the old per-view z-test, same runs and looks
+    fixed_ever_significant: float  # a fixed-sample z-test on subscribers, same runs and looks
 
     def margin(self) -> float:
         """Two standard errors of ``ever_significant`` at 5 %: the simulation's own error."""
         return 2 * math.sqrt(0.05 * 0.95 / self.runs)
 
 
-def _per_view_significant(views: tuple[float, float], conv: tuple[float, float]) -> bool:
+def _z_significant(views: tuple[float, float], conv: tuple[float, float]) -> bool:
+    """The pooled two-proportion z-test at 5 %, two-sided (what the API used, on views)."""
     (nv, nc), (xv, xc) = views, conv
     pooled = (xv + xc) / (nv + nc)
     se = math.sqrt(pooled * (1 - pooled) * (1 / nv + 1 / nc))
-    return se > 0 and abs(xv / nv - xc / nc) / se > 1.959964
+    return bool(se > 0 and abs(xv / nv - xc / nc) / se > 1.959964)
 
 
 def simulate(
@@ -59,24 +62,30 @@ def simulate(
     owner = np.repeat(np.arange(flat.size), flat)
     views = (flat + np.bincount(owner, weights=extra, minlength=flat.size)).reshape(exposed.shape)
     cum_n, cum_x, cum_v = exposed.cumsum(axis=1), converted.cumsum(axis=1), views.cumsum(axis=1)
-    significant = better = per_view = 0
+    significant = better = worse = per_view = fixed = 0
     found_days: list[int] = []
     for r in range(runs):
-        hit = won = old = False
+        hit = won = lost = old = naive = False
         for d in range(days):
             n, x, v = cum_n[r, d], cum_x[r, d], cum_v[r, d]
             arms = [Arm("control", int(n[0]), int(x[0])), Arm("v", int(n[1]), int(x[1]))]
             stats, verdict = decide(arms, "control", mde=0.1, days_running=d + 1)
             hit = hit or any(s.significant for s in stats)
+            lost = lost or bool(verdict.worse)
             if verdict.winner and not won:
                 won = True
                 found_days.append(d + 1)
-            old = old or _per_view_significant((v[1], v[0]), (x[1], x[0]))
+            old = old or _z_significant((v[1], v[0]), (x[1], x[0]))
+            naive = naive or _z_significant((n[1], n[0]), (x[1], x[0]))
         significant += hit
         better += won
+        worse += lost
         per_view += old
+        fixed += naive
     median = float(np.median(found_days)) if found_days else None
-    return Outcome(runs, significant / runs, better / runs, median, float(per_view) / runs)
+    return Outcome(
+        runs, significant / runs, better / runs, worse / runs, median, per_view / runs, fixed / runs
+    )
 
 
 def main() -> None:
@@ -87,14 +96,15 @@ def main() -> None:
     aa = simulate(args.aa_runs, seed=7)
     print(
         f"A/A {aa.runs} runs, 30 daily looks, ~150 subscribers/arm/day: ever significant "
-        f"{aa.ever_significant:.2%} (± {aa.margin():.2%}); per-view z-test, same runs: "
+        f"{aa.ever_significant:.2%} (± {aa.margin():.2%}); same runs and looks, fixed-sample "
+        f"z-test on subscribers {aa.fixed_ever_significant:.1%}, on views "
         f"{aa.per_view_ever_significant:.1%}"
     )
     for lift in (0.10, 0.20, 0.30):
         ab = simulate(args.ab_runs, rates=(0.10, 0.10 * (1 + lift)), seed=11)
         print(
             f"A/B +{lift:.0%} ({ab.runs} runs): found within 30 days {ab.ever_better:.1%}, "
-            f"median day {ab.median_day_found}"
+            f"median day {ab.median_day_found}, announced worse {ab.ever_worse:.2%}"
         )
 
 

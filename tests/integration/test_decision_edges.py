@@ -63,10 +63,17 @@ async def client(redis_server: EmbeddedRedis) -> AsyncIterator[tuple[Client, are
 async def put(
     r: aredis.Redis, shop: str, group: str, arms: Mapping[str, Mapping[str, int]]
 ) -> None:
-    """Counters of one group on DAY: {variation: {metric code: value}}."""
+    """Counters of one group on DAY: {variation: {metric code: value}}; the period's codes (v,
+    u) in the day keys, the experiment's (s, k: exposed, converted) in its exposures hash."""
     d = DAY.isoformat()
     for variation, counts in arms.items():
         for metric, value in counts.items():
+            if metric in (keys.EXPOSED, keys.CONVERTED):
+                await r.hincrby(
+                    keys.exposures(shop, d, group), keys.field(metric, variation), value
+                )
+                await r.hset(keys.experiment_starts(shop), group, d)
+                continue
             await r.hincrby(keys.variations(shop, d, group), keys.field(metric, variation), value)
             await r.hincrby(keys.groups(shop, d), keys.field(metric, group), value)
             await r.hincrby(keys.day(shop, d), metric, value)
@@ -93,12 +100,15 @@ async def test_more_conversions_than_views_answers_200_with_null_intervals(
     # Upgrades counted today whose views were yesterday: x > n made p(1-p) negative and
     # math.sqrt raised, a 500 for the JSON and the CSV alike.
     c, r = client
-    await put(r, "s1", "g", {"control": {"v": 100, "u": 10}, "b": {"v": 3, "u": 7}})
+    await put(
+        r, "s1", "g", {"control": {"v": 100, "u": 10, "s": 90, "k": 10}, "b": {"v": 3, "u": 7}}
+    )
     status, body = await get(c, "/v1/shops/s1/groups/g")
     assert status == 200, body
     doc = json.loads(body)
     b = next(v for v in doc["variations"] if v["variation_id"] == "b")
-    assert b["stats"]["conversion_rate_ci95"] is None
+    assert b["metrics"]["offer_conversion_rate"] > 1  # the period's figures, as counted
+    assert b["stats"]["conversion_rate_ci95"] is None  # no exposed subscriber of b
     assert b["stats"]["diff_ci95"] is None and b["stats"]["p_value"] is None
     assert b["stats"]["significant"] is False
     status, body = await get(c, "/v1/shops/s1/groups/g", format="csv")
@@ -117,12 +127,20 @@ async def test_every_number_fits_a_javascript_number(
     c, r = client
     big = 1_000_000_000
     await put(
-        r, "s2", "g", {"control": {"v": big, "u": big // 10}, "b": {"v": big + 1, "u": big // 10}}
+        r,
+        "s2",
+        "g",
+        {
+            "control": {"v": big, "u": big // 10, "s": big, "k": big // 10},
+            "b": {"v": big + 1, "u": big // 10, "s": big + 1, "k": big // 10},
+        },
     )
     status, body = await get(c, "/v1/shops/s2/groups/g")
     assert status == 200, body
     doc = json.loads(body)
     assert all(abs(x) <= JS_MAX for x in numbers(doc)), doc
+    assert doc["experiment"]["exposed_subscribers"] == 2 * big + 1
+    assert doc["verdict"]["subscribers_needed"] is not None
 
 
 async def test_conversions_without_views_raise_no_sample_ratio_alarm(
@@ -135,7 +153,11 @@ async def test_conversions_without_views_raise_no_sample_ratio_alarm(
         r,
         "s3",
         "g",
-        {"control": {"v": 5000, "u": 50}, "b": {"v": 5010, "u": 52}, "paused": {"u": 1}},
+        {
+            "control": {"v": 5000, "u": 50, "s": 5000, "k": 50},
+            "b": {"v": 5010, "u": 52, "s": 5010, "k": 52},
+            "paused": {"u": 1},
+        },
     )
     status, body = await get(c, "/v1/shops/s3/groups/g")
     assert status == 200, body
