@@ -139,15 +139,21 @@ local function flt(x)
   return string.format('%.17g', x)
 end
 
-local function expose(s, x)
+-- ``starts``: group -> the earliest day of this section's new exposures (xf is written once per
+-- group and section: per exposure it was 2 of the ~8 commands a first exposure cost).
+local function expose(s, x, starts)
   local sk, group, var, day, crossed = x[1], x[2], x[3], x[4], x[6]
-  local was = redis.call('HMGET', sk, 'v', 'day', 'm')
+  local was = redis.call('HMGET', sk, 'v', 'day', 'm', 'p')
   if not was[1] then
     redis.call('HSET', sk, 'v', var, 'day', day)
     redis.call('EXPIREAT', sk, num(x[5]))
     local xk = s.xk .. day .. ':' .. group
     redis.call('HINCRBY', xk, 's' .. SEP .. var, 1)
-    local h = redis.call('HGETALL', sk) -- what they did before this exposure was counted
+    if not starts[group] or day < starts[group] then
+      starts[group] = day
+    end
+    -- what they did before this exposure was counted (``p``: an upgrade or downgrade came first)
+    local h = was[4] and redis.call('HGETALL', sk) or {}
     for j = 1, #h, 2 do
       local f = h[j]
       if f == 'k' or f == 'g' then
@@ -162,11 +168,6 @@ local function expose(s, x)
       redis.call('HSET', sk, 'm', '1')
       redis.call('HINCRBY', xk, 'm' .. SEP .. var, 1)
     end
-    local first = redis.call('HGET', s.xf, group)
-    if not first or day < first then
-      redis.call('HSET', s.xf, group, day)
-    end
-    redis.call('EXPIRE', s.xf, num(p.ttl))
   elseif (was[1] ~= var or crossed == 1) and not was[3] then
     redis.call('HSET', sk, 'm', '1')
     redis.call('HINCRBY', s.xk .. was[2] .. ':' .. group, 'm' .. SEP .. was[1], 1)
@@ -178,6 +179,9 @@ local function experiment_money(s, x)
   local fresh = redis.call('EXISTS', sk) == 0
   local was = redis.call('HMGET', sk, 'v', 'day')
   local xk = was[1] and (s.xk .. was[2] .. ':' .. group)
+  if not xk then
+    redis.call('HSET', sk, 'p', '1')
+  end
   if kind == 'd' then
     if redis.call('HSETNX', sk, 'g', '1') == 1 and xk then
       redis.call('HINCRBY', xk, 'g' .. SEP .. was[1], 1)
@@ -204,8 +208,19 @@ local counted, dups = 0, 0
 for i, s in ipairs(p.s) do
   apply_hashes(s.h)
   if s.xp then
+    local starts, any = {}, false
     for _, x in ipairs(s.xp) do
-      expose(s, x)
+      expose(s, x, starts)
+    end
+    for group, day in pairs(starts) do
+      local first = redis.call('HGET', s.xf, group)
+      if not first or day < first then
+        redis.call('HSET', s.xf, group, day)
+      end
+      any = true
+    end
+    if any then
+      redis.call('EXPIRE', s.xf, num(p.ttl))
     end
   end
   local trim = false

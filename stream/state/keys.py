@@ -75,9 +75,10 @@ def exposures_prefix(shop: str) -> str:
 
 def exposed(shop: str, group: str, subscriber: str) -> str:
     """One subscriber in one group: hash ``v`` (the variation of the first exposure), ``day``
-    (its shop-local day), ``k`` / ``g`` (converted / downgraded once), ``m`` (saw another
-    variation), ``r:<CUR>`` (revenue so far, minor units). Expires with its exposure day's
-    counters (EXPIREAT), or after the retention when no exposure came."""
+    (its shop-local day), ``k`` / ``g`` (converted / downgraded once), ``p`` (one of them came
+    before the exposure), ``m`` (saw another variation), ``r:<CUR>`` (revenue so far, minor
+    units). Expires with its exposure day's counters (EXPIREAT), or after the retention when no
+    exposure came."""
     return f"{PREFIX}:{{{shop}}}:xs:{orjson.dumps([group, subscriber]).decode()}"
 
 

@@ -59,6 +59,8 @@ def experiment_money(
     sub = exposed.setdefault(sk, {})
     var = sub.get("v")
     xp = _counters(hashes, s, sub["day"], group) if var is not None else None
+    if xp is None:
+        sub["p"] = "1"  # came before the exposure: counted when it comes
     sep = keys.SEP
     if kind == "d":
         if keys.DOWNGRADED not in sub:

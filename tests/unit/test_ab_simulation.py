@@ -18,6 +18,6 @@ def test_aa_daily_looks_for_30_days_stay_within_five_percent() -> None:
 
 def test_ab_a_true_lift_is_found_and_never_reversed() -> None:
     ab = simulate(150, rates=(0.10, 0.13), seed=5)
-    assert ab.ever_better >= 0.6, ab  # +30 %: found in 30 days in 80-90 % of runs (bench)
+    assert ab.ever_better >= 0.6, ab  # +30 %: found in 30 days in 94 % of 2,000 runs (bench)
     assert ab.ever_worse == 0, ab  # never announced the wrong way round
     assert ab.median_day_found is not None and ab.median_day_found <= 20, ab
