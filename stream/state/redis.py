@@ -22,8 +22,8 @@ from schemas.models import ShopSettings
 from stream.state import keys, shop_list, shop_settings
 from stream.state.batch import PartitionBatch
 from stream.state.clients import RETRIABLE, connect, pool_busy
-from stream.state.connection import AnyRedis
 from stream.state.cluster_apply import NodeScript, apply_cluster
+from stream.state.connection import AnyRedis
 from stream.state.day_index import (
     DayIndex,
     batch_days,

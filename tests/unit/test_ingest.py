@@ -115,6 +115,8 @@ async def test_views_counted_per_day_group_and_variation(store: MemoryStore) -> 
     assert store.hashes[keys.variations("s1", day, "g1")] == {
         keys.field("v", "a"): 20,
         keys.field("v", "b"): 10,
+        keys.field("a", "a"): 20,  # views without a subscriber_id: in no experiment
+        keys.field("a", "b"): 10,
     }
     assert store.hashes[keys.day("s2", day)] == {"v": 5}
     assert store.hashes[keys.partition(TOPICS.views, 0)]["offset"] == 34
@@ -297,7 +299,8 @@ async def test_counter_ops_carry_no_expiry_and_progress_ttls_refresh_once_a_day(
     refresh = [{s["id"]: s["x"] for s in p["s"]} for p in store.payloads]
     assert refresh == [{"s1": 1, "s2": 1}, {"s1": 0}, {"s1": 1}]
     first = store.payloads[0]["s"][0]["$"][0]
-    assert set(first) == {"s", "h", "hl", "hm", "lk", "ls", "lm"}  # no expiry of the HLL
+    # no expiry of the HLL; "x": the experiment's part (the exposed key carries its own)
+    assert set(first) == {"s", "h", "hl", "hm", "lk", "ls", "lm", "x"}
     assert all(len(op) == 2 for op in first["h"])  # [key, fields]: no EXPIREAT
 
 

@@ -52,7 +52,7 @@ def major(minor: int, currency: str) -> str:
 
 
 def major_fraction(minor: float, currency: str) -> str:
-    """A per-unit amount (revenue per view): major units with four more decimals."""
+    """A per-unit amount (revenue per subscriber): major units with four more decimals."""
     digits = _EXPONENTS.get(currency, 2)
     return f"{minor / 10**digits:.{digits + 4}f}"
 
@@ -130,6 +130,9 @@ GROUP_HEADER = [
     "variation_id",
     "is_control",
     *METRIC_HEADER,
+    "exposed_subscribers",
+    "converted_subscribers",
+    "subscriber_conversion_rate",
     "lift",
     "diff_ci95_low",
     "diff_ci95_high",
@@ -137,25 +140,33 @@ GROUP_HEADER = [
     "p_value_adjusted",
     "enough_data",
     "significant",
-    "revenue_per_view",
+    "revenue_per_subscriber",
+    "revenue_diff_ci95_low",
+    "revenue_diff_ci95_high",
+    "downgrade_guardrail_tripped",
     "srm_p_value",
     "srm_mismatch",
 ]
 
 
 def group_rows(doc: Mapping[str, Any], currency: str | None) -> Iterator[Row]:
-    """Rows of one group document (groups/{group_id}); no header."""
+    """Rows of one group document (groups/{group_id}); no header. The experiment's figures
+    (exposed subscribers over its run) beside the period's metrics."""
     srm = doc.get("srm") or {}
     for v in doc["variations"]:
         s = v["stats"]
         ci = s["diff_ci95"] or [None, None]
         for cur in _currencies(v["metrics"], currency):
-            rpv = s["revenue_per_view"].get(cur)
+            money = s["revenue_per_subscriber"].get(cur) or {}
+            mean, rci = money.get("mean"), money.get("diff_ci95") or [None, None]
             yield [
                 doc["group_id"],
                 v["variation_id"],
                 v["variation_id"] == doc["control_variation_id"],
                 *_metric_cells(v["metrics"], cur),
+                s["exposed_subscribers"],
+                s["converted_subscribers"],
+                s["conversion_rate"],
                 s["lift"],
                 ci[0],
                 ci[1],
@@ -163,7 +174,10 @@ def group_rows(doc: Mapping[str, Any], currency: str | None) -> Iterator[Row]:
                 s["p_value_adjusted"],
                 s["enough_data"],
                 s["significant"],
-                None if rpv is None else major_fraction(rpv, cur),
+                None if mean is None else major_fraction(mean, cur),
+                None if rci[0] is None else major_fraction(rci[0], cur),
+                None if rci[1] is None else major_fraction(rci[1], cur),
+                s["guardrail_tripped"],
                 srm.get("p_value"),
                 srm.get("mismatch"),
             ]
