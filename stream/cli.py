@@ -37,6 +37,17 @@ def _serving_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "the partitions.",
     )
 
+    restore = sub.add_parser(
+        "restore",
+        help="rebuild Redis from the state changelog (stop the workers first)",
+        description="Rebuild Redis from the compacted state changelog when it lost state (emptied "
+        "or older than the changelog); workers do this by themselves at start. See "
+        "docs/operations.md, 'Redis lost'.",
+    )
+    restore.add_argument("--dry-run", action="store_true", help="say what it would do")
+    restore.add_argument(
+        "--force", action="store_true", help="replace Redis's state even when it looks up to date"
+    )
     sub.add_parser(
         "collector",
         help="run one HTTP collector: storefronts POST events, it produces them to Kafka",
@@ -126,6 +137,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             _produce_demo(args, Settings.from_env(_without_api_tokens(env)))
         elif args.command == "token":
             _token_add(args, env)
+        elif args.command == "restore":
+            from stream.services import restore_cli
+
+            settings = Settings.from_env(_without_api_tokens(env))
+            sys.exit(restore_cli.main(settings, args.dry_run, args.force))
         elif args.command == "collector":
             _collector(Settings.from_env(_without_api_tokens(env)))
         elif args.command == "key":

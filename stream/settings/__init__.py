@@ -16,7 +16,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from stream.settings.collector import CollectorSettings
@@ -62,6 +62,11 @@ class Settings:
     shop_cache_entries: int = 100_000
     shop_offsets_per_partition: int = 20_000
     apply_shops_per_call: int = 2_000  # one Redis: shops per apply-script call
+    # the state changelog (docs/state.md): on, its flush period, the idempotent producer (a
+    # broker without InitProducerId, the embedded one, refuses it)
+    changelog: bool = True
+    changelog_flush_ms: int = 500
+    changelog_idempotent: bool = False
     consumer_group: str = "upsell-stream"
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.5
@@ -122,6 +127,7 @@ class Settings:
             apply_shops_per_call=read_int(
                 e, "UPSELL_APPLY_SHOPS_PER_CALL", d.apply_shops_per_call, 1, 1_000_000
             ),
+            **_changelog(e, d),
             consumer_group=e.get("UPSELL_GROUP_ID", d.consumer_group) or d.consumer_group,
             session_timeout_s=read_float(
                 e, "UPSELL_SESSION_TIMEOUT_S", d.session_timeout_s, 1, 600
@@ -133,6 +139,16 @@ class Settings:
             data_dir=Path(e.get("UPSELL_DATA_DIR") or d.data_dir),
             collector=CollectorSettings.from_env(e),
         )
+
+
+def _changelog(e: Mapping[str, str], d: Settings) -> dict[str, Any]:
+    return {
+        "changelog": read_bool(e, "UPSELL_CHANGELOG", d.changelog),
+        "changelog_flush_ms": read_int(
+            e, "UPSELL_CHANGELOG_FLUSH_MS", d.changelog_flush_ms, 10, 600_000
+        ),
+        "changelog_idempotent": read_bool(e, "UPSELL_CHANGELOG_IDEMPOTENT", d.changelog_idempotent),
+    }
 
 
 def _min_insync(e: Mapping[str, str]) -> int:

@@ -131,20 +131,57 @@ local function apply_hashes(ops)
   end
 end
 
+-- The changelog (p.cl, docs/state.md "Changelog"): every key and ledger entry this call changes
+-- is marked dirty in the shop's hash s.dk (item -> the shop's mark version) and the shop in the
+-- index p.cl, in this same call, so a crash can never leave a change unmarked.
+local function mark(dk, items)
+  if #items == 0 then
+    return
+  end
+  local v = redis.call('HINCRBY', dk, '#', 1)
+  for i = 1, #items, 256 do
+    local args = {}
+    for j = i, math.min(i + 255, #items) do
+      args[#args + 1] = items[j]
+      args[#args + 1] = v
+    end
+    redis.call('HSET', dk, unpack(args))
+  end
+end
+local function mark_hashes(items, ops)
+  if p.cl then
+    for _, op in ipairs(ops) do
+      items[#items + 1] = 'k' .. op[1]
+    end
+  end
+end
+
 local counted, dups = 0, 0
 for i, s in ipairs(p.s) do
   apply_hashes(s.h)
+  local items = {}
+  mark_hashes(items, s.h)
   local trim = false
   for _, m in ipairs(s['$']) do
     if redis.call('SET', m.s, '1', 'NX', 'EX', num(p.ttl)) then
       counted = counted + 1
       apply_hashes(m.h)
+      mark_hashes(items, m.h)
+      if p.cl then
+        items[#items + 1] = 'k' .. m.s
+      end
       if m.hl then
         redis.call('PFADD', m.hl, m.hm)
+        if p.cl then
+          items[#items + 1] = 'k' .. m.hl
+        end
       end
       if m.lk then
         redis.call('ZADD', m.lk, num(m.ls), m.lm)
         trim = m.lk
+        if p.cl then
+          items[#items + 1] = 'z' .. m.lk .. '\0' .. m.lm
+        end
       end
     else
       dups = dups + 1
@@ -164,9 +201,17 @@ for i, s in ipairs(p.s) do
   if s.x ~= 0 then
     redis.call('EXPIRE', s.k, num(p.ttl))
   end
+  if p.cl then
+    items[#items + 1] = 'k' .. s.k
+    mark(s.dk, items)
+    redis.call('HINCRBY', p.cl, s.id, 1)
+  end
 end
 
 if p.ck ~= cjson.null and p.co > checkpoint then
   redis.call('HSET', p.ck, 'offset', num(p.co))
+  if p.cl then
+    mark(p.cg, {'k' .. p.ck})
+  end
 end
 return {'ok', counted, dups}
