@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import date
+from importlib.resources import files
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ import orjson
 from stream.state import keys
 from stream.state.changelog import MARKER_KEY
 
+_WRITE_LUA = files("stream.state").joinpath("changelog_write.lua").read_text()
 _DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -39,6 +41,7 @@ class RestoreWriter:
     _days: dict[str, set[str]] = field(default_factory=dict)
     _listed: set[str] = field(default_factory=set)
     _gens: dict[str, int] = field(default_factory=dict)  # checkpoint key -> its generation
+    _script: Any = None
 
     async def wipe(self) -> int:
         """Delete the service's state (an older Redis is replaced, not merged); the restore lock
@@ -49,11 +52,16 @@ class RestoreWriter:
                 deleted += int(await self.client.unlink(name))
         return deleted
 
-    async def write(self, records: list[tuple[bytes, bytes | None]]) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key, value in records:
-                self._one(pipe, key, value)
-            await pipe.execute()
+    async def write(self, records: list[tuple[bytes, bytes | None]], chunk: int = 2_000) -> None:
+        """Write records in the log's order: one script call per ``chunk`` of them."""
+        if self._script is None:
+            self._script = self.client.register_script(_WRITE_LUA)
+        for i in range(0, len(records), chunk):
+            ops = _Commands()
+            for key, value in records[i : i + chunk]:
+                self._one(ops, key, value)
+            if ops.args:
+                await self._script(keys=[], args=ops.args)
 
     def _one(self, pipe: Any, item: bytes, value: bytes | None) -> None:
         if item == MARKER_KEY:
@@ -142,3 +150,37 @@ class RestoreWriter:
             pipe.set(keys.STATE_FORMAT, self.state_format)
             pipe.set(keys.CHANGELOG_AT, self.marker)
             await pipe.execute()
+
+
+class _Commands:
+    """The few pipeline methods the writer uses, recorded as the write script's arguments."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+
+    def _add(self, *command: Any) -> None:
+        self.args.append(len(command))
+        self.args.extend(command)
+
+    def delete(self, name: str) -> None:
+        self._add("DEL", name)
+
+    def set(self, name: str, value: bytes) -> None:
+        self._add("SET", name, value)
+
+    def pexpireat(self, name: str, at_ms: int) -> None:
+        self._add("PEXPIREAT", name, at_ms)
+
+    def hset(self, name: str, key: Any = None, value: Any = None, mapping: Any = None) -> None:
+        pairs = [key, value] if mapping is None else [x for kv in mapping.items() for x in kv]
+        self._add("HSET", name, *pairs)
+
+    def hdel(self, name: str, member: Any) -> None:
+        self._add("HDEL", name, member)
+
+    def zadd(self, name: str, mapping: dict[Any, float]) -> None:
+        (member, score), *_ = mapping.items()
+        self._add("ZADD", name, repr(score), member)
+
+    def zrem(self, name: str, member: Any) -> None:
+        self._add("ZREM", name, member)

@@ -63,10 +63,15 @@ async def recreate_event_topics(bootstrap: str, topics: Topics) -> None:
 
 
 async def count_stop_wipe(
-    bootstrap: str, topics: Topics, client: Redis, w: WorkerProcess, expected: ExpectedState
+    bootstrap: str,
+    topics: Topics,
+    client: Redis,
+    w: WorkerProcess,
+    expected: ExpectedState,
+    timeout_s: float = 120,
 ) -> dict[str, object]:
     """The counted stream's state once the changelog caught up; then stop, wipe, recreate."""
-    await assert_http_totals(w.url, expected, 120)
+    await assert_http_totals(w.url, expected, timeout_s)
     await caught_up(client)
     before = await dump(client)
     w.stop()

@@ -32,7 +32,7 @@ from tests.redis_dump import differences, dump
 KILLS = 4
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("engine", ["batch", "faust"])
 async def test_kills_between_apply_and_changelog_then_a_wipe_leave_the_restore_exact(
     engine: str, broker: EmbeddedBroker, redis_url: str, created_topics: Topics, tmp_path: Path
@@ -64,7 +64,7 @@ async def test_kills_between_apply_and_changelog_then_a_wipe_leave_the_restore_e
         done.set()
         await producing
         assert sum(1 for n in pending_at_kills if n) >= KILLS // 2, pending_at_kills
-        before = await count_stop_wipe(bootstrap, topics, client, w, expected)
+        before = await count_stop_wipe(bootstrap, topics, client, w, expected, 300)
         w.start().wait_ready()
         after = await dump(client)
         assert not differences(before, after), "\n".join(differences(before, after))
