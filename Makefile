@@ -55,6 +55,15 @@ fmt: $(STAMP)
 system-tools:
 	scripts/ensure-system-tools
 
+# Apache Kafka's jars for the tests on real Kafka (tests/conftest.py's kafka and kafka_cluster):
+# resolved from Maven Central by scripts/kafka/pom.xml into ~/.m2, once per machine (first run
+# ~40 s on this machine; then the cached classpath prints in ~0.05 s).
+.PHONY: kafka
+kafka: system-tools
+	scripts/ensure-kafka >/dev/null
+test: kafka
+chaos: kafka
+
 # system-tools first: a machine without them stops in seconds, before lint and any test
 test: system-tools lint
 	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)

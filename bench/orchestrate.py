@@ -2,7 +2,8 @@
 
 Rows: raw aiokafka ceiling, a naive Faust Table, ours with the batch engine (1 and 2 workers)
 and with the Faust engine; ours and Quix Streams on production's shape (bench/live_shape.py);
-two workers on a 3-primary Redis Cluster (bench/cluster.py). Also freshness at half the
+two workers on a 3-primary Redis Cluster (bench/cluster.py); ours, 1 worker, on Apache Kafka
+(bench/apache_kafka.py). Also freshness at half the
 measured rate, Redis bytes per counter set, API latency on a year of data, and the decoder's
 cost per event before and after its typed fast path. Prints the table (bench/report.py) and
 writes JSON to bench/results/.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from bench import api_latency, cluster, data, decode_cost, live_shape, peers
+from bench import apache_kafka, api_latency, cluster, data, decode_cost, live_shape, peers
 from bench import collector as collector_bench
 from bench.freshness import measure_freshness
 from bench.measure import redis_memory, total_forks
@@ -36,9 +37,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def preload(
-    stack: EmbeddedStack, topics: Topics, n: int, n_shops: int, dead_letter_every: int = 0
+    stack: EmbeddedStack,
+    topics: Topics,
+    n: int,
+    n_shops: int,
+    dead_letter_every: int = 0,
+    bootstrap: str | None = None,
 ) -> None:
-    asyncio.run(ensure_topics(stack.broker.bootstrap, topics, partitions=8))
+    """The bench stream on ``topics`` of the stack's broker (or of ``bootstrap``)."""
+    broker = bootstrap or stack.broker.bootstrap
+    asyncio.run(ensure_topics(broker, topics, partitions=8))
     bad = f", every {dead_letter_every}th bad" if dead_letter_every else ""
     print(
         f"preloading {n:,} events ({n_shops:,} shops, 50 groups x 4 variations, 30 days{bad})...",
@@ -50,7 +58,7 @@ def preload(
     records = [(topics.shops, k, v) for _t, k, v in data.settings(n_shops)]
     records += [(getattr(topics, kind), k, v) for kind, k, v in events]
     t = time.monotonic()
-    asyncio.run(produce_records(stack.broker.bootstrap, records))
+    asyncio.run(produce_records(broker, records))
     print(f"  produced in {time.monotonic() - t:.1f}s", flush=True)
 
 
@@ -138,6 +146,7 @@ def main() -> None:
         )
         print(f"  {collector_bench.render(report.collector)}", flush=True)
         cluster.run_row(stack, workdir, started, report, args.quick)
+        apache_kafka.run_row(stack, workdir, started, report, args.quick)
 
     out = ROOT / "bench" / "results" / ("quick.json" if args.quick else "full.json")
     out.write_text(json.dumps(report.to_json(), indent=2) + "\n")

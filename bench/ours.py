@@ -68,14 +68,15 @@ def run_ours(
     workdir: Path,
     started: StartedWorkers,
     keep: bool = False,
+    bootstrap: str | None = None,
 ) -> tuple[Run, list[WorkerProcess]]:
     """Count ``total`` events of ``topics`` from a flushed Redis; ``keep`` leaves the workers
-    running (for the rows timed after it, once their retention sweep is done)."""
+    running (for the rows timed after it, once their retention sweep is done). ``bootstrap``:
+    another broker than the stack's (Apache Kafka's row)."""
     client = redis.Redis(port=stack.redis.port)
     client.flushall()
-    ws = start_workers(
-        stack.broker.bootstrap, stack.redis.url, topics, engine, n_workers, workdir, started
-    )
+    broker = bootstrap or stack.broker.bootstrap
+    ws = start_workers(broker, stack.redis.url, topics, engine, n_workers, workdir, started)
     pids = [w.proc.pid for w in ws if w.proc]
     # followed from the start, not from readiness: on a busy machine workers had counted the
     # whole stream before they answered ready, and the 2-worker row read 0 events/s

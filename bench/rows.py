@@ -26,6 +26,7 @@ class RowId(StrEnum):
     LIVE = "ours_live_shape"
     LIVE_QUIX = "quix_live_shape"
     CLUSTER = "ours_cluster"
+    KAFKA = "ours_1_worker_apache_kafka"
 
 
 LABELS = {
@@ -40,6 +41,7 @@ LABELS = {
     RowId.LIVE: "ours, 1 worker, live shape (10,000 shops, Zipf, today)",
     RowId.LIVE_QUIX: "Quix Streams (views), live shape",
     RowId.CLUSTER: "ours, 2 workers, 3-primary Redis Cluster, live shape",
+    RowId.KAFKA: "ours, 1 worker (batch), on Apache Kafka (1 node)",
 }
 
 
@@ -56,7 +58,7 @@ class Row:
 def _machine() -> str:
     return (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        "broker: embedded Tansu (memory)"
+        "broker: embedded Tansu (memory), Apache Kafka for its own row"
     )
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real embedded broker and a real redis-server on free ports, never 6379."""
+"""Shared fixtures: real brokers (the embedded Tansu; Apache Kafka, one node and a secured
+three-node cluster) and a real redis-server, all on free ports, never 6379."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import hypothesis
 import pytest
 import redis
 
+from stream.devtools.apache_kafka import KafkaCluster
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.kafka.topics import ensure_topics
@@ -38,6 +41,55 @@ def broker(stack_dir: Path) -> Iterator[EmbeddedBroker]:
         yield b
     finally:
         b.stop()
+
+
+class Broker(Protocol):
+    """What a test needs of any broker: where clients connect."""
+
+    @property
+    def bootstrap(self) -> str: ...
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """One node of Apache Kafka (KRaft, PLAINTEXT on ``kafka.bootstrap``) for the tests that need
+    what Tansu lacks: transactions, DeleteRecords and retention, compaction. One per test
+    process, started on first use (8-20 s: a JVM; the first run on a machine also fetches the
+    jars, see scripts/ensure-kafka)."""
+    k = KafkaCluster(tmp_path_factory.mktemp("kafka")).start()
+    try:
+        yield k
+    finally:
+        k.stop()
+
+
+KAFKA_USERS = {"upsell-worker": "worker-secret", "upsell-admin": "admin-secret"}
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """Three nodes of Apache Kafka (each broker and controller, KRaft), one per test process.
+
+    - ``bootstrap``: PLAINTEXT listeners of all three, no authentication (brokers talk to each
+      other over it too).
+    - ``ssl_bootstrap``: TLS listeners; the server certificate (CN localhost, SAN 127.0.0.1)
+      is signed by a test CA made at start: ``ca.ca_file`` is its PEM for clients to trust
+      (``ca.cert_file``/``ca.key_file`` the server's pair, ``ca.keystore`` its PKCS12).
+    - ``sasl_ssl_bootstrap``: TLS plus SASL SCRAM-SHA-512; ``users`` are the SCRAM users made
+      by Kafka's own StorageTool at format time (KAFKA_USERS: name -> password).
+    - Replication factor 3 and ``min.insync.replicas=2`` by default for new topics and the
+      internal ones (create the project's topics with ``ensure_topics(..., replication=3,
+      min_insync=2)`` to say it explicitly).
+    - ``kill(node_id)`` (kill -9, node ids 1..3) and ``start_node(node_id)`` for failover tests;
+      the next test gets the cluster with every node up (``start_node`` waits for that).
+    No authorizer is configured: every authenticated user may do anything."""
+    c = KafkaCluster(
+        tmp_path_factory.mktemp("kafka-cluster"), nodes=3, secured=True, users=KAFKA_USERS
+    ).start()
+    try:
+        yield c
+    finally:
+        c.stop()
 
 
 @pytest.fixture
@@ -100,6 +152,8 @@ def topics() -> Topics:
 
 
 @pytest.fixture
-async def created_topics(broker: EmbeddedBroker, topics: Topics) -> AsyncIterator[Topics]:
+async def created_topics(broker: Broker, topics: Topics) -> AsyncIterator[Topics]:
+    """``topics`` created (4 partitions) on ``broker``: Tansu, or what a module puts in its
+    place (tests/integration/test_exactly_once_kafka.py)."""
     await ensure_topics(broker.bootstrap, topics, partitions=4)
     yield topics

@@ -1,9 +1,8 @@
-"""A Kafka protocol proxy in front of the embedded broker, for faults Tansu cannot make itself.
+"""A Kafka protocol proxy in front of the embedded broker, for a fault Tansu cannot make itself.
 
-- **Retention.** Tansu deletes nothing (no DeleteRecords, no retention.ms): its log start is
-  always 0. ``retain_from(topic, partition, offset)`` makes the proxy answer as a broker whose
-  retention deleted the records before ``offset``: ListOffsets (earliest) answers ``offset``
-  and a fetch below it answers OFFSET_OUT_OF_RANGE.
+(It also faked retention once, rewriting ListOffsets and fetches below a chosen offset; the
+records-lost tests now run on Apache Kafka's real DeleteRecords: tests/conftest.py's ``kafka``.)
+
 - **Refusing writes.** ``refuse(topic)`` answers every produce to ``topic`` with
   TOPIC_AUTHORIZATION_FAILED (a non-retriable error, so the producer's caller sees it, as when an
   ACL is missing for a while); the records go to a scratch topic instead and are never read.
@@ -21,21 +20,19 @@ import threading
 from collections import deque
 from typing import Any
 
-from aiokafka.protocol import fetch, offset, produce
+from aiokafka.protocol import produce
 from aiokafka.protocol.api import RequestStruct
 
 from stream.devtools.embedded import free_port
 
-_PRODUCE, _FETCH, _LIST_OFFSETS = 0, 1, 2
-_EARLIEST = -2
-_OFFSET_OUT_OF_RANGE = 1
+_PRODUCE = 0
 _TOPIC_AUTHORIZATION_FAILED = 29
 SCRATCH_TOPIC = "proxy.refused"  # create it with as many partitions as the refused topic
 
 
 def _request_classes() -> dict[tuple[int, int], Any]:
     found: dict[tuple[int, int], Any] = {}
-    for module in (fetch, offset, produce):
+    for module in (produce,):
         for value in vars(module).values():
             if not (isinstance(value, type) and issubclass(value, RequestStruct)):
                 continue
@@ -52,7 +49,6 @@ class KafkaProxy:
     def __init__(self, upstream_port: int, port: int | None = None) -> None:
         self.port = port or free_port()
         self.upstream_port = upstream_port
-        self.log_start: dict[tuple[str, int], int] = {}
         self.refused: set[str] = set()
         self.produce_refusals = 0
         self._loop = asyncio.new_event_loop()
@@ -82,9 +78,6 @@ class KafkaProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
-
-    def retain_from(self, topic: str, partition: int, first: int) -> None:
-        self.log_start[(topic, partition)] = first
 
     def refuse(self, topic: str) -> None:
         self.refused.add(topic)
@@ -122,14 +115,14 @@ class KafkaProxy:
             frame = await _read_frame(reader)
             api_key, version = struct.unpack_from(">hh", frame)
             cls = _CLASSES.get((api_key, version))
-            if cls is None or api_key not in (_PRODUCE, _FETCH, _LIST_OFFSETS):
+            if cls is None or api_key != _PRODUCE:
                 pending.append(None)
                 up.write(_framed(frame))
                 continue
             (client_len,) = struct.unpack_from(">h", frame, 8)
             body_at = 10 + max(client_len, 0)
             request = cls.decode(frame[body_at:])
-            moved = self._move_refused(request) if api_key == _PRODUCE else None
+            moved = self._move_refused(request)
             pending.append((api_key, request, moved))
             if moved is not None:
                 frame = frame[:body_at] + request.encode()
@@ -145,14 +138,10 @@ class KafkaProxy:
             frame = await _read_frame(reader)
             entry = pending.popleft() if pending else None
             if entry is not None:
-                api_key, request, moved = entry
+                _api_key, request, moved = entry
                 cls = type(request).RESPONSE_TYPE
                 response = cls.decode(frame[4:])
-                if api_key == _FETCH:
-                    self._out_of_range(request, response)
-                elif api_key == _LIST_OFFSETS:
-                    self._earliest(request, response)
-                elif moved is not None:
+                if moved is not None:
                     self._refusals(response, moved)
                 frame = frame[:4] + response.encode()
             client.write(_framed(frame))
@@ -177,43 +166,6 @@ class KafkaProxy:
                 parts = [(p[0], _TOPIC_AUTHORIZATION_FAILED, -1, *p[3:]) for p in parts]
             topics.append((name, parts))
         response.topics = topics
-
-    def _out_of_range(self, request: Any, response: Any) -> None:
-        at = 2 if request.API_VERSION >= 9 else 1  # fetch_offset; v9 added current_leader_epoch
-        below: set[tuple[str, int]] = set()
-        for topic, parts in request.topics:
-            for p in parts:
-                if p[at] < self.log_start.get((topic, p[0]), 0):
-                    below.add((topic, p[0]))
-        if not below:
-            return
-        response.topics = [
-            (
-                topic,
-                [
-                    (p[0], _OFFSET_OUT_OF_RANGE, *p[2:-1], b"") if (topic, p[0]) in below else p
-                    for p in parts
-                ],
-            )
-            for topic, parts in response.topics
-        ]
-
-    def _earliest(self, request: Any, response: Any) -> None:
-        earliest = {
-            (topic, p[0]) for topic, parts in request.topics for p in parts if p[1] == _EARLIEST
-        }
-        response.topics = [
-            (
-                topic,
-                [
-                    (*p[:3], max(p[3], self.log_start.get((topic, p[0]), 0)), *p[4:])
-                    if (topic, p[0]) in earliest
-                    else p
-                    for p in parts
-                ],
-            )
-            for topic, parts in response.topics
-        ]
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> bytes:

@@ -13,8 +13,11 @@ from aiokafka.errors import KafkaError
 
 
 def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
-    """A producer that works on every broker we meet: no idempotence (the embedded broker rejects
-    InitProducerId), acks=1, small linger for throughput with low latency."""
+    """A producer that works on every broker we meet: no idempotence, acks=1, small linger for
+    throughput with low latency. Idempotence is off for Tansu only, the embedded default: it
+    still answers InitProducerId with UnknownError (re-checked 2026-12-07). Apache Kafka takes
+    it; the tests on Kafka pass ``enable_idempotence=True, acks="all"`` where a leader fails
+    over (tests/chaos/test_kafka_cluster.py)."""
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
         "enable_idempotence": False,

@@ -34,8 +34,13 @@ def worker_env(
     defaults = {
         "UPSELL_PARTITIONS": "4",
         "UPSELL_GROUP_ID": f"grp-{topics.prefix.rstrip('.')}",
-        # the broker holds a group join for half the session timeout (shared/FACTS.md): 2 s
-        # makes every worker start and every takeover after a kill ~2 s shorter than 6 s did
+        # Tansu holds a group join for half the session timeout (shared/FACTS.md): 2 s makes
+        # every worker start and every takeover after a kill ~2 s shorter than 6 s did. Tansu
+        # only: re-measured 2026-12-07, a first join took 1.15 s with 2 s and 3.15 s with 6 s
+        # on Tansu, 0.42 s with 2 s on Apache Kafka. On Kafka the 2 s still shortens the
+        # takeover after a kill -9 (the dead member is dropped after the session timeout);
+        # Kafka refuses a session timeout below group.min.session.timeout.ms (6 s by default,
+        # 1 s on the test brokers: stream/devtools/apache_kafka.py).
         "UPSELL_SESSION_TIMEOUT_S": "2",
         "UPSELL_HEARTBEAT_S": "0.5",
         "UPSELL_BATCH_MAX_EVENTS": "5000",
@@ -82,9 +87,12 @@ async def produce(
     topics: Topics,
     items: Iterable[tuple[str, bytes | None, bytes | None]],
     partition: int | None = None,
+    **producer_options: Any,
 ) -> int:
-    """Send (kind, key, value) items; returns how many. Waits for every acknowledgement."""
-    producer = make_producer(bootstrap)
+    """Send (kind, key, value) items; returns how many. Waits for every acknowledgement.
+    ``producer_options`` override make_producer's (``enable_idempotence=True, acks="all"`` on
+    Apache Kafka, where a leader may fail over mid-stream)."""
+    producer = make_producer(bootstrap, **producer_options)
     await producer.start()
     sent = 0
     try:
@@ -125,6 +133,7 @@ async def produce_until(
     progress: Callable[[], Awaitable[int]] | None = None,
     lead: int = 2_000,
     chunk: int = 500,
+    **producer_options: Any,
 ) -> None:
     """Produce ``items`` at about ``rate`` events/s, and at most ``lead`` events ahead of
     ``progress()`` (what the worker has written, e.g. ``written``), until ``done`` is set; then
@@ -145,9 +154,9 @@ async def produce_until(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), 0.1)
         if done.is_set():
-            await produce(bootstrap, topics, items[i:])
+            await produce(bootstrap, topics, items[i:], **producer_options)
             return
-        await produce(bootstrap, topics, items[i : i + chunk])
+        await produce(bootstrap, topics, items[i : i + chunk], **producer_options)
         pause = max(0.0, started + (i + chunk) / rate - time.monotonic())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), pause)

@@ -168,8 +168,9 @@ async def _count(
 
 async def _settings_stored(redis_url: str, want: int) -> None:
     """Every setting in Redis before the views go: the embedded broker's end offsets can lag
-    the records it holds, so reading the topic "to its end" at start may stop short of its
-    last records (the shops consumer then stores them within seconds)."""
+    the records it holds (Tansu only: stream/kafka/reading.py), so reading the topic "to its
+    end" at start may stop short of its last records (the shops consumer then stores them
+    within seconds)."""
     client = aioredis.Redis.from_url(redis_url)
     try:
         stored = await eventually(lambda: client.hlen(keys.SHOPS), lambda n: n >= want, 300)

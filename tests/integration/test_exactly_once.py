@@ -23,6 +23,7 @@ from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state import keys
 from tests import state_snapshot
+from tests.conftest import Broker
 from tests.dates import an_hour_ago, iso_instant
 from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState, Sent
@@ -122,7 +123,7 @@ async def test_state_matches_reference_after_50k_mixed_events(
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_kill_9_three_times_while_events_flow(
     engine: str,
-    broker: EmbeddedBroker,
+    broker: Broker,
     redis_url: str,
     redis_client: Redis,
     created_topics: Topics,
@@ -169,7 +170,7 @@ async def test_kill_9_three_times_while_events_flow(
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_rebalance_between_two_workers(
     engine: str,
-    broker: EmbeddedBroker,
+    broker: Broker,
     redis_url: str,
     redis_client: Redis,
     created_topics: Topics,

@@ -2,15 +2,15 @@
 they were counted. Both engines count them in ``upsell_records_lost_total``, list them in
 ``/readyz/counting`` (``records_lost``) and log an error, and count every record Kafka still has.
 
-How the log start gets past the checkpoint: Tansu, the embedded broker, deletes nothing (no
-DeleteRecords; ``retention.ms`` is not enforced), so its log start stays 0. A checkpoint written
-by hand into Redis cannot fall below that (the lowest, -1, already means "from offset 0"), and a
-deleted and recreated topic starts at 0 again (a log restart, not a loss). So the worker reaches
-the broker through a Kafka protocol proxy (tests/kafka_proxy.py) that answers as Apache Kafka
-does once retention deleted the records before an offset: ListOffsets (earliest) names that
-offset and a fetch below it answers OFFSET_OUT_OF_RANGE. A first worker counts 300 views and
-stops; 500 more are produced and "retention" deletes offsets 0..499; the next worker resumes at
-300, finds the log starting at 500: 200 records lost, the last 300 counted.
+It runs on Apache Kafka (the ``kafka`` fixture), which really deletes: a first worker counts 300
+views and stops; 500 more are produced and DeleteRecords (what retention does to whole
+segments, here to an exact offset) removes offsets 0..499; the next worker resumes at 300, finds
+the log starting at 500: 200 records lost, the last 300 counted.
+
+This replaced a Kafka protocol proxy in front of Tansu (tests/kafka_proxy.py's ``retain_from``,
+removed) that only faked the deletion: Tansu deletes nothing (no DeleteRecords, ``retention.ms``
+not enforced), so the proxy rewrote ListOffsets (earliest) and answered fetches below the
+offset with OFFSET_OUT_OF_RANGE, as it assumed Kafka would.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
-from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.apache_kafka import KafkaCluster
 from stream.devtools.workers import http_get
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from tests.integration.e2e import day_metrics, eventually, produce, worker_env, workers
 from tests.integration.odd_records import view
-from tests.kafka_proxy import KafkaProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -36,21 +37,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 @pytest.mark.parametrize("engine", ["batch", "faust"])
 async def test_records_deleted_by_retention_before_counting_are_reported_lost(
     engine: str,
-    proxied_broker: tuple[KafkaProxy, EmbeddedBroker],
+    kafka: KafkaCluster,
     redis_url: str,
     topics: Topics,
     tmp_path: Path,
 ) -> None:
-    proxy, _broker = proxied_broker
-    await ensure_topics(proxy.bootstrap, topics, partitions=4)
+    await ensure_topics(kafka.bootstrap, topics, partitions=4)
     at = datetime.now(UTC) - timedelta(hours=1)
     shop = "lost"
-    env = worker_env(proxy.bootstrap, redis_url, topics, engine)
+    env = worker_env(kafka.bootstrap, redis_url, topics, engine)
     first, second = workers(env, tmp_path, 2)
 
     async def views(start: int, n: int) -> None:
         items = [("view", shop.encode(), view(shop, start + i, at)) for i in range(n)]
-        await produce(proxy.bootstrap, topics, items, partition=0)
+        await produce(kafka.bootstrap, topics, items, partition=0)
 
     async def counted(url: str, n: int) -> int:
         got = await eventually(
@@ -67,7 +67,7 @@ async def test_records_deleted_by_retention_before_counting_are_reported_lost(
     finally:
         first.stop()
     await views(300, 500)
-    proxy.retain_from(topics.views, 0, 500)
+    assert await delete_before(kafka.bootstrap, TopicPartition(topics.views, 0), 500) == 500
     try:
         await asyncio.to_thread(second.start().wait_ready)
         assert await counted(second.url, 600) == 600, second.tail()
@@ -80,3 +80,14 @@ async def test_records_deleted_by_retention_before_counting_are_reported_lost(
     assert lost in metrics.decode(), [ln for ln in metrics.decode().splitlines() if "lost" in ln]
     assert orjson.loads(ready)["checks"]["records_lost"] == {f"{topics.views}[0]": 200}, ready
     assert "events 300..499 were deleted by retention" in second.tail(200), second.tail()
+
+
+async def delete_before(bootstrap: str, partition: TopicPartition, offset: int) -> int:
+    """DeleteRecords: the partition's log starts at ``offset``; returns the new log start."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        done = await admin.delete_records({partition: RecordsToDelete(before_offset=offset)})
+    finally:
+        await admin.close()
+    return int(done[partition])

@@ -1,6 +1,6 @@
 """Every consumer of ours reads committed records only (aborted transactional writes are never
-counted). The embedded broker has no transactions, so this checks the consumers' setting; the
-end-to-end tests show that the broker serves such fetches (docs/state.md)."""
+counted). This checks the consumers' setting; tests/integration/test_real_kafka.py shows
+aborted views never counted on Apache Kafka (the embedded broker has no transactions)."""
 
 from __future__ import annotations
 
