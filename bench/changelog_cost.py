@@ -6,9 +6,9 @@ Ingestor in 2,500-event partition batches against a private Redis, twice: withou
 then with it and a flusher sending to an embedded broker every 20,000 events (``--flush-events``),
 in the same process (as in a worker). Per event: the worker's CPU (this process), Redis's
 (``INFO cpu``) and the broker's (``/proc``), the second run minus the first. Then the changelog
-topic is read: records and bytes sent, and the bytes compaction keeps (the latest record of each key) per counter set.
-Last, Redis is emptied and rebuilt from the changelog: counter sets per second, and the time
-for 10,000 shops x 800 days at this shape, extrapolated from the measured rate.
+topic is read: records and bytes sent, and the bytes compaction keeps (the latest record of
+each key) per counter set. Last, Redis is emptied and rebuilt from the changelog: counter sets
+per second, and the time for 10,000 shops x 800 days at this shape, extrapolated.
 """
 
 from __future__ import annotations
