@@ -175,7 +175,8 @@ def restore_line(r: dict[str, float], sent: dict[str, int], sets: float) -> str:
     kept_per_set = sent["keys"] / sets
     wall = sent["keys"] / r["seconds"] / kept_per_set
     busy = max(r["cpu"], r["redis"])  # the client and Redis take turns per call, each a core
-    cpu_rate = sent["keys"] / (r["cpu"] + r["redis"]) / kept_per_set
+    # CPU per record written: on a compacted topic a restore writes about the kept records
+    cpu_rate = r["records"] / (r["cpu"] + r["redis"]) / kept_per_set
     full_sets = sum(len(s.cells) for s in live_data.live_shops(SHOPS)) * DAYS
     return (
         f"restore: {r['records']:,.0f} records in {r['seconds']:.1f} s (worker CPU "

@@ -5,6 +5,9 @@ the event topics deleted and created again empty)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -19,6 +22,8 @@ from stream.state import keys
 from tests.event_factory import SHOPS
 from tests.expected_state import ExpectedState
 from tests.integration.api_totals import assert_http_totals
+from tests.integration.e2e import eventually
+from tests.metrics import scrape, total
 from tests.redis_dump import dump
 
 
@@ -73,8 +78,29 @@ async def count_stop_wipe(
     """The counted stream's state once the changelog caught up; then stop, wipe, recreate."""
     await assert_http_totals(w.url, expected, timeout_s)
     await caught_up(client)
+    lag = await eventually(
+        lambda: asyncio.to_thread(scrape, w),
+        lambda m: total(m, "upsell_changelog_lag_records") == 0,
+        10,
+    )
+    assert total(lag, "upsell_changelog_lag_records") == 0, "the lag metric missed the catch-up"
+    assert 0 <= total(lag, "upsell_changelog_lag_seconds") < 30
+    assert total(lag, "upsell_changelog_records_total") > 0
     before = await dump(client)
     w.stop()
     await client.flushall()
     await recreate_event_topics(bootstrap, topics)
     return before
+
+
+def restore_by_hand(env: dict[str, str], *args: str) -> str:
+    """``upsell-stream restore ARGS`` with a worker's environment; its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "restore", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout

@@ -19,7 +19,7 @@ from tests.event_factory import SHOPS, mixed_events, settings_messages
 from tests.expected_state import ExpectedState
 from tests.integration.api_totals import assert_http_totals
 from tests.integration.e2e import produce, worker_env, workers
-from tests.integration.restore_runs import count_stop_wipe, snapshots
+from tests.integration.restore_runs import count_stop_wipe, restore_by_hand, snapshots
 from tests.redis_dump import differences, dump
 
 
@@ -43,6 +43,9 @@ async def test_an_emptied_redis_comes_back_whole_from_the_changelog(
         before = await count_stop_wipe(bootstrap, topics, client, w, expected)
         assert any(":seen:" in k for k in before) and any(":ledger" in k for k in before)
         assert any(":subs" in k for k in before) and keys.SHOPS in before
+        said = restore_by_hand(w.env, "--dry-run")
+        assert "Redis holds no changelog marker" in said and "would restore" in said, said
+        assert not await client.exists(keys.CHANGELOG_AT), "--dry-run wrote"
 
         w.start().wait_ready()
         after = await dump(client)
