@@ -51,6 +51,17 @@ def _serving_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "the partitions.",
     )
 
+    restore = sub.add_parser(
+        "restore",
+        help="rebuild Redis from the state changelog (stop the workers first)",
+        description="Rebuild Redis from the compacted state changelog when it lost state (emptied "
+        "or older than the changelog); workers do this by themselves at start. See "
+        "docs/operations.md, 'Redis lost'.",
+    )
+    restore.add_argument("--dry-run", action="store_true", help="say what it would do")
+    restore.add_argument(
+        "--force", action="store_true", help="replace Redis's state even when it looks up to date"
+    )
     sub.add_parser(
         "api",
         help="serve the /v1 API and the dashboard without counting (scale reads apart)",
@@ -129,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _tool(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> int:
-    """The commands that need no token file: the collector, the demo producer, key, send and
-    subscriber."""
+    """The commands that need no token file: the collector, the demo producer, key, send,
+    restore and subscriber."""
     if args.command == "collector":
         _collector(settings)
         return 0
@@ -142,6 +153,10 @@ def _tool(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> 
         return cli_commands.key(settings, args)
     if args.command == "send":
         return cli_commands.send(settings, args)
+    if args.command == "restore":
+        from stream.services import restore_cli
+
+        return restore_cli.main(settings, args.dry_run, args.force)
     return cli_commands.erase(settings, args, env.get("USER") or "cli")
 
 

@@ -85,6 +85,11 @@ class Settings:
     shop_cache_entries: int = 100_000
     shop_offsets_per_partition: int = 20_000
     apply_shops_per_call: int = 2_000  # one Redis: shops per apply-script call
+    # the state changelog (docs/state.md): on, its flush period, the idempotent producer (a
+    # broker without InitProducerId, the embedded one, refuses it)
+    changelog: bool = True
+    changelog_flush_ms: int = 500
+    changelog_idempotent: bool = False
     consumer_group: str = "upsell-stream"
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.5
@@ -154,6 +159,7 @@ class Settings:
             apply_shops_per_call=read_int(
                 e, "UPSELL_APPLY_SHOPS_PER_CALL", d.apply_shops_per_call, 1, 1_000_000
             ),
+            **_changelog(e, d),
             consumer_group=e.get("UPSELL_GROUP_ID", d.consumer_group) or d.consumer_group,
             session_timeout_s=read_float(
                 e, "UPSELL_SESSION_TIMEOUT_S", d.session_timeout_s, 1, 600
@@ -207,6 +213,16 @@ def _pools(e: Mapping[str, str], d: Settings) -> dict[str, Any]:
             e, "UPSELL_REDIS_API_CONNECTIONS", d.redis_api_connections, 1, 10_000
         ),
         "api_busy_wait_ms": read_int(e, "UPSELL_API_BUSY_WAIT_MS", d.api_busy_wait_ms, 0, 60_000),
+    }
+
+
+def _changelog(e: Mapping[str, str], d: Settings) -> dict[str, Any]:
+    return {
+        "changelog": read_bool(e, "UPSELL_CHANGELOG", d.changelog),
+        "changelog_flush_ms": read_int(
+            e, "UPSELL_CHANGELOG_FLUSH_MS", d.changelog_flush_ms, 10, 600_000
+        ),
+        "changelog_idempotent": read_bool(e, "UPSELL_CHANGELOG_IDEMPOTENT", d.changelog_idempotent),
     }
 
 

@@ -202,3 +202,18 @@ def split_field(raw: str) -> tuple[str, str]:
     """``'v\\x1fgroup-a'`` -> ``('v', 'group-a')``."""
     metric, _, ident = raw.partition(SEP)
     return metric, ident
+
+
+# The state changelog (stream/state/changelog.py, docs/state.md "Changelog"): what changed in
+# Redis and is not yet acknowledged by the compacted changelog topic.
+CHANGELOG_SHOPS = f"{PREFIX}:cl:shops"  # hash: shop -> a version bumped by every change
+CHANGELOG_GLOBAL = f"{PREFIX}:cl:g"  # hash: item -> version (checkpoints, settings, write keys)
+CHANGELOG_AT = f"{PREFIX}:cl:at"  # epoch ms of the newest flush marker sent (set before it)
+CHANGELOG_LEASE = f"{PREFIX}:cl:lease"  # the worker that flushes (one at a time)
+RESTORE_LOCK = f"{PREFIX}:cl:restore"  # the worker that restores (one at a time)
+RESTORED = f"{PREFIX}:cl:restored"  # JSON: when and how much the last restore wrote
+
+
+def changelog_dirty(shop: str) -> str:
+    """A shop's changes not yet in the changelog: hash item -> version (``#``: the last one)."""
+    return f"{PREFIX}:{{{shop}}}:cl"
