@@ -53,7 +53,9 @@ class TimedStore(RedisStore):
             self.script_s += time.perf_counter() - start
 
 
-async def measure(redis_url: str, n_events: int, n_shops: int, per_batch: int) -> dict[str, Any]:
+async def measure(
+    redis_url: str, n_events: int, n_shops: int, per_batch: int, view_subscribers: int = 0
+) -> dict[str, Any]:
     client = connect(redis_url, cluster=False)
     await client.flushall()
     await client.config_resetstat()
@@ -62,7 +64,8 @@ async def measure(redis_url: str, n_events: int, n_shops: int, per_batch: int) -
     now = datetime.now(UTC)
     ingestor = await offline_ingestor(store, topics, data.shops(n_shops), now, retention_days=400)
     parts: dict[tuple[str, int], list[Record]] = defaultdict(list)
-    for kind, key, value in data.events(n_events, n_shops=n_shops, now=now):
+    stream = data.events(n_events, n_shops=n_shops, now=now, view_subscribers=view_subscribers)
+    for kind, key, value in stream:
         records = parts[(getattr(topics, kind), zlib.crc32(key) % PARTITIONS)]
         records.append(Record(len(records), key, value))
     for topic, partition in parts:
@@ -103,12 +106,20 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--batch", type=int, default=2_500)
     parser.add_argument("--aof", action="store_true", help="Redis with AOF everysec, as deployed")
+    parser.add_argument(
+        "--view-subscribers",
+        type=int,
+        default=0,
+        help="views carry one of this many subscriber ids: the experiments' exposures' cost",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="upsell-apply-cost-") as tmp:
         redis = EmbeddedRedis(Path(tmp), appendonly=args.aof).start()
         try:
             for shops in (50, 10_000):
-                r = asyncio.run(measure(redis.url, args.events, shops, args.batch))
+                r = asyncio.run(
+                    measure(redis.url, args.events, shops, args.batch, args.view_subscribers)
+                )
                 us = 1e6 / args.events
                 print(
                     f"{r['shops']:>6,} shops: {r['events_per_s']:>7,} events/s sequential; "

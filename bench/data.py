@@ -35,8 +35,10 @@ def events(
     days: int = 30,
     seed: int = 1,
     now: datetime | None = None,
+    view_subscribers: int = 0,
 ) -> Iterator[tuple[str, bytes, bytes]]:
-    """(topic kind, key, value): kinds are views, clicks, upgrades."""
+    """(topic kind, key, value): kinds are views, clicks, upgrades. With ``view_subscribers``,
+    each view carries one of that many subscriber ids (an exposure in the experiments)."""
     rng = random.Random(seed)
     end = (now or datetime.now(UTC)) - timedelta(minutes=1)
     names = [s for s, _tz in shops(n_shops)]
@@ -63,6 +65,8 @@ def events(
         }
         r = rng.random()
         if r < 0.90:
+            if view_subscribers:
+                doc["subscriber_id"] = f"sub-{rng.randrange(view_subscribers)}"
             yield "views", shop.encode(), orjson.dumps(doc)
         elif r < 0.995:
             doc["subscriber_id"] = f"sub-{rng.randrange(100_000)}"

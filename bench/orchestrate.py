@@ -20,7 +20,16 @@ from pathlib import Path
 
 import redis
 
-from bench import apache_kafka, api_latency, cluster, data, decode_cost, live_shape, peers
+from bench import (
+    apache_kafka,
+    api_latency,
+    api_while_counting,
+    cluster,
+    data,
+    decode_cost,
+    live_shape,
+    peers,
+)
 from bench import collector as collector_bench
 from bench.freshness import measure_freshness
 from bench.measure import redis_memory, total_forks
@@ -147,6 +156,7 @@ def main() -> None:
         print(f"  {collector_bench.render(report.collector)}", flush=True)
         cluster.run_row(stack, workdir, started, report, args.quick)
         apache_kafka.run_row(stack, workdir, started, report, args.quick)
+        api_while_counting.rows(stack, workdir, started, report, args.quick)
 
     out = ROOT / "bench" / "results" / ("quick.json" if args.quick else "full.json")
     out.write_text(json.dumps(report.to_json(), indent=2) + "\n")

@@ -49,6 +49,10 @@ def start_workers(
         engine,
         UPSELL_GROUP_ID=group,
         UPSELL_LOG_LEVEL="WARNING",
+        # the rows count the same topics again from a flushed Redis: with the state changelog
+        # a worker would restore the last row's state instead (its cost has rows of its own,
+        # python -m bench.changelog_cost)
+        UPSELL_CHANGELOG="off",
         **extra_env,
     )
     ws = [WorkerProcess(env, workdir, name=f"{engine}-{n_workers}-{i}") for i in range(n_workers)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench import api_while_counting
 from bench import collector as collector_bench
 from bench.rows import Report, RowId
 
@@ -104,6 +105,8 @@ def render(report: Report) -> str:
         ]
     if report.collector is not None:
         lines += ["", collector_bench.render(report.collector)]
+    if report.api_while_counting is not None:
+        lines += ["", api_while_counting.render(report.api_while_counting)]
     lines += ["", "| target | measured | |", "|---|---:|---|"]
     for target, measured, met in targets(report):
         lines.append(f"| {target} | {measured} | {'met' if met else 'MISSED'} |")

@@ -81,6 +81,7 @@ class Report:
     live_shape: dict[str, Any] | None = None
     cluster: dict[str, Any] | None = None
     collector: dict[str, Any] | None = None
+    api_while_counting: dict[str, dict[str, Any]] | None = None
     not_measured: dict[str, str] = field(default_factory=dict)
 
     def record(self, row_id: RowId, run: Run | str) -> None:
@@ -114,6 +115,7 @@ class Report:
             "live_shape",
             "cluster",
             "collector",
+            "api_while_counting",
         ):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumers.plan_changes import add_transition, spread
+from consumers.plan_changes import add_transition, experiment, spread
 from schemas.models import Kind, PlanChange
 from stream.state import keys
 from stream.state.batch import MoneyEntry, ShopSection
@@ -23,5 +23,6 @@ def count(section: ShopSection, event: PlanChange, day: str) -> None:
         MoneyEntry(
             seen_key=keys.seen(event.shop_id, "d", event.event_id),
             counters=counters,
+            experiment=experiment(event, "d"),
         )
     )

@@ -36,5 +36,14 @@ def add_transition(counters: Counters, event: PlanChange, day: str, deltas: dict
     }
 
 
+def experiment(event: PlanChange, kind: str) -> tuple[str, str, str, str, int] | None:
+    """An attributed plan change also counts in its group's experiment, for the variation the
+    subscriber was first exposed to (the apply script looks it up): ``None`` when unattributed."""
+    if event.group_id is None:
+        return None
+    key = keys.exposed(event.shop_id, event.group_id, event.subscriber_id)
+    return (key, event.group_id, kind, event.currency, event.revenue_minor)
+
+
 def event_ms(event: PlanChange) -> int:
     return int(event.occurred_at.timestamp() * 1000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from consumers.plan_changes import add_transition, event_ms, spread
+from consumers.plan_changes import add_transition, event_ms, experiment, spread
 from schemas.models import Kind, Plan, PlanChange
 from schemas.timestamps import utc_text
 from stream.state import keys
@@ -43,6 +43,7 @@ def count(section: ShopSection, event: PlanChange, day: str) -> None:
             counters=counters,
             hll=(keys.upgraders(shop, day), event.subscriber_id),
             ledger=(keys.ledger(shop), event_ms(event), ledger_item(event)),
+            experiment=experiment(event, "u"),
         )
     )
 

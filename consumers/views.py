@@ -1,4 +1,8 @@
-"""``upsell.banner-views``: high volume; pre-aggregated per (day, group, variation) cell."""
+"""``upsell.banner-views``: high volume; pre-aggregated per (day, group, variation) cell.
+
+A view with a ``subscriber_id`` is also a candidate exposure of that subscriber to the group's
+experiment (the first one wins, in the apply script); a view without one counts in the views
+and in ``a`` (views left out of experiments), never in an experiment."""
 
 from __future__ import annotations
 
@@ -10,4 +14,9 @@ KIND = Kind.VIEW
 
 
 def count(section: ShopSection, event: BannerView, day: str) -> None:
-    section.cells[(keys.VIEWS, day, event.group_id, event.variation_id)] += 1
+    group, variation = event.group_id, event.variation_id
+    section.cells[(keys.VIEWS, day, group, variation)] += 1
+    if event.subscriber_id is None:
+        section.cells[(keys.ANONYMOUS_VIEWS, day, group, variation)] += 1
+    else:
+        section.expose(group, event.subscriber_id, variation, day)

@@ -12,7 +12,6 @@ fields (types, then rules), key, then time.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -38,6 +37,7 @@ from schemas.models import (
     BannerClick,
     BannerView,
     Event,
+    ExperimentSettings,
     Kind,
     PlanChange,
     Rejected,
@@ -47,6 +47,8 @@ from schemas.models import (
 from schemas.zones import zone
 
 MAX_BYTES = 64 * 1024
+MAX_MDE = 10.0  # a minimum detectable effect of +1,000 %
+MAX_WEIGHT = 1e9  # a shop's traffic weights: any 20 of them sum to a finite number
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -167,12 +169,38 @@ def _shop(doc: dict[str, Any]) -> ShopSettings:
         raise Reject("bad_type:week_start", "expected monday or sunday")
     if week_start not in ("monday", "sunday"):
         raise Reject("bad_value:week_start", "expected monday or sunday")
-    return ShopSettings(shop, tz, week_start, currency(doc), _split_weights(doc))
+    return ShopSettings(shop, tz, week_start, currency(doc), _split_weights(doc), _experiments(doc))
+
+
+def _experiments(doc: dict[str, Any]) -> dict[str, ExperimentSettings]:
+    """Optional ``experiments: {group_id: {"start"?: "YYYY-MM-DD", "mde"?: number}}``, the
+    minimum detectable effect above 0 and at most MAX_MDE."""
+    raw = doc.get("experiments")
+    if raw is None:
+        return {}
+    if type(raw) is not dict:
+        raise Reject("bad_type:experiments", "expected {group_id: {start, mde}}")
+    out = {}
+    for group_id, spec in raw.items():
+        if not 0 < len(group_id) <= MAX_ID or type(spec) is not dict:
+            raise Reject("bad_value:experiments", "expected {group_id: {start, mde}}")
+        start, mde = spec.get("start"), spec.get("mde")
+        try:
+            day = None if start is None else date.fromisoformat(start)
+        except (TypeError, ValueError):
+            day = None
+        if start is not None and (type(start) is not str or not _DATE.fullmatch(start) or not day):
+            raise Reject("bad_value:experiments", "start is a date YYYY-MM-DD")
+        if mde is not None and not (type(mde) in (int, float) and 0 < mde <= MAX_MDE):
+            raise Reject("bad_value:experiments", "mde is a number above 0, at most 10")
+        out[group_id] = ExperimentSettings(day, None if mde is None else float(mde))
+    return out
 
 
 def _split_weights(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Optional ``groups: {group_id: {variation_id: weight}}``: ids of 1-128 characters,
-    weights finite numbers >= 0, at least one of a group's weights > 0."""
+    weights numbers from 0 to MAX_WEIGHT, at least one of a group's weights > 0. (Weights of
+    1e308 once passed: their sum was infinite and the sample-ratio check divided by it.)"""
     raw = doc.get("groups")
     if raw is None:
         return {}
@@ -184,9 +212,11 @@ def _split_weights(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
             raise Reject("bad_value:groups", "expected {group_id: {variation_id: weight}}")
         parsed = {}
         for variation_id, weight in weights.items():
-            ok = type(weight) in (int, float) and math.isfinite(weight) and weight >= 0
+            ok = type(weight) in (int, float) and 0 <= weight <= MAX_WEIGHT
             if not 0 < len(variation_id) <= MAX_ID or not ok:
-                raise Reject("bad_value:groups", "weights are numbers >= 0 per variation id")
+                raise Reject(
+                    "bad_value:groups", "weights are numbers from 0 to 1e9 per variation id"
+                )
             parsed[variation_id] = float(weight)
         if not any(parsed.values()):
             raise Reject("bad_value:groups", "a group needs a weight above 0")

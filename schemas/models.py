@@ -68,6 +68,14 @@ class PlanChange(msgspec.Struct, frozen=True):
     currency: str
 
 
+class ExperimentSettings(msgspec.Struct, frozen=True):
+    """One group's experiment: the day its run starts (shop-local; exposures before it are left
+    out) and the minimum detectable effect the plan is for (relative: 0.1 = +10 %)."""
+
+    start: date | None = None
+    mde: float | None = None
+
+
 class ShopSettings(msgspec.Struct, frozen=True):
     shop_id: str
     timezone: str  # a valid IANA name
@@ -76,6 +84,7 @@ class ShopSettings(msgspec.Struct, frozen=True):
     # Intended traffic split per A/B group, {group_id: {variation_id: weight}} (the SRM check);
     # groups not listed are expected to split equally.
     groups: Mapping[str, Mapping[str, float]] = msgspec.field(default_factory=dict)
+    experiments: Mapping[str, ExperimentSettings] = msgspec.field(default_factory=dict)
 
 
 class SubscriberSnapshot(msgspec.Struct, frozen=True):

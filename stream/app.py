@@ -10,7 +10,7 @@ Faust agents. Nothing below reaches for globals or the environment: it all comes
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import faust
@@ -26,9 +26,10 @@ from stream.engines.faust_tuning import faust_credentials, set_fetch_max_wait_ms
 from stream.engines.lag_watch import KafkaHighWatermarks, LagWatch
 from stream.http.readiness import WorkerReadiness
 from stream.http.server import ApiServer
-from stream.http.web import build_web
+from stream.http.web import build_web, serving_redis
 from stream.ingest.ingestor import Ingestor
 from stream.services import shop_settings, subscriber_counts
+from stream.services.changelog_wiring import StateChangelog
 from stream.services.dead_letters import KafkaDeadLetterSink
 from stream.services.retention_sweep import RetentionSweep
 from stream.services.startup import Bootstrapper
@@ -95,7 +96,9 @@ def faust_app(settings: Settings) -> faust.App:
 def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     s = settings
     telemetry = _worker_telemetry(s)
-    redis = open_redis(s.redis)
+    # Counting and serving never share a connection (stream/state/connection.py, open_redis).
+    redis = open_redis(s.redis, max_connections=s.redis_counting_connections)
+    serving = serving_redis(s)
     health = StoreHealth(telemetry)
     store = RedisStore(
         redis,
@@ -103,6 +106,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         on_outcome=health.observe,
         day_index_entries=s.shop_cache_entries,
         shops_per_call=s.apply_shops_per_call,
+        changelog=s.changelog,
     )
     directory = ShopDirectory(store, max_entries=s.shop_cache_entries)
     dead_letters = KafkaDeadLetterSink(s.kafka, s.topics.dead_letters, telemetry, clock)
@@ -111,9 +115,10 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     app = faust_app(s)
     # Faust's consumer serves the agents of both engines: read_committed and our fetch wait.
     set_fetch_max_wait_ms(s.fetch_max_wait_ms)
-    boot = Bootstrapper(settings=s, directory=directory, store=store, health=health, clock=clock)
+    boot = Bootstrapper(s, directory, store, health, clock, _changelog(app, s, store, telemetry))
     for service in (
         RedisCloser(redis),
+        RedisCloser(serving),
         dead_letters,
         boot,
         RedisPing(store, memory=lambda: memory_figures(redis), telemetry=telemetry),
@@ -144,10 +149,19 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         records_lost=lambda: dict(ingestor.records_lost),
     )
     web_app = build_web(
-        redis=redis, settings=s, telemetry=telemetry, readiness=readiness, clock=clock
+        redis=serving, settings=s, telemetry=telemetry, readiness=readiness, clock=clock
     )
     app.web_server(ApiServer(web_app, s.api_host, s.api_port))
     return Worker(app, s, telemetry, store, ingestor, boot, partitions_assigned)
+
+
+def _changelog(
+    app: faust.App, s: Settings, store: RedisStore, telemetry: Telemetry
+) -> Callable[[], Awaitable[object]] | None:
+    """The state changelog: its flusher hosted, its restore for the start-up (None without)."""
+    if (changelog := StateChangelog.build(s, store, telemetry.registry)) is not None:
+        _host(app, changelog.flusher)
+    return changelog.restore if changelog is not None else None
 
 
 def _ingestor(

@@ -42,13 +42,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serving_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``worker`` and ``collector``: the two process roles of a deployment."""
+    """``worker``, ``api`` and ``collector``: the process roles of a deployment."""
     sub.add_parser(
         "worker",
         help="run one worker (counting + API) against UPSELL_KAFKA_BOOTSTRAP and UPSELL_REDIS_URL",
         description="Run one worker: consumes the event topics, counts into Redis exactly once, "
         "serves the API on UPSELL_API_PORT. Start several with the same configuration to share "
         "the partitions.",
+    )
+
+    restore = sub.add_parser(
+        "restore",
+        help="rebuild Redis from the state changelog (stop the workers first)",
+        description="Rebuild Redis from the compacted state changelog when it lost state (emptied "
+        "or older than the changelog); workers do this by themselves at start. See "
+        "docs/operations.md, 'Redis lost'.",
+    )
+    restore.add_argument("--dry-run", action="store_true", help="say what it would do")
+    restore.add_argument(
+        "--force", action="store_true", help="replace Redis's state even when it looks up to date"
+    )
+    sub.add_parser(
+        "api",
+        help="serve the /v1 API and the dashboard without counting (scale reads apart)",
+        description="Serve /v1, the dashboard, /healthz, /readyz and /metrics on "
+        "UPSELL_API_PORT from the counters in UPSELL_REDIS_URL; joins no consumer group and "
+        "never reads Kafka. Run it beside workers when reads must not share a process with "
+        'counting (README, "Process roles").',
     )
 
     sub.add_parser(
@@ -100,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if args.command == "worker":
             _worker(Settings.from_env(env))
+        elif args.command == "api":
+            _api(Settings.from_env(env))
         elif args.command == "dev":
             from stream.devtools.dev import run_dev
 
@@ -118,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _tool(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> int:
-    """The commands that need no token file: the collector, the demo producer, key, send and
-    subscriber."""
+    """The commands that need no token file: the collector, the demo producer, key, send,
+    restore and subscriber."""
     if args.command == "collector":
         _collector(settings)
         return 0
@@ -131,6 +153,10 @@ def _tool(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> 
         return cli_commands.key(settings, args)
     if args.command == "send":
         return cli_commands.send(settings, args)
+    if args.command == "restore":
+        from stream.services import restore_cli
+
+        return restore_cli.main(settings, args.dry_run, args.force)
     return cli_commands.erase(settings, args, env.get("USER") or "cli")
 
 
@@ -170,6 +196,18 @@ def _refused(exc: Exception) -> NoReturn:
     """Kafka or Redis refused us: one line, exit 2 (retrying cannot help)."""
     print(f"upsell-stream: cannot start: {exc}", file=sys.stderr)
     sys.exit(2)
+
+
+def _api(settings: Settings) -> None:
+    from stream.http.api.auth import TokenFileError
+    from stream.http.api_role import serve_api
+    from stream.logging_setup import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(serve_api(settings))
+    except TokenFileError as exc:
+        raise SettingsError("UPSELL_API_TOKENS", str(exc)) from None
 
 
 def _without_api_tokens(env: dict[str, str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from stream.state.redis import RETRIABLE
+from stream.state.redis import RETRIABLE, pool_busy
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,13 @@ ERROR_CODE = "upsell_error_code"
 
 
 def json_errors(
-    error: type[HttpError], codes: Mapping[int, str], unavailable: Callable[[], HttpError]
+    error: type[HttpError],
+    codes: Mapping[int, str],
+    unavailable: Callable[[BaseException], HttpError],
 ) -> web.middleware:  # type: ignore[valid-type]
     """A middleware answering ``error`` as raised, aiohttp's own 4xx (404, 405, ...) with the
-    code in ``codes`` (else ``http_error``), Redis unavailable with ``unavailable()`` (a 503),
-    and anything else with a logged 500 ``internal``."""
+    code in ``codes`` (else ``http_error``), Redis unavailable or its pool busy with
+    ``unavailable(exc)`` (a 503), and anything else with a logged 500 ``internal``."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -55,8 +57,9 @@ def json_errors(
                 raise
             return error(exc.status, codes.get(exc.status, "http_error"), exc.reason).response()
         except RETRIABLE as exc:
-            log.warning("redis unavailable while serving %s: %s", request.path, exc)
-            return unavailable().response()
+            if not pool_busy(exc):  # a full pool is load, answered 503 busy: not worth a line
+                log.warning("redis unavailable while serving %s: %s", request.path, exc)
+            return unavailable(exc).response()
         except Exception:
             log.exception("unexpected error serving %s", request.path)
             return error(500, "internal", "internal error").response()

@@ -123,14 +123,6 @@ def _instant(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def foreign_shop(events: list[Any], key: WriteKey) -> bool:
-    """An event names another shop than the key's: the whole request is refused (403)."""
-    return any(
-        isinstance(e, dict) and isinstance(e.get("shop_id"), str) and e["shop_id"] != key.shop_id
-        for e in events
-    )
-
-
 def prepare(
     events: list[Any],
     key: WriteKey,
@@ -146,13 +138,16 @@ def prepare(
         kind = doc.get("kind") if isinstance(doc, dict) else None
         reason = _kind_problem(doc, kind, key)
         if reason is not None:
-            out.rejected.append((index, str(kind) if kind in KINDS else "unknown", reason))
+            out.rejected.append(
+                (index, kind if isinstance(kind, str) and kind in KINDS else "unknown", reason)
+            )
             continue
         assert isinstance(doc, dict) and isinstance(kind, str)
         body = {k: v for k, v in doc.items() if k != "kind"}
         body.setdefault("shop_id", key.shop_id)
-        if kind in _TIMED:
-            _apply_clock_rule(body, received_at, skew)
+        if kind in _TIMED and not _apply_clock_rule(body, received_at, skew):
+            out.rejected.append((index, kind, "bad_value:occurred_at"))
+            continue
         body["received_at"] = stamp
         value = orjson.dumps(body)
         decoder_kind = KINDS[kind]
@@ -175,26 +170,35 @@ def _kind_problem(doc: object, kind: object, key: WriteKey) -> str | None:
         return "bad_value:kind"
     if kind not in key.kinds:
         return "kind_not_allowed"
+    shop = doc.get("shop_id")
+    if isinstance(shop, str) and shop != key.shop_id:
+        return "wrong_shop"  # this event only: the rest of the batch goes on
     unknown = sorted(set(doc) - FIELDS[kind])
     if unknown:
         return f"unknown_field:{unknown[0]}"
     return None
 
 
-def _apply_clock_rule(body: dict[str, Any], received_at: datetime, skew: timedelta) -> None:
+def _apply_clock_rule(body: dict[str, Any], received_at: datetime, skew: timedelta) -> bool:
     """The contract's rule for client clocks: a missing ``occurred_at`` is ``received_at``; with
     ``sent_at`` the client's clock offset (``received_at - sent_at``) is added to it; a time
     after ``received_at`` but within the decoder's 5 minutes is set to ``received_at``. What is
-    left in the future beyond that is rejected by the decoder (``future_timestamp``)."""
+    left in the future beyond that is rejected by the decoder (``future_timestamp``). False when
+    the offset takes the time out of the calendar (``sent_at`` 9999-12-31 with ``occurred_at``
+    0001-01-02 raised OverflowError: a 500)."""
     raw = body.get("occurred_at")
     if raw is None:
         body["occurred_at"] = utc_text(received_at)
-        return
+        return True
     occurred = _instant(raw)
     if occurred is None:
-        return  # the decoder names the problem
-    occurred += skew
+        return True  # the decoder names the problem
+    try:
+        occurred += skew
+    except OverflowError:
+        return False
     if received_at < occurred <= received_at + FUTURE_TOLERANCE:
         occurred = received_at
     if skew or occurred != _instant(raw):
         body["occurred_at"] = utc_text(occurred)
+    return True

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stream.collector.batch import Prepared, Record, foreign_shop, parse_body, prepare
+from stream.collector.batch import Prepared, Record, parse_body, prepare
 from stream.collector.dedupe import Deduper
 from stream.collector.errors import CollectError
-from stream.collector.keys import KeyRegistry, WriteKey
+from stream.collector.keys import KeyKind, KeyRegistry, WriteKey
 from stream.collector.limits import RateLimiter, retry_after
 from stream.collector.producer import BrokerUnavailable, EventProducer
 from stream.collector.telemetry import CollectorTelemetry
@@ -63,8 +63,6 @@ class Intake:
         """The 202 body; raises :class:`CollectError` for every other answer."""
         parsed = parse_body(body)
         events, sent_at = parsed.events, parsed.sent_at
-        if foreign_shop(events, key):
-            raise CollectError(403, "wrong_shop", "this key writes only for its own shop")
         if key.consent_required and not parsed.consent:
             raise CollectError(
                 403, "consent_required", 'this shop counts only with consent ("consent": true)'
@@ -82,10 +80,12 @@ class Intake:
         }
 
     def _take_tokens(self, key: WriteKey, address: str, cost: int) -> None:
-        for name, limiter, who in (
-            ("address", self._limits.per_address, address),
-            ("key", self._limits.per_key, key.key_id),
-        ):
+        """The key's bucket, and for a public key the client address's too: a secret key sends
+        from a server that may send for many shops, and shared the browsers' 200 events/s."""
+        limits = [("key", self._limits.per_key, key.key_id)]
+        if key.kind is KeyKind.PUBLIC:
+            limits.insert(0, ("address", self._limits.per_address, address))
+        for name, limiter, who in limits:
             wait_s = limiter.take(who, cost)
             if wait_s:
                 self._telemetry.rate_limited.labels(name).inc()

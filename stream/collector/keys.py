@@ -13,8 +13,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from redis.asyncio import Redis
 
 from stream.state import keys as redis_keys
+from stream.state.changelog import key_item, mark_args, mark_script
 from stream.state.redis import AnyRedis
 
 PUBLIC_PREFIX = "upk_"
@@ -89,6 +93,8 @@ class KeyRegistry:
         self._cache_s = cache_s
         self._now = monotonic
         self._cache: dict[str, tuple[float, WriteKey | None]] = {}
+        self._marked = isinstance(redis, Redis)
+        self._mark = mark_script(redis)
 
     async def add(
         self,
@@ -106,20 +112,36 @@ class KeyRegistry:
         if not shop_id or len(shop_id) > 128:
             raise WriteKeyError("give the shop id the key writes for")
         key = new_key(kind)
-        await self._redis.hset(
-            redis_keys.write_key(digest(key)),
-            mapping={
-                "shop": shop_id,
-                "kind": kind.value,
-                "origins": " ".join(sorted(allowed)),
-                "consent": "required" if consent_required else "not_required",
-            },
-        )
+        name = redis_keys.write_key(digest(key))
+        async with self._redis.pipeline(transaction=self._marked) as pipe:
+            pipe.hset(
+                name,
+                mapping={
+                    "shop": shop_id,
+                    "kind": kind.value,
+                    "origins": " ".join(sorted(allowed)),
+                    "consent": "required" if consent_required else "not_required",
+                },
+            )
+            await self._mark_changed(pipe, name)
+            await pipe.execute()
         return key
 
     async def revoke(self, key: str) -> bool:
         """Delete the key; True when it existed. Collectors refuse it within ``cache_s``."""
-        return bool(await self._redis.delete(redis_keys.write_key(digest(key.strip()))))
+        name = redis_keys.write_key(digest(key.strip()))
+        async with self._redis.pipeline(transaction=self._marked) as pipe:
+            pipe.delete(name)
+            await self._mark_changed(pipe, name)
+            deleted, *_ = await pipe.execute()
+        return bool(deleted)
+
+    async def _mark_changed(self, pipe: Any, name: str) -> None:
+        """The state changelog learns of the change in the same transaction (one Redis; a
+        Cluster has no changelog: docs/state.md)."""
+        if self._marked:
+            names, args = mark_args(None, [key_item(name)])
+            await self._mark(keys=names, args=args, client=pipe)
 
     async def listed(self) -> list[WriteKey]:
         """Every key (by its digest; the keys themselves are nowhere), by shop then id."""

@@ -28,12 +28,12 @@ _PACKAGE = files("stream.collector")
 # The snippet at a URL of its release, cached for a year: a page can pin it with an SRI hash
 # (README, "In the page"; tests/unit/test_version.py checks the documented hash).
 SNIPPET_PATH = f"/v1/upsell-{__version__}.js"
-_CONTENT_TYPES = ("application/json", "text/plain", "application/octet-stream")
+_CONTENT_TYPES = ("application/json", "text/plain")  # the contract's two (beacons send text)
 _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 _errors = json_errors(
     CollectError,
     _ERROR_CODES,
-    lambda: CollectError(
+    lambda _exc: CollectError(
         503, "unavailable", "key store unavailable, retry", headers={"Retry-After": "1"}
     ),
 )
@@ -101,13 +101,15 @@ class _Routes:
         return web.json_response(answer, status=202)
 
     async def preflight(self, request: web.Request) -> web.Response:
-        """CORS preflight: with ``?key=`` the key must allow the origin, else 403."""
+        """CORS preflight: ``?key=`` must name a key that allows the origin, else 403 (without
+        a key this answered 204 with the origin allowed, whatever the origin)."""
         origin = request.headers.get("Origin")
         key_text = request.query.get("key")
         if origin is None:
             raise CollectError(403, "origin_not_allowed", "a preflight carries an Origin")
-        if key_text:
-            await self.intake.authorise(key_text, origin)
+        if not key_text:
+            raise CollectError(403, "origin_not_allowed", "a preflight names its key (?key=)")
+        await self.intake.authorise(key_text, origin)
         response = web.Response(status=204)
         response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"

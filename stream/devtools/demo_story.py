@@ -2,13 +2,16 @@
 same traffic live.
 
 Per shop and group, each shop-local day gets views by a weekly pattern (weekends busier) and a
-slow growth, spread over the local day (so days across a DST switch are 23 or 25 hours long);
-clicks and upgrades follow from each view at the variation's true rates:
+slow growth, spread over the local day (so days across a DST switch are 23 or 25 hours long).
+Each view is by one of the shop's SUBSCRIBERS (a tenth by visitors without a ``subscriber_id``),
+and a subscriber always sees the same variation of a group (assigned by a hash of the two, as an
+A/B tool would); clicks and upgrades follow from each view at the variation's true rates, an
+upgrade by the viewing subscriber:
 
-- ``annual-upgrade``: ``discount-10`` truly converts better than ``control`` (5 % vs 2.5 %);
+- ``annual-upgrade``: ``discount-10`` truly converts better than ``control`` (5 % vs 2.5 % a view);
 - ``premium-tier``: ``free-shipping`` and ``control`` convert alike (3 %): no winner;
-- ``bundle-offer``: meant to split equally, but 60 % of views go to ``control``: the SRM check
-  trips (except in ``demo-utc``, whose settings declare that 3:2 split).
+- ``bundle-offer``: meant to split equally, but 60 % of subscribers get ``control``: the SRM
+  check trips (except in ``demo-utc``, whose settings declare that 3:2 split).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import logging
 import random
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,6 +70,18 @@ GROUPS = (
 WEEKDAY = (1.0, 0.95, 0.95, 1.0, 1.15, 1.45, 1.35)  # Monday .. Sunday
 CLICK_RATE = 0.15
 HISTORY_DAYS = 90
+SUBSCRIBERS = 8_000  # per shop: over the history each sees about three banners
+ANONYMOUS_SHARE = 0.1  # views by visitors not known as subscribers (in no experiment)
+
+
+def assigned(group: StoryGroup, subscriber: str) -> str:
+    """The variation ``subscriber`` sees in ``group``: always the same, by the group's split."""
+    u = zlib.crc32(f"{group.group_id}/{subscriber}".encode()) / 2**32
+    for variation, share in group.split.items():
+        u -= share
+        if u < 0:
+            return variation
+    return list(group.split)[-1]
 
 
 class Story:
@@ -130,8 +146,8 @@ class Story:
     ) -> Iterator[DemoRecord]:
         rng = self.rng
         self._n += 1
-        variations = list(group.split)
-        variation = rng.choices(variations, [group.split[v] for v in variations])[0]
+        subscriber = f"sub-{rng.randrange(SUBSCRIBERS)}"
+        variation = assigned(group, subscriber)
         base: dict[str, object] = {
             "event_id": f"s{self.seed}-{self._n}",
             "shop_id": shop,
@@ -140,8 +156,10 @@ class Story:
             "variation_id": variation,
         }
         key = shop.encode()
-        yield DemoRecord("view", key, orjson.dumps(base), "count")
-        subscriber = f"sub-{rng.randrange(20_000)}"
+        if rng.random() < ANONYMOUS_SHARE:
+            yield DemoRecord("view", key, orjson.dumps(base), "count")
+            return
+        yield DemoRecord("view", key, orjson.dumps({**base, "subscriber_id": subscriber}), "count")
         if rng.random() < CLICK_RATE:
             yield DemoRecord(
                 "click",

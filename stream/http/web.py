@@ -14,7 +14,7 @@ from stream.http.api.auth import TokenFile
 from stream.http.dashboard import install_dashboard
 from stream.http.ops_routes import Readiness, install_ops_routes
 from stream.settings import Settings
-from stream.state.redis import AnyRedis
+from stream.state.connection import AnyRedis, open_redis
 from stream.telemetry import Telemetry
 
 
@@ -37,6 +37,15 @@ def build_web(
     )
     install_dashboard(app)
     return app
+
+
+def serving_redis(settings: Settings) -> AnyRedis:
+    """The API's own bounded Redis client: a request waits ``api_busy_wait_ms`` for one of its
+    ``redis_api_connections``, then is answered ``503 busy`` (stream/http/api/app.py)."""
+    s = settings
+    return open_redis(
+        s.redis, max_connections=s.redis_api_connections, wait_s=s.api_busy_wait_ms / 1000
+    )
 
 
 async def _reload_on_sighup(tokens: TokenFile, _app: web.Application) -> None:

@@ -9,8 +9,9 @@ conflict, a total that would overflow, a shop whose time zone was not known yet)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from consumers import Count
@@ -21,6 +22,27 @@ from schemas.models import Kind, Rejected
 from stream.dates.days import DayResolver
 from stream.ingest.types import OVERFLOW, TOO_LARGE, PartitionState, RawRecord
 from stream.state.batch import PartitionBatch
+
+# Records folded between two turns of the event loop. A request makes several Redis round trips
+# and waits behind one slice at each: 1,000 records (~10-25 ms) made a this-month overview take
+# ~5 slices; 250 keep each wait a few ms, and 80 turns of the loop per 20,000-record batch
+# cost well under a millisecond.
+YIELD_EVERY = 250
+
+
+@dataclass(slots=True)
+class _Fold:
+    """What one :meth:`BatchBuilder.build` carries from one slice of records to the next."""
+
+    batch: PartitionBatch
+    letters: list[DeadLetter] | None
+    refused: Container[str]
+    unknown: set[str] | None
+    skipped: int = 0
+    previous: int = -1
+    last_occurred: Any = None
+    epoch: float = 0.0
+    epoch_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -37,8 +59,12 @@ class BatchBuilder:
     ttl_fresh: set[str]  # shops whose progress TTL was refreshed today
     decoder: Decoder
     days: DayResolver
+    # Held while a batch folds: the partitions of a round fold one after another, not in turn
+    # slice by slice, so a request waits behind one slice between its steps, not one per
+    # partition. Folding is CPU work on one thread: serialising it costs no throughput.
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def build(
+    async def build(
         self,
         letters: list[DeadLetter] | None = None,
         refused: Container[str] = frozenset(),
@@ -47,17 +73,32 @@ class BatchBuilder:
         """The batch and how many records it skipped (repeated, or already counted). Rejected
         records go to ``letters`` (if given), as do money events whose dedupe key is in
         ``refused`` (they would overflow a total). A shop not in ``zones`` is added to
-        ``unknown`` and its events are left out (the caller reads its zone and builds again)."""
+        ``unknown`` and its events are left out (the caller reads its zone and builds again).
+
+        The records are folded :data:`YIELD_EVERY` at a time with a turn of the event loop
+        between: a worker serves the API on the same loop, and one 20,000-event batch folded
+        in one go held it for ~0.5 s (overview p99 873 ms while counting, bench-quick)."""
         batch = self._empty()
+        fold = _Fold(batch, letters, refused, unknown)
+        records = self.records
+        async with self.turn:
+            for start in range(0, len(records), YIELD_EVERY):
+                if start:
+                    await asyncio.sleep(0)
+                self._fold(records[start : start + YIELD_EVERY], fold)
+        return batch, fold.skipped
+
+    def _fold(self, records: Sequence[RawRecord], f: _Fold) -> None:
+        """Add ``records`` to ``f.batch`` (the loop of :meth:`build`, with its locals hoisted)."""
+        batch, letters, refused, unknown = f.batch, f.letters, f.refused, f.unknown
         done, timezone = self.state.shop_offsets, self.zones.get
         day_of, decode = self.days.day_of_epoch, self.decoder.decode
         kind, bounds, counter, sections = self.kind, self.bounds, self.counter, batch.sections
-        skipped, previous = 0, -1
+        skipped, previous = f.skipped, f.previous
+        last_occurred, epoch, epoch_ms = f.last_occurred, f.epoch, f.epoch_ms
         # Live events of one second share one datetime (the decoder's memo): its epoch is
         # computed once, not per event (datetime.timestamp() was the loop's costliest line).
-        last_occurred: Any = None
-        epoch, epoch_ms = 0.0, 0
-        for r in self.records:
+        for r in records:
             offset = r.offset
             if offset <= previous:
                 # The same record delivered twice in one batch (Faust re-delivers its last
@@ -97,7 +138,8 @@ class BatchBuilder:
                     letters.append(self._letter(r, OVERFLOW, TOO_LARGE))
                 continue
             section.saw(offset, epoch_ms)
-        return batch, skipped
+        f.skipped, f.previous = skipped, previous
+        f.last_occurred, f.epoch, f.epoch_ms = last_occurred, epoch, epoch_ms
 
     def _empty(self) -> PartitionBatch:
         state = self.state

@@ -9,6 +9,7 @@ batch rebuilt. No Kafka client and no Redis client in here: both arrive as small
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
@@ -60,6 +61,7 @@ class Ingestor:
         self._retention_days = retention_days
         self._days = days or DayResolver()
         self._decoder = decoder if decoder is not None else Decoder()
+        self._folding = asyncio.Lock()  # one batch folds at a time (BatchBuilder.turn)
         self._routes = routes
         self.partitions: dict[tuple[str, int], PartitionState] = {}
         self._losses = Losses(telemetry)
@@ -213,13 +215,14 @@ class Ingestor:
             self._memos.ttl_fresh,
             self._decoder,
             self._days,
+            self._folding,
         )
         letters: list[DeadLetter] = []
         unknown: set[str] = set()
-        batch, skipped = builder.build(letters, unknown=unknown)
+        batch, skipped = await builder.build(letters, unknown=unknown)
         if unknown:
             builder.zones.update(await self._shops.timezones(unknown))
-            batch, skipped = builder.build()
+            batch, skipped = await builder.build()
         if letters:
             await self._dead_letters.send(letters)
         batch, skipped, result = await self._apply(builder, batch, skipped, letters)
@@ -257,7 +260,7 @@ class Ingestor:
             if result.status == "overflow":
                 refused.update(result.overflow)
                 rebuilt: list[DeadLetter] = []
-                batch, skipped = builder.build(rebuilt, refused)
+                batch, skipped = await builder.build(rebuilt, refused)
                 overflow = [x for x in rebuilt if x.reason == OVERFLOW]
                 log.error(
                     "%s[%d]: %d events would overflow a total", topic, partition, len(overflow)
@@ -273,7 +276,7 @@ class Ingestor:
             )
             state.learn(result.conflicts, self.max_offsets)
             # rebuilt from the records (rare): their dead letters were sent already
-            batch, skipped = builder.build(refused=refused)
+            batch, skipped = await builder.build(refused=refused)
 
     async def dead_letter_range(
         self, topic: str, partition: int, first: int, last: int, detail: str

@@ -15,9 +15,10 @@ RETENTION_MS = str(7 * 24 * 3600 * 1000)
 async def ensure_topics(
     target: KafkaTarget, topics: Topics, partitions: int, replication: int = 1, min_insync: int = 1
 ) -> list[str]:
-    """Create the missing topics; returns the names created. The shops topic is compacted;
-    every topic gets an explicit retention.ms (some brokers leave it out otherwise) and
-    ``min.insync.replicas`` (writes with acks=all need that many replicas in sync)."""
+    """Create the missing topics; returns the names created. The shops topic and the state
+    changelog are compacted; every topic gets an explicit retention.ms (some brokers leave it out
+    otherwise) and ``min.insync.replicas`` (writes with acks=all need that many replicas in
+    sync)."""
     admin = make_admin(target)
     await admin.start()
     try:
@@ -27,7 +28,7 @@ async def ensure_topics(
             if name in existing:
                 continue
             config = {"retention.ms": RETENTION_MS}
-            if name == topics.shops:
+            if name in (topics.shops, topics.changelog):
                 config = {"cleanup.policy": "compact", "retention.ms": "-1"}
             config["min.insync.replicas"] = str(min_insync)
             wanted.append(NewTopic(name, partitions, replication, topic_configs=config))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiokafka.errors import KafkaError
@@ -39,14 +40,17 @@ class FormatStore(Protocol):
 class Bootstrapper(Service):
     def __init__(
         self,
-        *,
         settings: Settings,
         directory: ShopDirectory,
         store: FormatStore,
         health: StoreHealth,
         clock: Clock,
+        restore: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__()
+        # rebuilds Redis from the state changelog when it lost state, before anything else
+        # writes to it (stream/services/restore.py)
+        self.restore = restore
         self.settings = settings
         self.directory = directory
         self.store = store
@@ -83,6 +87,8 @@ class Bootstrapper(Service):
                     s.replication_factor,
                     s.min_insync_replicas,
                 )
+                if self.restore is not None:
+                    await self.health.retry(self.restore, "restore")
                 await self.health.retry(
                     lambda: bootstrap_settings(
                         s.kafka, s.topics.shops, self.directory, self.clock()

@@ -59,6 +59,17 @@ class Settings:
     api_max_range_days: int = 400  # the days a period (or its compare) may span
     api_max_heavy_queries: int = 4  # queries over > 31 days running at once per worker
     live_max_streams: int = 100
+    # Redis connections: counting and serving each have a bounded pool of their own, so the API
+    # can never take the engine's connections (docs/operations.md, "Sizing the pools").
+    redis_counting_connections: int = 32
+    redis_api_connections: int = 64
+    api_busy_wait_ms: int = 250  # a request waits this long for an API connection, then 503
+    # One token's fair share of a process (429 past it): requests in flight, heavy-query slots,
+    # live streams; and the longest a live stream stays open before the client reconnects.
+    token_max_requests: int = 16
+    token_max_heavy_queries: int = 2
+    token_max_streams: int = 10
+    live_max_lifetime_s: float = 3600.0
     live_heartbeat_s: float = 15.0
     log_format: LogFormat = "text"
     log_level: str = "INFO"
@@ -74,6 +85,11 @@ class Settings:
     shop_cache_entries: int = 100_000
     shop_offsets_per_partition: int = 20_000
     apply_shops_per_call: int = 2_000  # one Redis: shops per apply-script call
+    # the state changelog (docs/state.md): on, its flush period, the idempotent producer (a
+    # broker without InitProducerId, the embedded one, refuses it)
+    changelog: bool = True
+    changelog_flush_ms: int = 500
+    changelog_idempotent: bool = False
     consumer_group: str = "upsell-stream"
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.5
@@ -118,14 +134,11 @@ class Settings:
             auth_enabled=auth_enabled,
             engine=read_choice(e, "UPSELL_ENGINE", d.engine, ("batch", "faust")),  # type: ignore[arg-type]
             cors_origins=_origins(e),
-            api_max_range_days=read_int(
-                e, "UPSELL_API_MAX_RANGE_DAYS", d.api_max_range_days, 1, 36500
-            ),
-            api_max_heavy_queries=read_int(
-                e, "UPSELL_API_MAX_HEAVY_QUERIES", d.api_max_heavy_queries, lo=1, hi=10_000
-            ),
-            live_max_streams=read_int(e, "UPSELL_LIVE_MAX_STREAMS", d.live_max_streams, 1, 100_000),
+            **_pools(e, d),
             live_heartbeat_s=read_float(e, "UPSELL_LIVE_HEARTBEAT_S", d.live_heartbeat_s, 0.1, 300),
+            live_max_lifetime_s=read_float(
+                e, "UPSELL_LIVE_MAX_LIFETIME_S", d.live_max_lifetime_s, 1, 86_400
+            ),
             log_format=read_choice(e, "UPSELL_LOG_FORMAT", d.log_format, ("text", "json")),  # type: ignore[arg-type]
             log_level=read_choice(e, "UPSELL_LOG_LEVEL", d.log_level, _LOG_LEVELS, upper=True),
             partitions=read_int(e, "UPSELL_PARTITIONS", d.partitions, lo=1, hi=1024),
@@ -150,6 +163,7 @@ class Settings:
             apply_shops_per_call=read_int(
                 e, "UPSELL_APPLY_SHOPS_PER_CALL", d.apply_shops_per_call, 1, 1_000_000
             ),
+            **_changelog(e, d),
             consumer_group=e.get("UPSELL_GROUP_ID", d.consumer_group) or d.consumer_group,
             session_timeout_s=read_float(
                 e, "UPSELL_SESSION_TIMEOUT_S", d.session_timeout_s, 1, 600
@@ -173,6 +187,46 @@ def _connections(e: Mapping[str, str], d: Settings) -> dict[str, Any]:
         "redis_url": redis_url,
         "redis_cluster": redis_cluster,
         "redis_options": RedisConnection.from_env(e, redis_url, redis_cluster),
+    }
+
+
+def _pools(e: Mapping[str, str], d: Settings) -> dict[str, Any]:
+    """The bounded Redis pools of counting and serving, how long a request waits for one, and
+    each token's share of a process; the bounds of one process's queries and streams."""
+    return {
+        "api_max_range_days": read_int(
+            e, "UPSELL_API_MAX_RANGE_DAYS", d.api_max_range_days, 1, 36500
+        ),
+        "api_max_heavy_queries": read_int(
+            e, "UPSELL_API_MAX_HEAVY_QUERIES", d.api_max_heavy_queries, lo=1, hi=10_000
+        ),
+        "live_max_streams": read_int(e, "UPSELL_LIVE_MAX_STREAMS", d.live_max_streams, 1, 100_000),
+        "token_max_requests": read_int(
+            e, "UPSELL_TOKEN_MAX_REQUESTS", d.token_max_requests, 1, 100_000
+        ),
+        "token_max_heavy_queries": read_int(
+            e, "UPSELL_TOKEN_MAX_HEAVY_QUERIES", d.token_max_heavy_queries, 1, 10_000
+        ),
+        "token_max_streams": read_int(
+            e, "UPSELL_TOKEN_MAX_STREAMS", d.token_max_streams, 1, 100_000
+        ),
+        "redis_counting_connections": read_int(
+            e, "UPSELL_REDIS_COUNTING_CONNECTIONS", d.redis_counting_connections, 4, 10_000
+        ),
+        "redis_api_connections": read_int(
+            e, "UPSELL_REDIS_API_CONNECTIONS", d.redis_api_connections, 1, 10_000
+        ),
+        "api_busy_wait_ms": read_int(e, "UPSELL_API_BUSY_WAIT_MS", d.api_busy_wait_ms, 0, 60_000),
+    }
+
+
+def _changelog(e: Mapping[str, str], d: Settings) -> dict[str, Any]:
+    return {
+        "changelog": read_bool(e, "UPSELL_CHANGELOG", d.changelog),
+        "changelog_flush_ms": read_int(
+            e, "UPSELL_CHANGELOG_FLUSH_MS", d.changelog_flush_ms, 10, 600_000
+        ),
+        "changelog_idempotent": read_bool(e, "UPSELL_CHANGELOG_IDEMPOTENT", d.changelog_idempotent),
     }
 
 

@@ -55,10 +55,21 @@ class Topics:
         return f"{self.prefix}dead-letters"
 
     @property
+    def changelog(self) -> str:
+        """The compacted changelog of every state change in Redis (docs/state.md)."""
+        return f"{self.prefix}state-changelog"
+
+    @property
     def counted(self) -> tuple[str, str, str, str]:
         """The high-volume topics whose events are counted through the batch applier."""
         return (self.views, self.clicks, self.upgrades, self.downgrades)
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (*self.counted, self.shops, self.subscriber_counts, self.dead_letters)
+        return (
+            *self.counted,
+            self.shops,
+            self.subscriber_counts,
+            self.dead_letters,
+            self.changelog,
+        )

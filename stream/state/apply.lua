@@ -131,20 +131,163 @@ local function apply_hashes(ops)
   end
 end
 
+-- Experiments (docs/state.md, "Exposures"): a subscriber's hash remembers the variation and day
+-- of their first exposure in a group and what they did; the exposures hash of that day counts
+-- them. Sums of revenue and of its squares are floats (HINCRBYFLOAT never fails for range).
+local SEP = '\31'
+-- the keys an experiment write changed, for the changelog's marks (nil keys are skipped)
+local function changed(items, ...)
+  if p.cl then
+    for _, key in ipairs({...}) do
+      if key then
+        items[#items + 1] = 'k' .. key
+      end
+    end
+  end
+end
+local function flt(x)
+  return string.format('%.17g', x)
+end
+
+-- ``starts``: group -> the earliest day of this section's new exposures (xf is written once per
+-- group and section: per exposure it was 2 of the ~8 commands a first exposure cost).
+local function expose(s, x, starts, items)
+  local sk, group, var, day, crossed = x[1], x[2], x[3], x[4], x[6]
+  local was = redis.call('HMGET', sk, 'v', 'day', 'm', 'p')
+  if not was[1] then
+    redis.call('HSET', sk, 'v', var, 'day', day)
+    redis.call('EXPIREAT', sk, num(x[5]))
+    local xk = s.xk .. day .. ':' .. group
+    redis.call('HINCRBY', xk, 's' .. SEP .. var, 1)
+    if not starts[group] or day < starts[group] then
+      starts[group] = day
+    end
+    -- what they did before this exposure was counted (``p``: an upgrade or downgrade came first)
+    local h = was[4] and redis.call('HGETALL', sk) or {}
+    for j = 1, #h, 2 do
+      local f = h[j]
+      if f == 'k' or f == 'g' then
+        redis.call('HINCRBY', xk, f .. SEP .. var, 1)
+      elseif f:sub(1, 2) == 'r:' then
+        local r = tonumber(h[j + 1])
+        redis.call('HINCRBYFLOAT', xk, f .. SEP .. var, flt(r))
+        redis.call('HINCRBYFLOAT', xk, 'q:' .. f:sub(3) .. SEP .. var, flt(r * r))
+      end
+    end
+    if crossed == 1 then
+      redis.call('HSET', sk, 'm', '1')
+      redis.call('HINCRBY', xk, 'm' .. SEP .. var, 1)
+    end
+    changed(items, sk, xk)
+  elseif (was[1] ~= var or crossed == 1) and not was[3] then
+    redis.call('HSET', sk, 'm', '1')
+    redis.call('HINCRBY', s.xk .. was[2] .. ':' .. group, 'm' .. SEP .. was[1], 1)
+    changed(items, sk, s.xk .. was[2] .. ':' .. group)
+  end
+end
+
+local function experiment_money(s, x, items)
+  local sk, group, kind = x[1], x[2], x[3]
+  local fresh = redis.call('EXISTS', sk) == 0
+  local was = redis.call('HMGET', sk, 'v', 'day')
+  local xk = was[1] and (s.xk .. was[2] .. ':' .. group)
+  if not xk then
+    redis.call('HSET', sk, 'p', '1')
+  end
+  if kind == 'd' then
+    if redis.call('HSETNX', sk, 'g', '1') == 1 and xk then
+      redis.call('HINCRBY', xk, 'g' .. SEP .. was[1], 1)
+    end
+  else
+    local rf, rev = 'r:' .. x[4], x[5]
+    local first = redis.call('HSETNX', sk, 'k', '1')
+    local old = tonumber(redis.call('HGET', sk, rf) or '0')
+    redis.call('HSET', sk, rf, num(old + rev))
+    if xk then
+      if first == 1 then
+        redis.call('HINCRBY', xk, 'k' .. SEP .. was[1], 1)
+      end
+      redis.call('HINCRBYFLOAT', xk, rf .. SEP .. was[1], flt(rev))
+      redis.call('HINCRBYFLOAT', xk, 'q:' .. x[4] .. SEP .. was[1], flt(2 * old * rev + rev * rev))
+    end
+  end
+  if fresh then
+    redis.call('EXPIRE', sk, num(p.ttl))
+  end
+  changed(items, sk, xk)
+end
+
+-- The changelog (p.cl, docs/state.md "Changelog"): every key and ledger entry this call changes
+-- is marked dirty in the shop's hash s.dk (item -> the shop's mark version) and the shop in the
+-- index p.cl, in this same call, so a crash can never leave a change unmarked.
+local function mark(dk, items)
+  if #items == 0 then
+    return
+  end
+  local v = redis.call('HINCRBY', dk, '#', 1)
+  for i = 1, #items, 256 do
+    local args = {}
+    for j = i, math.min(i + 255, #items) do
+      args[#args + 1] = items[j]
+      args[#args + 1] = v
+    end
+    redis.call('HSET', dk, unpack(args))
+  end
+end
+local function mark_hashes(items, ops)
+  if p.cl then
+    for _, op in ipairs(ops) do
+      items[#items + 1] = 'k' .. op[1]
+    end
+  end
+end
+
 local counted, dups = 0, 0
 for i, s in ipairs(p.s) do
   apply_hashes(s.h)
+  local items = {}
+  mark_hashes(items, s.h)
+  if s.xp then
+    local starts, any = {}, false
+    for _, x in ipairs(s.xp) do
+      expose(s, x, starts, items)
+    end
+    for group, day in pairs(starts) do
+      local first = redis.call('HGET', s.xf, group)
+      if not first or day < first then
+        redis.call('HSET', s.xf, group, day)
+      end
+      any = true
+    end
+    if any then
+      redis.call('EXPIRE', s.xf, num(p.ttl))
+      changed(items, s.xf)
+    end
+  end
   local trim = false
   for _, m in ipairs(s['$']) do
     if redis.call('SET', m.s, '1', 'NX', 'EX', num(p.ttl)) then
       counted = counted + 1
       apply_hashes(m.h)
+      mark_hashes(items, m.h)
+      if p.cl then
+        items[#items + 1] = 'k' .. m.s
+      end
       if m.hl then
         redis.call('PFADD', m.hl, m.hm)
+        if p.cl then
+          items[#items + 1] = 'k' .. m.hl
+        end
       end
       if m.lk then
         redis.call('ZADD', m.lk, num(m.ls), m.lm)
         trim = m.lk
+        if p.cl then
+          items[#items + 1] = 'z' .. m.lk .. '\0' .. m.lm
+        end
+      end
+      if m.x then
+        experiment_money(s, m.x, items)
       end
     else
       dups = dups + 1
@@ -164,9 +307,17 @@ for i, s in ipairs(p.s) do
   if s.x ~= 0 then
     redis.call('EXPIRE', s.k, num(p.ttl))
   end
+  if p.cl then
+    items[#items + 1] = 'k' .. s.k
+    mark(s.dk, items)
+    redis.call('HINCRBY', p.cl, s.id, 1)
+  end
 end
 
 if p.ck ~= cjson.null and p.co > checkpoint then
   redis.call('HSET', p.ck, 'offset', num(p.co))
+  if p.cl then
+    mark(p.cg, {'k' .. p.ck})
+  end
 end
 return {'ok', counted, dups}

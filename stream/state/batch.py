@@ -10,16 +10,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Container
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from stream.state import keys
+from stream.state.retention import SLACK_DAYS
 
 _DAY_SECONDS = 86_400
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 # (metric, day, group, variation) -> delta: views and clicks, pre-aggregated
 Cell = tuple[str, str, str, str]
 # key -> field -> delta
 Counters = dict[str, dict[str, int]]
+# (group, subscriber) -> [variation of the first view in the batch, its day, saw another too]
+Exposures = dict[tuple[str, str], list[Any]]
 
 
 @dataclass(slots=True)
@@ -30,6 +35,8 @@ class MoneyEntry:
     counters: Counters
     hll: tuple[str, str] | None = None  # (key, subscriber_id)
     ledger: tuple[str, int, str] | None = None  # (key, score ms, member JSON)
+    # For the group's experiment: (exposed key, group, "u" | "d", currency, revenue_minor)
+    experiment: tuple[str, str, str, str, int] | None = None
 
 
 @dataclass(slots=True)
@@ -41,9 +48,19 @@ class ShopSection:
     last_offset: int
     cells: dict[Cell, int] = field(default_factory=lambda: defaultdict(int))
     money: list[MoneyEntry] = field(default_factory=list)
+    exposures: Exposures = field(default_factory=dict)
     last_event_ms: int = 0
     events: int = 0
     expected_offset: int = -1  # the progress this worker last wrote for the shop, if known
+
+    def expose(self, group: str, subscriber: str, variation: str, day: str) -> None:
+        """A view by a known subscriber: the first in the batch per (group, subscriber) is
+        the candidate exposure; another variation later in the batch marks a crossing."""
+        seen = self.exposures.get((group, subscriber))
+        if seen is None:
+            self.exposures[(group, subscriber)] = [variation, day, 0]
+        elif seen[0] != variation:
+            seen[2] = 1
 
     def saw(self, offset: int, event_ms: int) -> None:
         self.last_offset = offset
@@ -107,16 +124,18 @@ class PartitionBatch:
         sep = keys.SEP
         rollups: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
         per_variation: dict[tuple[str, str], list[Any]] = {}
+        anonymous = keys.ANONYMOUS_VIEWS
         for (metric, day, group, variation), delta in s.cells.items():
             if not delta:
                 continue
-            pair = rollups.get(day)
-            if pair is None:
-                pair = rollups[day] = ({}, {})
-            rollup, per_group = pair
-            rollup[metric] = rollup.get(metric, 0) + delta
-            gf = metric + sep + group
-            per_group[gf] = per_group.get(gf, 0) + delta
+            if metric is not anonymous:  # kept per variation only: experiments read it there
+                pair = rollups.get(day)
+                if pair is None:
+                    pair = rollups[day] = ({}, {})
+                rollup, per_group = pair
+                rollup[metric] = rollup.get(metric, 0) + delta
+                gf = metric + sep + group
+                per_group[gf] = per_group.get(gf, 0) + delta
             fields = per_variation.get((day, group))
             if fields is None:
                 fields = per_variation[(day, group)] = []
@@ -128,18 +147,11 @@ class PartitionBatch:
             ops.append([keys.groups(shop, day), _flat(per_group)])
         for (day, group), fields in per_variation.items():
             ops.append([keys.variations(shop, day, group), fields])
-        money = []
-        for m in s.money:
-            entry: dict[str, Any] = {"s": m.seen_key, "h": _hash_ops(m.counters)}
-            if m.hll is not None:
-                entry["hl"], entry["hm"] = m.hll
-            if m.ledger is not None:
-                entry["lk"], entry["ls"], entry["lm"] = m.ledger
-            money.append(entry)
+        money = [_money_doc(m) for m in s.money]
         refresh = shop not in self.ttl_fresh
         if refresh:
             self.ttl_refreshed.append(shop)
-        return {
+        doc: dict[str, Any] = {
             "id": shop,
             "k": keys.progress(shop),
             "x": int(refresh),
@@ -150,6 +162,35 @@ class PartitionBatch:
             "h": ops,
             "$": money,
         }
+        if s.exposures:
+            doc["xp"] = self._exposure_ops(shop, s.exposures)
+        if s.exposures or any(m.experiment for m in s.money):
+            doc["xk"], doc["xf"] = keys.exposures_prefix(shop), keys.experiment_starts(shop)
+        return doc
+
+    def _exposure_ops(self, shop: str, exposures: Exposures) -> list[list[Any]]:
+        """[exposed key, group, variation, day, expire-at epoch s, crossed]: a subscriber's
+        hash expires when the retention sweep deletes its exposure day's counters."""
+        ends: dict[str, int] = {}
+        ops = []
+        for (group, subscriber), (variation, day, crossed) in exposures.items():
+            end = ends.get(day)
+            if end is None:
+                days = date.fromisoformat(day).toordinal() - _EPOCH_ORDINAL
+                end = ends[day] = (days + self.retention_days + SLACK_DAYS) * _DAY_SECONDS
+            ops.append([keys.exposed(shop, group, subscriber), group, variation, day, end, crossed])
+        return ops
+
+
+def _money_doc(m: MoneyEntry) -> dict[str, Any]:
+    entry: dict[str, Any] = {"s": m.seen_key, "h": _hash_ops(m.counters)}
+    if m.hll is not None:
+        entry["hl"], entry["hm"] = m.hll
+    if m.ledger is not None:
+        entry["lk"], entry["ls"], entry["lm"] = m.ledger
+    if m.experiment is not None:
+        entry["x"] = m.experiment
+    return entry
 
 
 def _hash_ops(counters: Counters) -> list[list[Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from redis import exceptions as rx
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 from stream.settings.redis import RedisConnection
@@ -26,17 +26,36 @@ TIMEOUTS: dict[str, Any] = {
 }
 
 
-def open_redis(conn: RedisConnection) -> AnyRedis:
+def open_redis(
+    conn: RedisConnection, *, max_connections: int | None = None, wait_s: float = 20.0
+) -> AnyRedis:
+    """A client with timeouts that fail fast enough for the worker to notice Redis is gone.
+
+    With ``max_connections`` its pool is bounded: a caller that finds every connection taken
+    waits up to ``wait_s`` for one, then gets redis-py's ConnectionError
+    (:func:`stream.state.clients.pool_busy`). A worker gives counting and serving a pool each
+    (``UPSELL_REDIS_COUNTING_CONNECTIONS``, ``UPSELL_REDIS_API_CONNECTIONS``): with one shared
+    client, 400 concurrent timeseries requests of one token took redis-py's default 100
+    connections and the engine paused counting ("Too many connections") three times in 7 s.
+    On a Cluster the bound is per node, and behind Sentinel it is redis-py's plain pool: a full
+    pool answers at once there (neither client has a waiting pool)."""
     opts: dict[str, Any] = dict(TIMEOUTS)
     if conn.password:
         opts["password"] = conn.password
     if conn.ca_file is not None:
         opts["ssl_ca_certs"] = str(conn.ca_file)
+    if max_connections is not None and (conn.sentinels or conn.cluster):
+        opts["max_connections"] = max_connections
     if conn.sentinels:
         return _sentinel_master(conn, opts)
     if conn.cluster:
         return RedisCluster.from_url(conn.url, **opts)
-    return Redis.from_url(conn.url, **opts)
+    if max_connections is None:
+        return Redis.from_url(conn.url, **opts)
+    pool = BlockingConnectionPool.from_url(
+        conn.url, max_connections=max_connections, timeout=wait_s, **opts
+    )
+    return Redis.from_pool(pool)
 
 
 def _sentinel_master(conn: RedisConnection, opts: dict[str, Any]) -> Redis:

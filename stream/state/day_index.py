@@ -3,8 +3,9 @@
 For every shop-local day ``D`` that has counter keys, Redis holds the set ``us:days:D`` of the
 shops with keys of that day, and the sorted set ``us:days`` lists the days (all scores 0, so
 ``ZRANGEBYLEX`` returns the days up to a cutoff). A shop's keys of day ``D`` are then known by
-name: ``day``, ``grp`` and ``hll`` of ``D``, plus ``var`` and ``trn`` of each group in the ``grp``
-rollup's fields (every group with counters of that day has a field there). The sweep's cost is
+name: ``day``, ``grp`` and ``hll`` of ``D``, plus ``var``, ``trn`` and ``xp`` of each group in the
+``grp`` rollup's fields (every group with counters of that day has a field there: an exposure of
+day D is a view of day D). The sweep's cost is
 therefore a function of the days it deletes, not of the keyspace.
 
 The index is written **before** the batch that creates the keys: a batch that fails after it
@@ -81,7 +82,11 @@ def shop_day_keys(shop: str, day: str, group_fields: Iterable[bytes | str]) -> l
     groups = {keys.split_field(f.decode() if isinstance(f, bytes) else f)[1] for f in group_fields}
     names = [keys.day(shop, day), keys.groups(shop, day), keys.upgraders(shop, day)]
     for group in groups:
-        names += [keys.variations(shop, day, group), keys.transitions(shop, day, group)]
+        names += [
+            keys.variations(shop, day, group),
+            keys.transitions(shop, day, group),
+            keys.exposures(shop, day, group),
+        ]
     return names
 
 

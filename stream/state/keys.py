@@ -20,6 +20,15 @@ REVENUE = "r"  # r:<CUR>  revenue_minor of upgrades
 EXPANSION = "e"  # e:<CUR>  sum(to.mrr - from.mrr) over upgrades
 CONTRACTION = "x"  # x:<CUR> sum(from.mrr - to.mrr) over downgrades
 NET_MRR = "n"  # n:<CUR>  transitions only: sum(to.mrr - from.mrr) over upgrades and downgrades
+ANONYMOUS_VIEWS = "a"  # views without a subscriber_id (counted in "v" too; in no experiment)
+
+# Fields of an exposures hash (``exposures``), ``<code>\x1f<variation_id>``, per exposure day:
+EXPOSED = "s"  # subscribers first exposed to the variation that day
+CONVERTED = "k"  # of them, those with an upgrade attributed to the group
+DOWNGRADED = "g"  # of them, those with a downgrade attributed to the group
+CROSSED = "m"  # of them, those who saw another variation of the group too
+REVENUE_SUM = "r"  # r:<CUR> Σ of their revenue (a float: HINCRBYFLOAT)
+REVENUE_SQUARES = "q"  # q:<CUR> Σ of the squares of each one's revenue (a float)
 
 UNATTRIBUTED_GROUP = "(unattributed)"
 UNATTRIBUTED_VARIATION = "(none)"
@@ -50,6 +59,32 @@ def transitions(shop: str, date: str, group: str) -> str:
     Fields ``<metric>\\x1f<json [variation_id, from_plan, to_plan]>``, metrics u, d, r:CUR, n:CUR.
     """
     return f"{PREFIX}:{{{shop}}}:trn:{date}:{group}"
+
+
+def exposures(shop: str, date: str, group: str) -> str:
+    """Exposed subscribers of one group by the shop-local day of their first exposure, with
+    their conversions, downgrades and revenue (fields above; docs/state.md)."""
+    return f"{exposures_prefix(shop)}{date}:{group}"
+
+
+def exposures_prefix(shop: str) -> str:
+    """``exposures`` without its day and group: the apply script adds them (it learns the day
+    of an earlier exposure from the subscriber's hash)."""
+    return f"{PREFIX}:{{{shop}}}:xp:"
+
+
+def exposed(shop: str, group: str, subscriber: str) -> str:
+    """One subscriber in one group: hash ``v`` (the variation of the first exposure), ``day``
+    (its shop-local day), ``k`` / ``g`` (converted / downgraded once), ``p`` (one of them came
+    before the exposure), ``m`` (saw another variation), ``r:<CUR>`` (revenue so far, minor
+    units). Expires with its exposure day's counters (EXPIREAT), or after the retention when no
+    exposure came."""
+    return f"{PREFIX}:{{{shop}}}:xs:{orjson.dumps([group, subscriber]).decode()}"
+
+
+def experiment_starts(shop: str) -> str:
+    """Hash group_id -> the first shop-local day with an exposure (the start of its run)."""
+    return f"{PREFIX}:{{{shop}}}:xf"
 
 
 def upgraders(shop: str, date: str) -> str:
@@ -134,7 +169,7 @@ STATE_FORMAT = f"{PREFIX}:format"
 
 # Kinds of per-shop keys that belong to one shop-local day ``D`` (``us:{S}:<kind>:D[:G]``): the
 # retention sweep deletes them once D is past the retention (stream/state/retention.py).
-DAY_KINDS = ("day", "grp", "var", "trn", "hll")
+DAY_KINDS = ("day", "grp", "var", "trn", "hll", "xp")
 _DAY_LEN = len("YYYY-MM-DD")
 
 
@@ -167,3 +202,18 @@ def split_field(raw: str) -> tuple[str, str]:
     """``'v\\x1fgroup-a'`` -> ``('v', 'group-a')``."""
     metric, _, ident = raw.partition(SEP)
     return metric, ident
+
+
+# The state changelog (stream/state/changelog.py, docs/state.md "Changelog"): what changed in
+# Redis and is not yet acknowledged by the compacted changelog topic.
+CHANGELOG_SHOPS = f"{PREFIX}:cl:shops"  # hash: shop -> a version bumped by every change
+CHANGELOG_GLOBAL = f"{PREFIX}:cl:g"  # hash: item -> version (checkpoints, settings, write keys)
+CHANGELOG_AT = f"{PREFIX}:cl:at"  # epoch ms of the newest flush marker sent (set before it)
+CHANGELOG_LEASE = f"{PREFIX}:cl:lease"  # the worker that flushes (one at a time)
+RESTORE_LOCK = f"{PREFIX}:cl:restore"  # the worker that restores (one at a time)
+RESTORED = f"{PREFIX}:cl:restored"  # JSON: when and how much the last restore wrote
+
+
+def changelog_dirty(shop: str) -> str:
+    """A shop's changes not yet in the changelog: hash item -> version (``#``: the last one)."""
+    return f"{PREFIX}:{{{shop}}}:cl"

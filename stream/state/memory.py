@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from schemas.models import ShopSettings
-from stream.state import keys
+from stream.state import keys, memory_experiments
 from stream.state.batch import PartitionBatch
 from stream.state.retention import is_expired_key
 from stream.state.store import ApplyResult, Claim
@@ -23,7 +23,8 @@ COUNTER_MIN, COUNTER_MAX = -(2**63), 2**63 - 1
 
 class MemoryStore:
     def __init__(self) -> None:
-        self.hashes: dict[str, dict[str, int]] = defaultdict(dict)
+        self.hashes: dict[str, dict[str, Any]] = defaultdict(dict)  # ints; sums may be floats
+        self.exposed: dict[str, dict[str, str]] = {}  # subscribers' hashes in experiments
         self.strings: dict[str, str] = {}
         self.hlls: dict[str, set[str]] = defaultdict(set)
         self.zsets: dict[str, dict[str, int]] = defaultdict(dict)
@@ -38,7 +39,7 @@ class MemoryStore:
         return Claim(part["gen"], offset + 1 if offset is not None else 0, part.get("epoch", 0))
 
     async def checkpoint(self, topic: str, partition: int) -> int:
-        return self.hashes[keys.partition(topic, partition)].get("offset", -1)
+        return int(self.hashes[keys.partition(topic, partition)].get("offset", -1))
 
     async def restart_log(self, topic: str, partition: int, generation: int) -> Claim:
         part = self.hashes[keys.partition(topic, partition)]
@@ -59,6 +60,8 @@ class MemoryStore:
         counted = dups = 0
         for s in p["s"]:
             self._hashes(s["h"])
+            for x in s.get("xp", ()):
+                memory_experiments.expose(self.hashes, self.exposed, s, x)
             for m in s["$"]:
                 if m["s"] in self.strings:
                     dups += 1
@@ -70,6 +73,8 @@ class MemoryStore:
                     self.hlls[m["hl"]].add(m["hm"])
                 if "lk" in m:
                     self.zsets[m["lk"]][m["lm"]] = m["ls"]
+                if "x" in m:
+                    memory_experiments.experiment_money(self.hashes, self.exposed, s, list(m["x"]))
             prog = self.hashes[s["k"]]
             prog.update({ofield: s["l"], ffield: gen})
             if s["le"] > prog.get(keys.LAST_EVENT, 0):

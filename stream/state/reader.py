@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from schemas.models import ExperimentSettings
 from stream.state import keys, shop_list, shop_settings
 from stream.state.redis import AnyRedis
 
@@ -61,12 +62,13 @@ class ShopView:
     week_start: str
     currency: str | None
     groups: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    experiments: Mapping[str, ExperimentSettings] = field(default_factory=dict)
 
     @classmethod
     def of(cls, shop_id: str, doc: bytes | str) -> ShopView:
         """From the shop's stored settings document (stream/state/shop_settings.py)."""
         s = shop_settings.decode(shop_id, doc)
-        return cls(shop_id, s.timezone, s.week_start, s.currency, s.groups)
+        return cls(shop_id, s.timezone, s.week_start, s.currency, s.groups, s.experiments)
 
     @classmethod
     def unset(cls, shop_id: str) -> ShopView:
@@ -151,6 +153,29 @@ class StateReader:
             variation, src, dst = orjson.loads(ident)
             out[(variation, src, dst)] = values
         return out
+
+    async def sum_exposures(
+        self, shop: str, days: list[date], group: str
+    ) -> dict[str, dict[str, float]]:
+        """The group's exposures hashes over ``days`` (exposure days), summed per variation:
+        variation -> {code: total}. Counts are integers, the revenue sums floats (HINCRBYFLOAT),
+        so they are summed here, not by the integer-exact script."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for d in days:
+                pipe.hgetall(keys.exposures(shop, d.isoformat(), group))
+            rows = await pipe.execute()
+        out: dict[str, dict[str, float]] = defaultdict(dict)
+        for row in rows:
+            for raw_field, raw_value in row.items():
+                metric, variation = keys.split_field(_s(raw_field))
+                sums = out[variation]
+                sums[metric] = sums.get(metric, 0) + float(_s(raw_value))
+        return dict(out)
+
+    async def experiment_start(self, shop: str, group: str) -> date | None:
+        """The first shop-local day with an exposure in the group, if any is remembered."""
+        raw = await self.redis.hget(keys.experiment_starts(shop), group)
+        return None if raw is None else date.fromisoformat(_s(raw))
 
     async def unique_upgraders(self, shop: str, days: list[date]) -> int:
         return int(await self.redis.pfcount(*[keys.upgraders(shop, d.isoformat()) for d in days]))

@@ -9,23 +9,22 @@ call; per-shop progress and fences inside each call keep that exact (see docs/st
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date
 from importlib.resources import files
 from typing import Any
 
 import orjson
-from redis import exceptions as rx
 from redis.asyncio import RedisCluster
 from redis.asyncio.cluster import ClusterNode
 
 from schemas.models import ShopSettings
-from stream.settings.redis import RedisConnection
+from stream.state import changelog as cl
 from stream.state import keys, shop_list, shop_settings
 from stream.state.batch import PartitionBatch
+from stream.state.clients import RETRIABLE, connect, pool_busy
 from stream.state.cluster_apply import NodeScript, apply_cluster
-from stream.state.connection import AnyRedis as AnyRedis  # re-exported: its readers import it here
-from stream.state.connection import open_redis
+from stream.state.connection import AnyRedis
 from stream.state.day_index import (
     DayIndex,
     batch_days,
@@ -34,34 +33,18 @@ from stream.state.day_index import (
     index_commands,
     scan_and_delete,
 )
-from stream.state.store import ApplyResult, Claim, StoreUnavailable, applied_in_turn
+from stream.state.store import ApplyResult, Claim, StoreUnavailable, applied_in_turn, parse_reply
 
 # The layout of the keys this version reads and writes. A version that changes it raises the
 # number; an older worker then refuses to count (docs/operations.md, "Upgrades").
 STATE_FORMAT = 1
 
+__all__ = ["RETRIABLE", "AnyRedis", "RedisStore", "connect", "pool_busy"]
+
 _APPLY_LUA = files("stream.state").joinpath("apply.lua").read_text()
 
 _CLAIM_LUA = files("stream.state").joinpath("claim.lua").read_text()
 _RESTART_LUA = files("stream.state").joinpath("restart_log.lua").read_text()
-
-# Errors after which waiting and retrying can help.
-RETRIABLE = (
-    rx.ConnectionError,
-    rx.TimeoutError,
-    rx.BusyLoadingError,
-    rx.TryAgainError,
-    rx.ClusterDownError,
-    rx.MasterDownError,
-    ConnectionError,
-    OSError,
-)
-
-
-def connect(url: str, cluster: bool) -> AnyRedis:
-    """A client of one Redis or a Cluster by URL (the service's own clients come from
-    :func:`stream.state.connection.open_redis` with TLS, password file and Sentinel)."""
-    return open_redis(RedisConnection(url=url, cluster=cluster))
 
 
 @contextlib.asynccontextmanager
@@ -82,8 +65,15 @@ class RedisStore:
         on_outcome: Callable[[BaseException | None], None] | None = None,
         day_index_entries: int = 100_000,
         shops_per_call: int = 2_000,
+        changelog: bool = False,
     ) -> None:
         self.client = client
+        # every change marked for the state changelog (stream/state/changelog.py); one Redis only
+        self.changelog = changelog and not cluster
+        self._mark = cl.mark_script(client)
+        # the restore from the changelog (stream/services/restore.py), run by the first claim
+        # or the start-up, whichever comes first: the Faust engine claims before services start
+        self.before_claim: Callable[[], Awaitable[object]] | None = None
         self.shops_per_call = shops_per_call  # one Redis: shops per apply-script call
         self.cluster = cluster
         self.on_outcome = on_outcome  # after every call: None if Redis answered, else the error
@@ -96,6 +86,8 @@ class RedisStore:
 
     # -- counters ---------------------------------------------------------------------------
     async def claim(self, topic: str, partition: int, above: int = 0) -> Claim:
+        if self.before_claim is not None:  # a claim reads the checkpoint: after any restore
+            await self.before_claim()
         self.day_index.forget()  # Redis may have lost keys (this may follow an outage)
         async with self._answered():
             gen, offset, epoch = await self._claim(
@@ -151,8 +143,10 @@ class RedisStore:
             self.day_index.written(by_day)
 
     async def _call(self, payload: dict[str, Any], key_names: list[str]) -> ApplyResult:
+        if self.changelog:
+            cl.with_marks(payload)
         reply = await self._apply(keys=key_names, args=[orjson.dumps(payload)])
-        return _parse(reply)
+        return parse_reply(reply)
 
     async def _call_on(
         self, node: ClusterNode, payload: dict[str, Any], first_key: str
@@ -160,7 +154,7 @@ class RedisStore:
         """One call on a primary for all its shops of the batch; None: apply them per slot."""
         assert self._on_node is not None
         reply = await self._on_node(node, first_key, orjson.dumps(payload))
-        return None if reply is None else _parse(reply)
+        return None if reply is None else parse_reply(reply)
 
     # -- settings and snapshots -------------------------------------------------------------
     async def write_shops(self, changes: Mapping[str, ShopSettings | None]) -> None:
@@ -168,12 +162,14 @@ class RedisStore:
         them (None), in one round trip."""
         docs = {shop: shop_settings.encode(s) for shop, s in changes.items() if s is not None}
         gone = [shop for shop, s in changes.items() if s is None]
-        async with self._answered(), self.client.pipeline(transaction=False) as pipe:
+        async with self._answered(), self.client.pipeline(transaction=self.changelog) as pipe:
             if docs:
                 pipe.hset(keys.SHOPS, mapping=docs)  # type: ignore[arg-type]
                 pipe.zadd(keys.SHOPS_INDEX, dict.fromkeys(docs, 0), nx=True)
             if gone:
                 pipe.hdel(keys.SHOPS, *gone)
+            if changes:
+                await self._marked(pipe, None, [cl.field_item(keys.SHOPS, s) for s in changes])
             await pipe.execute()
 
     async def get_shops(self, shop_ids: list[str]) -> dict[str, ShopSettings]:
@@ -189,8 +185,11 @@ class RedisStore:
     async def mark_shops_seen(self, shop_ids: list[str], day: int) -> None:
         """List ``shop_ids`` as seen on UTC ``day`` (days since the epoch; shop_list.py)."""
         if shop_ids:
-            async with self._answered(), self.client.pipeline(transaction=False) as pipe:
+            async with self._answered(), self.client.pipeline(transaction=self.changelog) as pipe:
                 shop_list.mark_commands(pipe, shop_ids, day)
+                await self._marked(
+                    pipe, None, [cl.member_item(keys.SHOPS_ACTIVE, s) for s in shop_ids]
+                )
                 await pipe.execute()
 
     async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None:
@@ -198,7 +197,14 @@ class RedisStore:
         async with self._answered(), self.client.pipeline(transaction=True) as pipe:
             pipe.hset(key, day.isoformat(), count)
             pipe.expire(key, ttl_s)
+            await self._marked(pipe, shop_id, [cl.key_item(key)])
             await pipe.execute()
+
+    async def _marked(self, pipe: Any, shop: str | None, items: list[str]) -> None:
+        """Mark ``items`` changed for the changelog in ``pipe``'s transaction (when it is on)."""
+        if self.changelog:
+            names, args = cl.mark_args(shop, items)
+            await self._mark(keys=names, args=args, client=pipe)
 
     # -- retention ---------------------------------------------------------------------------
     async def claim_sweep(self, last_day: str, ttl_s: int) -> bool:
@@ -269,18 +275,3 @@ class RedisStore:
             raise
         if self.on_outcome is not None:
             self.on_outcome(None)
-
-
-def _parse(reply: list[Any]) -> ApplyResult:
-    status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
-    if status == "ok":
-        return ApplyResult("ok", int(reply[1]), int(reply[2]))
-    items = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]]
-    if status in ("conflict", "rewound"):
-        offsets = {items[i]: int(items[i + 1]) for i in range(0, len(items), 2)}
-        if status == "conflict":
-            return ApplyResult("conflict", conflicts=offsets)
-        return ApplyResult("rewound", rewound=offsets)
-    if status == "overflow":
-        return ApplyResult("overflow", overflow=items)
-    return ApplyResult("fenced")

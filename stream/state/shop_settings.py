@@ -7,9 +7,11 @@ way; a shop without a document counts and reads on the defaults.
 
 from __future__ import annotations
 
+from datetime import date
+
 import orjson
 
-from schemas.models import ShopSettings
+from schemas.models import ExperimentSettings, ShopSettings
 
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_WEEK_START = "monday"
@@ -23,6 +25,10 @@ def encode(settings: ShopSettings) -> bytes:
             "week_start": settings.week_start,
             "currency": settings.currency,
             "groups": settings.groups,
+            "experiments": {
+                g: {"start": e.start.isoformat() if e.start else None, "mde": e.mde}
+                for g, e in settings.experiments.items()
+            },
         }
     )
 
@@ -37,4 +43,10 @@ def decode(shop_id: str, doc: bytes | str) -> ShopSettings:
         d.get("week_start") or DEFAULT_WEEK_START,
         d.get("currency"),
         d.get("groups") or {},
+        {
+            g: ExperimentSettings(
+                date.fromisoformat(e["start"]) if e.get("start") else None, e.get("mde")
+            )
+            for g, e in (d.get("experiments") or {}).items()
+        },
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from schemas.models import ShopSettings
 from stream.state.batch import PartitionBatch
@@ -64,6 +64,22 @@ async def applied_in_turn(calls: Iterable[Awaitable[ApplyResult]]) -> ApplyResul
         counted += result.money_counted
         duplicates += result.money_duplicates
     return ApplyResult("ok", counted, duplicates)
+
+
+def parse_reply(reply: list[Any]) -> ApplyResult:
+    """The apply script's reply (stream/state/apply.lua) as an ApplyResult."""
+    status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+    if status == "ok":
+        return ApplyResult("ok", int(reply[1]), int(reply[2]))
+    items = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]]
+    if status in ("conflict", "rewound"):
+        offsets = {items[i]: int(items[i + 1]) for i in range(0, len(items), 2)}
+        if status == "conflict":
+            return ApplyResult("conflict", conflicts=offsets)
+        return ApplyResult("rewound", rewound=offsets)
+    if status == "overflow":
+        return ApplyResult("overflow", overflow=items)
+    return ApplyResult("fenced")
 
 
 class CounterStore(Protocol):

@@ -87,6 +87,8 @@ def api(
         UPSELL_CORS_ORIGINS=ORIGIN,
         UPSELL_API_MAX_RANGE_DAYS=str(MAX_RANGE_DAYS),
         UPSELL_API_MAX_HEAVY_QUERIES="1",
+        # the process-wide cap is under test here, not one token's share of requests in flight
+        UPSELL_TOKEN_MAX_REQUESTS="100",
     )
     (w,) = workers(env, Path(tmp), 1)
     try:

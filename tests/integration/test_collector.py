@@ -83,10 +83,32 @@ def test_public_key_may_not_send_upgrades(site: Site) -> None:
     assert site.post([upgrade()], site.secret)[0] == 202
 
 
-def test_another_shops_key_is_forbidden(site: Site) -> None:
+def test_an_event_for_another_shop_is_rejected_alone(site: Site) -> None:
+    """Before: one foreign event made the whole batch a 403 wrong_shop."""
     other = make_key(site.redis_url, "shop-other", "secret")
+    status, _, body = site.post([view(shop_id="shop-other"), view()], other)
+    assert status == 202, body
+    assert body["accepted"] == 1
+    assert body["rejected"] == [{"index": 1, "reason": "wrong_shop"}]
     status, _, body = site.post([view()], other)
-    assert status == 403 and body["error"]["code"] == "wrong_shop", body
+    assert status == 400 and body["error"]["code"] == "all_rejected", body
+    assert body["rejected"] == [{"index": 0, "reason": "wrong_shop"}]
+
+
+def test_times_at_the_ends_of_the_calendar_are_a_400_not_a_500(site: Site) -> None:
+    doc = {"sent_at": "9999-12-31T00:00:00Z", "events": [view(occurred_at="0001-01-02T00:00:00Z")]}
+    url = f"{site.collect_url}?key={site.public}"
+    status, _, raw = http_post(url, orjson.dumps(doc), origin=ORIGIN)
+    assert status == 400, raw
+
+
+def test_a_preflight_without_a_key_and_other_content_types_are_refused(site: Site) -> None:
+    status, headers, _ = http_post(site.collect_url, b"", origin=ORIGIN, method="OPTIONS")
+    assert status == 403 and "Access-Control-Allow-Origin" not in headers
+    url = f"{site.collect_url}?key={site.public}"
+    body = orjson.dumps({"events": [view()]})
+    status, _, _ = http_post(url, body, origin=ORIGIN, content_type="application/octet-stream")
+    assert status == 415
 
 
 def test_unknown_key_and_bad_events(site: Site) -> None:
@@ -125,7 +147,8 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(
     site: Site, tmp_path: Path
 ) -> None:
     """A collector that trusts 127.0.0.1 (where the test connects from) charges the right-most
-    untrusted address of X-Forwarded-For; an entry a browser forged to its left changes nothing."""
+    untrusted address of X-Forwarded-For; an entry a browser forged to its left changes nothing.
+    The address limit is for public keys: a secret key from a limited address is not limited."""
     env = collector_env(
         site.bootstrap,
         site.redis_url,
@@ -137,9 +160,11 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(
     proxied = WorkerProcess(env, tmp_path, name="proxied", role="collector")
     junk = orjson.dumps({"events": [{"kind": "banner_view"}] * 100})
 
-    def post(forwarded_for: str) -> int:
-        key, headers = site.secret, {"X-Forwarded-For": forwarded_for}
-        return http_post(proxied.url + "/v1/collect", junk, key=key, headers=headers)[0]
+    def post(forwarded_for: str, key: str | None = None) -> int:
+        headers = {"X-Forwarded-For": forwarded_for}
+        origin = None if key else ORIGIN
+        url = proxied.url + "/v1/collect"
+        return http_post(url, junk, key=key or site.public, origin=origin, headers=headers)[0]
 
     try:
         proxied.start().wait_ready()
@@ -148,6 +173,8 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(
         forged = post(f"198.51.100.1, {client}")
         assert forged == 429, f"a forged left-most hop got {forged}, not the client's 429"
         assert post("203.0.113.8") == 400, "another forwarded client shares the first's bucket"
+        # a secret key sends from a server for many shops: limited per key, not per address
+        assert post(client, key=site.secret) == 400, "a secret key shares the address's bucket"
         _, metrics = http_get(proxied.url + "/metrics")
         assert b'upsell_collector_rate_limited_total{limit="address"}' in metrics
     finally:

@@ -19,11 +19,11 @@ import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import WorkerProcess, http_get
-from stream.stats.decision import decide
-from stream.stats.proportions import Arm
+from stream.stats.arms import Arm, Revenue
+from stream.stats.verdict import decide
 from tests.support import openapi_check
 from tests.support.e2e import api_workers, produce
-from tests.support.experiment_events import arms, shop_message, upgrade
+from tests.support.experiment_events import arms, shop_message, upgrade, view, views_of
 from tests.support.metrics import scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -32,6 +32,9 @@ SHOP, TZ = "akl", "Pacific/Auckland"
 BANNER = {"control": (2000, 40), "discount-10": (2000, 90), "free-month": (2000, 44)}
 SPLIT = {"a": (900, 10), "b": (600, 8)}  # equal split intended: trips the SRM check
 WEIGHTED = {"a": (900, 10), "b": (600, 8)}  # intended 3:2 in the shop's settings
+# (subscribers, converted) per variation; each subscriber sees its banner 1 to 3 times. Also 25
+# views without a subscriber_id in "banner", and one subscriber of "split" who saw both.
+ANONYMOUS = 25
 
 
 class Api:
@@ -75,10 +78,13 @@ def api(
     w = ws[0]
     now = datetime.now(UTC)
     settings = shop_message(SHOP, TZ, "NZD", {"weighted": {"a": 3, "b": 2}})
+    earlier = now - timedelta(minutes=11)
     messages = [
         *arms(SHOP, "banner", BANNER, now),
         *arms(SHOP, "split", SPLIT, now),
         *arms(SHOP, "weighted", WEIGHTED, now),
+        *[view(SHOP, f"anon-{i}", earlier, "banner", "control") for i in range(ANONYMOUS)],
+        view(SHOP, "cross-1", now - timedelta(minutes=1), "split", "b", "split-a-s0"),
     ]
     try:
         asyncio.run(produce(broker.bootstrap, topics, [settings]))
@@ -89,7 +95,7 @@ def api(
         asyncio.run(produce(broker.bootstrap, topics, messages))
         a = Api(w, admin, other, now)
         a.workers = ws  # type: ignore[attr-defined]
-        want = sum(v for arm in (BANNER, SPLIT, WEIGHTED) for v, _ in arm.values())
+        want = sum(map(views_of, (BANNER, SPLIT, WEIGHTED))) + ANONYMOUS + 1
         for _ in range(120):
             if a.json(f"/v1/shops/{SHOP}/overview")["metrics"]["banner_views"] == want:
                 break
@@ -104,31 +110,46 @@ def api(
             each.stop()
 
 
-def _expected(counts: dict[str, tuple[int, int]], control: str) -> dict[str, Any]:
+def _expected(counts: dict[str, tuple[int, int]], control: str, days: int) -> dict[str, Any]:
     stats, _verdict = decide(
-        [Arm(v, n, 0, x, {"NZD": 1200 * x}) for v, (n, x) in sorted(counts.items())], control
+        [
+            Arm(v, n, x, revenue={"NZD": Revenue(1200.0 * x, 1200.0**2 * x)})
+            for v, (n, x) in sorted(counts.items())
+        ],
+        control,
+        mde=0.1,
+        days_running=days,
     )
     return {s.variation_id: s for s in stats}
 
 
-def test_group_stats_against_the_stats_package(api: Api) -> None:
+def test_group_stats_on_exposed_subscribers_against_the_stats_package(api: Api) -> None:
     doc = api.json(f"/v1/shops/{SHOP}/groups/banner", "/v1/shops/{shop_id}/groups/{group_id}")
     assert doc["control_variation_id"] == "control"
-    want = _expected(BANNER, "control")
+    run = doc["experiment"]
+    assert run["started_by"] == "first_exposure" and run["days_running"] in (1, 2)
+    assert run["exposed_subscribers"] == sum(n for n, _ in BANNER.values())
+    assert run["views_without_subscriber"] == ANONYMOUS
+    want = _expected(BANNER, "control", run["days_running"])
     for v in doc["variations"]:
         s, w = v["stats"], want[v["variation_id"]]
-        assert v["metrics"]["banner_views"] == BANNER[v["variation_id"]][0]
+        n, x = BANNER[v["variation_id"]]
+        assert s["exposed_subscribers"] == n and s["converted_subscribers"] == x
         assert s["significant"] == w.significant, v["variation_id"]
+        assert s["revenue_per_subscriber"]["NZD"]["mean"] == pytest.approx(1200 * x / n)
         if w.comparison is None:
             assert s["lift"] is None and s["p_value"] is None
             continue
-        assert s["lift"] == pytest.approx(w.comparison.lift, rel=1e-5)
-        assert s["p_value"] == pytest.approx(w.comparison.p_value, rel=1e-5)
-        assert s["p_value_adjusted"] == pytest.approx(w.p_value_adjusted, rel=1e-5)
-        assert s["diff_ci95"] == pytest.approx(list(w.comparison.diff_ci95 or ()), rel=1e-5)
+        conv = w.comparison.conversion
+        assert conv is not None and conv.p_value is not None
+        assert s["lift"] == pytest.approx(w.lift, rel=1e-5)
+        assert s["p_value"] == pytest.approx(conv.p_value, rel=1e-5, abs=1e-300)
+        assert s["p_value_adjusted"] == pytest.approx(w.p_value_adjusted, rel=1e-5, abs=1e-300)
+        assert s["diff_ci95"] == pytest.approx(list(conv.ci95 or ()), rel=1e-5)
         assert s["enough_data"] is True
-        assert s["revenue_per_view"]["NZD"] == pytest.approx(
-            1200 * v["metrics"]["conversions"] / 2000
+        money = w.comparison.revenue["NZD"]
+        assert s["revenue_per_subscriber"]["NZD"]["diff_ci95"] == pytest.approx(
+            list(money.ci95 or ()), rel=1e-5
         )
     assert doc["verdict"]["winner"] == "discount-10"
     assert doc["verdict"]["lift"] == pytest.approx(90 / 40 - 1, rel=1e-5)
@@ -137,6 +158,13 @@ def test_group_stats_against_the_stats_package(api: Api) -> None:
         "mismatch": False,
         "expected_split": "equal",
     }
+
+
+def test_a_subscriber_who_saw_two_variations_counts_for_the_first(api: Api) -> None:
+    doc = api.json(f"/v1/shops/{SHOP}/groups/split")
+    by_id = {v["variation_id"]: v["stats"] for v in doc["variations"]}
+    assert by_id["a"]["exposed_subscribers"] == 900 and by_id["b"]["exposed_subscribers"] == 600
+    assert by_id["a"]["crossed_subscribers"] == 1 and doc["experiment"]["crossed_subscribers"] == 1
 
 
 def test_control_parameter_overrides_the_default(api: Api) -> None:
@@ -155,7 +183,7 @@ def test_control_parameter_overrides_the_default(api: Api) -> None:
 
 def test_srm_against_equal_split_and_against_the_shops_weights(api: Api) -> None:
     split = api.json(f"/v1/shops/{SHOP}/groups/split")["srm"]
-    # chi-square of 900/600 against 750/750: 2 * 150^2 / 750 = 60 on 1 df
+    # exposed subscribers: chi-square of 900/600 against 750/750: 2 * 150^2 / 750 = 60 on 1 df
     assert split["mismatch"] is True and split["p_value"] < 1e-6
     weighted = api.json(f"/v1/shops/{SHOP}/groups/weighted")["srm"]
     assert weighted == {
@@ -183,7 +211,8 @@ def test_csv_exports(api: Api) -> None:
         r for r in groups if r["group_id"] == "banner" and r["variation_id"] == "discount-10"
     )
     assert d10["significant"] == "True" and d10["is_control"] == "False"
-    assert d10["revenue"] == "1080.00" and d10["revenue_per_view"] == "0.540000"
+    assert d10["revenue"] == "1080.00" and d10["revenue_per_subscriber"] == "0.540000"
+    assert d10["exposed_subscribers"] == "2000" and d10["converted_subscribers"] == "90"
     assert {r["srm_mismatch"] for r in groups if r["group_id"] == "split"} == {"True"}
     ledger = _csv(api, f"/v1/shops/{SHOP}/conversions")
     assert len(ledger) == conversions  # the whole period, not one page

@@ -16,8 +16,6 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from stream.devtools.apache_kafka import KafkaCluster
 from stream.kafka.topics import ensure_topics
@@ -25,6 +23,7 @@ from stream.services.settings_bootstrap import bootstrap_settings
 from stream.settings import Topics
 from stream.state.memory import MemoryStore
 from stream.state.shop_directory import ShopDirectory
+from tests.support.compaction import compact_quickly
 from tests.support.e2e import (
     day_metrics,
     eventually,
@@ -97,23 +96,6 @@ async def test_aborted_transaction_is_never_counted(
 def shop_settings(shop: str, zone: str) -> bytes:
     doc = {"shop_id": shop, "timezone": zone, "week_start": "monday", "currency": "USD"}
     return orjson.dumps(doc)
-
-
-async def compact_quickly(bootstrap: str, topic: str) -> None:
-    """Segments that roll after 100 ms and a cleaner that compacts any of them at once."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        configs = {
-            "cleanup.policy": "compact",
-            "segment.ms": "100",
-            "min.cleanable.dirty.ratio": "0.001",
-            "min.compaction.lag.ms": "0",
-            "delete.retention.ms": "100",
-        }
-        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs)])
-    finally:
-        await admin.close()
 
 
 async def test_shops_topic_compacts_and_the_last_settings_win(

@@ -75,13 +75,10 @@ def mixed_events(
             continue
         r = rng.random()
         if r < 0.85:
-            out.append(
-                Sent(
-                    "view",
-                    shop.encode(),
-                    orjson.dumps({**base, "group_id": group, "variation_id": variation}),
-                )
-            )
+            view = {**base, "group_id": group, "variation_id": variation}
+            if rng.random() < 0.7:  # the others are views of visitors not known as subscribers
+                view["subscriber_id"] = f"sub-{rng.randrange(500)}"
+            out.append(Sent("view", shop.encode(), orjson.dumps(view)))
         elif r < 0.95:
             out.append(
                 Sent(

@@ -33,6 +33,11 @@ class ExpectedState:
         self.ledger: dict[str, set[str]] = defaultdict(set)
         self._seen: set[tuple[str, str, str]] = set()
         self.counted = 0
+        # experiments: (shop, group, subscriber) -> [variation, day, crossed] of the first view
+        # with a subscriber_id (in the order sent: one shop's views share a partition), and
+        # what the subscriber did in the group: converted, downgraded, revenue per currency
+        self.exposures: dict[tuple[str, str, str], list[object]] = {}
+        self.did: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
     def add_all(self, sent: list[Sent]) -> ExpectedState:
         for item in sent:
@@ -58,14 +63,10 @@ class ExpectedState:
         shop = str(e["shop_id"])
         day = self._day(shop, str(e["occurred_at"]))
         if kind in ("view", "click"):
-            self._spread(
-                shop,
-                day,
-                str(e["group_id"]),
-                str(e["variation_id"]),
-                "v" if kind == "view" else "c",
-                1,
-            )
+            group, variation = str(e["group_id"]), str(e["variation_id"])
+            self._spread(shop, day, group, variation, "v" if kind == "view" else "c", 1)
+            if kind == "view":
+                self._exposure(shop, day, group, variation, e.get("subscriber_id"))
             self.counted += 1
             return
         marker = (shop, kind, str(e["event_id"]))
@@ -85,6 +86,11 @@ class ExpectedState:
             separators=(",", ":"),
             ensure_ascii=False,
         )
+        if e.get("group_id") is not None:
+            did = self.did[(shop, group, str(e["subscriber_id"]))]
+            did["k" if kind == "upgrade" else "g"] = 1
+            if kind == "upgrade":
+                did[f"r:{cur}"] += int(e["revenue_minor"])  # type: ignore[call-overload]
         if kind == "upgrade":
             revenue = int(e["revenue_minor"])  # type: ignore[call-overload]
             for metric, d in (("u", 1), (f"r:{cur}", revenue), (f"e:{cur}", mrr)):
@@ -99,11 +105,34 @@ class ExpectedState:
             for metric, d in (("d", 1), (f"n:{cur}", mrr)):
                 self._inc(trn, f"{metric}\x1f{tid}", d)
 
+    def _exposure(
+        self, shop: str, day: str, group: str, variation: str, subscriber: object
+    ) -> None:
+        if subscriber is None:  # counted per variation only
+            self._inc(f"us:{{{shop}}}:var:{day}:{group}", f"a\x1f{variation}", 1)
+            return
+        first = self.exposures.setdefault((shop, group, str(subscriber)), [variation, day, False])
+        if first[0] != variation:
+            first[2] = True
+
+    def _experiments(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for (shop, group, subscriber), (variation, day, crossed) in self.exposures.items():
+            xp = out[f"us:{{{shop}}}:xp:{day}:{group}"]
+            xp[f"s\x1f{variation}"] += 1
+            xp[f"m\x1f{variation}"] += int(bool(crossed))
+            for name, value in self.did.get((shop, group, subscriber), {}).items():
+                if name in ("k", "g"):
+                    xp[f"{name}\x1f{variation}"] += value
+                else:
+                    xp[f"{name}\x1f{variation}"] += value
+                    xp[f"q:{name[2:]}\x1f{variation}"] += value * value
+        return out
+
     def counters(self) -> dict[str, dict[str, int]]:
+        hashes = {**self.hashes, **self._experiments()}
         return {
-            k: {f: v for f, v in fs.items() if v}
-            for k, fs in self.hashes.items()
-            if any(fs.values())
+            k: {f: v for f, v in fs.items() if v} for k, fs in hashes.items() if any(fs.values())
         }
 
     def upgrader_counts(self) -> dict[str, int]:

@@ -29,7 +29,14 @@ def shop_message(
     return ("shop", shop.encode(), orjson.dumps(doc))
 
 
-def view(shop: str, event_id: str, at: datetime, group: str, variation: str) -> Message:
+def view(
+    shop: str,
+    event_id: str,
+    at: datetime,
+    group: str,
+    variation: str,
+    subscriber: str | None = None,
+) -> Message:
     body = {
         "event_id": event_id,
         "shop_id": shop,
@@ -37,6 +44,8 @@ def view(shop: str, event_id: str, at: datetime, group: str, variation: str) -> 
         "group_id": group,
         "variation_id": variation,
     }
+    if subscriber is not None:
+        body["subscriber_id"] = subscriber
     return ("view", shop.encode(), orjson.dumps(body))
 
 
@@ -50,6 +59,7 @@ def upgrade(
     plans: tuple[str, str] = ("monthly", "annual"),
     revenue_minor: int = 1200,
     currency: str = "NZD",
+    subscriber: str | None = None,
 ) -> Message:
     body = {
         "event_id": event_id,
@@ -57,7 +67,7 @@ def upgrade(
         "occurred_at": iso(at),
         "group_id": group,
         "variation_id": variation,
-        "subscriber_id": f"sub-{event_id}",
+        "subscriber_id": subscriber or f"sub-{event_id}",
         "order_id": f"order-{event_id}",
         "from": {"product_ids": ["pro"], "selling_plan_id": plans[0], "mrr_minor": 1000},
         "to": {"product_ids": ["pro"], "selling_plan_id": plans[1], "mrr_minor": 1500},
@@ -67,6 +77,11 @@ def upgrade(
     return ("upgrade", shop.encode(), orjson.dumps(body))
 
 
+def views_of(counts: Mapping[str, tuple[int, int]]) -> int:
+    """The views ``arms`` sends: subscriber i of a variation sees its banner 1 + i % 3 times."""
+    return sum(i % 3 + 1 for subscribers, _ in counts.values() for i in range(subscribers))
+
+
 def arms(
     shop: str,
     group: str,
@@ -74,16 +89,28 @@ def arms(
     now: datetime,
     currency: str = "NZD",
 ) -> list[Message]:
-    """For each variation (views, conversions): that many views and upgrades, spread over the
-    10 minutes before ``now``."""
+    """For each variation (subscribers, converted): that many subscribers exposed to it, each
+    seeing its banner 1 + i % 3 times, and one upgrade by each of the first ``converted`` of
+    them, spread over the 10 minutes before ``now``."""
     out = []
-    for variation, (views, conversions) in counts.items():
-        for i in range(views):
-            at = now - timedelta(minutes=10) + timedelta(seconds=i * 540 / max(1, views))
-            out.append(view(shop, f"{group}-{variation}-v{i}", at, group, variation))
-        for i in range(conversions):
-            at = now - timedelta(minutes=9) + timedelta(seconds=i * 480 / max(1, conversions))
+    for variation, (subscribers, converted) in counts.items():
+        for i in range(subscribers):
+            sub = f"{group}-{variation}-s{i}"
+            at = now - timedelta(minutes=10) + timedelta(seconds=i * 540 / max(1, subscribers))
+            for j in range(i % 3 + 1):
+                out.append(view(shop, f"{sub}-v{j}", at, group, variation, sub))
+        for i in range(converted):
+            at = now - timedelta(minutes=9) + timedelta(seconds=i * 480 / max(1, converted))
+            sub = f"{group}-{variation}-s{i}"
             out.append(
-                upgrade(shop, f"{group}-{variation}-u{i}", at, group, variation, currency=currency)
+                upgrade(
+                    shop,
+                    f"{group}-{variation}-u{i}",
+                    at,
+                    group,
+                    variation,
+                    currency=currency,
+                    subscriber=sub,
+                )
             )
     return out

@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from stream.state.redis import AnyRedis
 
-COUNTER_KINDS = (b"day", b"grp", b"var", b"trn")
+COUNTER_KINDS = (b"day", b"grp", b"var", b"trn", b"xp")
 
 
 def text(raw: bytes | str) -> str:
@@ -17,8 +17,9 @@ def text(raw: bytes | str) -> str:
 
 
 async def counters(redis: AnyRedis) -> dict[str, dict[str, int]]:
-    """Every counter hash (day, group, variation, transition) -> {field: value}, no zeros; on a
-    Redis Cluster, of every primary."""
+    """Every counter hash (day, group, variation, transition, exposures) -> {field: value}, no
+    zeros; on a Redis Cluster, of every primary. Exposures' sums are HINCRBYFLOAT's: whole
+    numbers in the tests' events, read as integers."""
     out: dict[str, dict[str, int]] = {}
     async for raw in redis.scan_iter(match=b"us:{*}:*", count=1000):
         kind = raw.split(b"}:", 1)[1].split(b":", 1)[0]

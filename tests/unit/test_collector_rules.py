@@ -117,3 +117,43 @@ def test_limiter_memory_is_bounded() -> None:
     for i in range(10_000):
         limiter.take(f"10.0.{i // 256}.{i % 256}", 1)
     assert len(limiter) == 100
+
+
+LIMITS = [
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+23:59",
+    "0001-01-02T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "9999-12-31T23:59:59-23:59",
+    "9999-12-31T00:00:00Z",
+]
+
+
+@pytest.mark.parametrize("sent_at", [None, *LIMITS])
+@pytest.mark.parametrize("occurred_at", LIMITS)
+def test_times_at_the_ends_of_the_calendar_are_rejected_not_raised(
+    sent_at: str | None, occurred_at: str
+) -> None:
+    """sent_at 9999-12-31 with occurred_at 0001-01-02 raised OverflowError when the clock
+    offset was applied: a 500 for a public key. Each such event is rejected on its own."""
+    body: dict[str, Any] = {"events": [view(occurred_at=occurred_at), view()]}
+    if sent_at is not None:
+        body["sent_at"] = sent_at
+    parsed = parse_body(orjson.dumps(body))
+    out = prepare(parsed.events, PUBLIC, Topics(), NOW, parsed.sent_at, retention_days=800)
+    assert 1 in [r.index for r in out.records]  # no occurred_at: received_at, always valid
+    assert sorted([r.index for r in out.records] + [r[0] for r in out.rejected]) == [0, 1]
+
+
+def test_an_event_of_another_shop_is_rejected_alone() -> None:
+    out = prepare(
+        [view(), view(shop_id="s2"), view(shop_id="s1")], SECRET, Topics(), NOW, None, 800
+    )
+    assert [r.index for r in out.records] == [0, 2]
+    assert out.rejected == [(1, "banner_view", "wrong_shop")]
+
+
+def test_a_kind_that_is_not_text_is_rejected_not_raised() -> None:
+    """Schemathesis sent ``"kind": {}``: looking an unhashable kind up raised (a 500)."""
+    out = prepare([{"kind": {}}, {"kind": []}], SECRET, Topics(), NOW, None, 800)
+    assert out.rejected == [(0, "unknown", "bad_value:kind"), (1, "unknown", "bad_value:kind")]

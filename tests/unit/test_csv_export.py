@@ -56,3 +56,38 @@ def test_conversion_row() -> None:
     assert row["local_time"] == "x-local" and row["to_products"] == "pro addon"
     assert (row["revenue"], row["from_mrr"], row["to_mrr"]) == ("12.00", "10.00", "15.00")
     assert csv_export.text([[None, "a,b"]]) == ',"a,b"\r\n'
+
+
+def test_cells_a_spreadsheet_would_run_are_shown_as_text() -> None:
+    """OWASP CSV injection: ids from a public key's events reach the exports."""
+    row = [
+        '=HYPERLINK("http://evil","x")',
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "-12.50",
+        "-3",
+        "plain-id",
+        7,
+        -1.5,
+    ]
+    (cells,) = csv.reader(io.StringIO(csv_export.text([row])))
+    assert cells[:6] == ["'" + str(c) for c in row[:6]]
+    assert cells[6:] == ["-12.50", "-3", "plain-id", "7", "-1.5"]
+
+
+def test_the_download_name_cannot_break_or_add_to_its_header() -> None:
+    from stream.http.api.replies import csv_headers
+
+    for name, plain in [
+        ("s-group-x\ny-a-b.csv", "s-group-x_y-a-b.csv"),
+        ('s-group-x"; filename="evil.html-a-b.csv', "s-group-x___filename__evil.html-a-b.csv"),
+        ("s-group-gr\u00fcn-a-b.csv", "s-group-gr_n-a-b.csv"),
+    ]:
+        header = csv_headers(name)["Content-Disposition"]
+        assert header.startswith(f"attachment; filename=\"{plain}\"; filename*=UTF-8''")
+        assert header.count("filename=") == 1 and "\n" not in header and "\r" not in header
+        assert header.count('"') == 2
+    assert csv_headers("gr\u00fcn")["Content-Disposition"].endswith("UTF-8''gr%C3%BCn")

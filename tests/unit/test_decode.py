@@ -303,3 +303,11 @@ def test_shop_split_weights() -> None:
     bad: dict[str, Any]
     for bad in ({"g": {}}, {"g": {"a": -1}}, {"g": {"a": "1"}}, {"g": {"a": 0}}, {"": {"a": 1}}):
         assert run(Kind.SHOP, {**SHOP, "groups": bad}).reason == "bad_value:groups", bad
+
+
+def test_shop_weights_too_large_to_sum_are_rejected() -> None:
+    # 1e308 passed as "finite": two of them summed to inf, and the SRM shares were nan.
+    for bad in ({"a": 1e308, "b": 1e308}, {"a": 1, "b": 1e9 + 1}, {"a": 1, "b": 1e400}):
+        assert run(Kind.SHOP, {**SHOP, "groups": {"g": bad}}).reason == "bad_value:groups", bad
+    ok = run(Kind.SHOP, {**SHOP, "groups": {"g": {"a": 1e9, "b": 1e-9}}})
+    assert isinstance(ok, ShopSettings) and ok.groups == {"g": {"a": 1e9, "b": 1e-9}}

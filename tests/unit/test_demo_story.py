@@ -4,7 +4,7 @@ switch inside the history, nothing in the future, every record valid. Dates deri
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,9 +14,9 @@ import pytest
 from schemas.decode import decode
 from schemas.models import Kind, Rejected
 from stream.devtools.demo_story import HISTORY_DAYS, Story, latest_switch
-from stream.stats.decision import decide
-from stream.stats.proportions import Arm
+from stream.stats.arms import Arm
 from stream.stats.srm import srm_test
+from stream.stats.verdict import decide
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 KINDS = {"view": Kind.VIEW, "click": Kind.CLICK, "upgrade": Kind.UPGRADE, "shop": Kind.SHOP}
@@ -49,38 +49,50 @@ def test_every_record_is_valid_and_in_the_past(records: list[object]) -> None:
 Arms = dict[str, list[int]]
 
 
-def _arms(docs: list[tuple[str, dict[str, Any]]], since: date) -> dict[tuple[str, str], Arms]:
-    """(shop, group) -> variation -> [views, upgrades] since ``since``, in one pass."""
-    arms: dict[tuple[str, str], Arms] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+def _arms(docs: list[tuple[str, dict[str, Any]]]) -> dict[tuple[str, str], Arms]:
+    """(shop, group) -> variation -> [exposed, converted subscribers] over the history, as the
+    contract counts them (first view with a subscriber_id; one upgrade converts), in one pass."""
+    first: dict[tuple[str, str, str], str] = {}
+    converted: set[tuple[str, str, str]] = set()
+    anonymous = 0
     for kind, doc in docs:
         if kind not in ("view", "upgrade") or "group_id" not in doc:
             continue
-        if datetime.fromisoformat(doc["occurred_at"]).date() < since:
+        if "subscriber_id" not in doc:
+            anonymous += 1
             continue
-        arms[(doc["shop_id"], doc["group_id"])][doc["variation_id"]][kind == "upgrade"] += 1
+        who = (doc["shop_id"], doc["group_id"], doc["subscriber_id"])
+        if kind == "view":
+            first.setdefault(who, doc["variation_id"])
+        else:
+            converted.add(who)
+    assert anonymous > 0
+    arms: dict[tuple[str, str], Arms] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for (shop, group, sub), variation in first.items():
+        arm = arms[(shop, group)][variation]
+        arm[0] += 1
+        arm[1] += (shop, group, sub) in converted
     return arms
 
 
-def test_a_true_winner_a_tie_and_an_srm_group_over_the_last_28_days(
+def test_a_true_winner_a_tie_and_an_srm_group_on_exposed_subscribers(
     docs: list[tuple[str, dict[str, Any]]],
 ) -> None:
-    by_group = _arms(docs, NOW.date() - timedelta(days=27))
+    by_group = _arms(docs)
+    days = Story(seed=7).history_days(NOW)
     for shop in ("demo-berlin", "demo-nyc", "demo-mumbai", "demo-utc", "demo-auckland"):
-        win = by_group[(shop, "annual-upgrade")]
-        _stats, verdict = decide(
-            [Arm(v, n, 0, x, {}) for v, (n, x) in sorted(win.items())], "control"
-        )
-        assert verdict.winner == "discount-10", (shop, win)
-        tie = by_group[(shop, "premium-tier")]
-        _stats, verdict = decide(
-            [Arm(v, n, 0, x, {}) for v, (n, x) in sorted(tie.items())], "control"
-        )
-        assert verdict.winner is None, (shop, tie)
-        split = by_group[(shop, "bundle-offer")]
-        assert srm_test({v: n for v, (n, _x) in split.items()}).mismatch, (shop, split)
-        assert not srm_test(
-            {v: n for v, (n, _x) in split.items()}, {"control": 3, "bonus-item": 2}
-        ).mismatch
+        for group, winner in (("annual-upgrade", "discount-10"), ("premium-tier", None)):
+            arms = by_group[(shop, group)]
+            _stats, verdict = decide(
+                [Arm(v, n, x) for v, (n, x) in sorted(arms.items())],
+                "control",
+                mde=0.1,
+                days_running=days,
+            )
+            assert verdict.winner == winner and not verdict.worse, (shop, group, arms)
+        split = {v: n for v, (n, _x) in by_group[(shop, "bundle-offer")].items()}
+        assert srm_test(split).mismatch, (shop, split)
+        assert not srm_test(split, {"control": 3, "bonus-item": 2}).mismatch, (shop, split)
 
 
 def test_weekends_are_busier_and_the_history_spans_a_dst_switch(

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
 from stream.collector.telemetry import CollectorTelemetry
+from stream.services.changelog_metrics import ChangelogMetrics
 from stream.settings import Settings
 from stream.telemetry import Telemetry
 
@@ -27,6 +28,7 @@ def exported_names() -> set[str]:
     registry = CollectorRegistry()
     t = Telemetry(registry=registry)
     ProcessCollector(registry=registry)
+    ChangelogMetrics(registry)  # the worker registers them beside Telemetry's
     t.events.labels("x", "counted").inc()
     t.dead_letters.labels("x").inc()
     t.unreadable_batches.labels("x").inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -37,6 +38,8 @@ async def test_views_counted_per_day_group_and_variation(store: MemoryStore) -> 
     assert store.hashes[keys.variations("s1", day, "g1")] == {
         keys.field("v", "a"): 20,
         keys.field("v", "b"): 10,
+        keys.field("a", "a"): 20,  # views without a subscriber_id: in no experiment
+        keys.field("a", "b"): 10,
     }
     assert store.hashes[keys.day("s2", day)] == {"v": 5}
     assert store.hashes[keys.partition(TOPICS.views, 0)]["offset"] == 34
@@ -219,5 +222,37 @@ async def test_counter_ops_carry_no_expiry_and_progress_ttls_refresh_once_a_day(
     refresh = [{s["id"]: s["x"] for s in p["s"]} for p in store.payloads]
     assert refresh == [{"s1": 1, "s2": 1}, {"s1": 0}, {"s1": 1}]
     first = store.payloads[0]["s"][0]["$"][0]
-    assert set(first) == {"s", "h", "hl", "hm", "lk", "ls", "lm"}  # no expiry of the HLL
+    # no expiry of the HLL; "x": the experiment's part (the exposed key carries its own)
+    assert set(first) == {"s", "h", "hl", "hm", "lk", "ls", "lm", "x"}
     assert all(len(op) == 2 for op in first["h"])  # [key, fields]: no EXPIREAT
+
+
+async def test_a_large_batch_lets_the_event_loop_serve_while_it_is_folded(
+    store: MemoryStore,
+) -> None:
+    """A worker serves the API on the loop that folds its batches: a 20,000-event batch folded
+    in one go held the loop ~0.5 s (overview p99 873 ms while counting). The fold now yields
+    every YIELD_EVERY records, so a task beside it runs during the batch, not only after."""
+    from stream.ingest.aggregate import YIELD_EVERY
+
+    ing = make_ingestor(store)
+    await ing.assign(TOPICS.views, 0)
+    recs = records([("s1", view(i)) for i in range(20_000)])
+    turns = 0
+    done = asyncio.Event()
+
+    async def beside() -> None:
+        nonlocal turns
+        while not done.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(beside())
+    await asyncio.sleep(0)
+    before = turns
+    out = await ing.process(TOPICS.views, 0, recs)
+    during = turns - before
+    done.set()
+    await ticker
+    assert out.counted == 20_000
+    assert during >= 20_000 // YIELD_EVERY - 1, f"the loop turned {during} times in the batch"

@@ -97,6 +97,7 @@ def mutations(kind: Kind) -> list[tuple[str, dict[str, Any]]]:
     if kind is Kind.SHOP:
         out.append(("groups not an object", {**base, "groups": []}))
         out.append(("negative weight", {**base, "groups": {"g": {"a": -1}}}))
+        out.append(("weight of 1e308", {**base, "groups": {"g": {"a": 1e308}}}))
         out.append(("empty group", {**base, "groups": {"g": {}}}))
     if "from" in base:
         out.append(

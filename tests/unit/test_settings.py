@@ -132,3 +132,27 @@ def test_every_kind_has_its_topic() -> None:
     topics = Topics("p.")
     assert topics.of(Kind.VIEW) == topics.views == "p.banner-views"
     assert topics.of(Kind.SUBSCRIBERS) == topics.subscriber_counts == "p.subscriber-counts"
+
+
+def test_the_pools_of_counting_and_serving() -> None:
+    d = Settings.from_env({"UPSELL_AUTH": "off"})
+    assert (d.redis_counting_connections, d.redis_api_connections, d.api_busy_wait_ms) == (
+        32,
+        64,
+        250,
+    )
+    s = Settings.from_env(
+        {
+            "UPSELL_AUTH": "off",
+            "UPSELL_REDIS_COUNTING_CONNECTIONS": "16",
+            "UPSELL_REDIS_API_CONNECTIONS": "8",
+            "UPSELL_API_BUSY_WAIT_MS": "0",
+        }
+    )
+    assert (s.redis_counting_connections, s.redis_api_connections, s.api_busy_wait_ms) == (
+        16,
+        8,
+        0,
+    )
+    with pytest.raises(SettingsError, match="UPSELL_REDIS_API_CONNECTIONS"):
+        Settings.from_env({"UPSELL_AUTH": "off", "UPSELL_REDIS_API_CONNECTIONS": "0"})

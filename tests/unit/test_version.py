@@ -29,12 +29,17 @@ def test_the_cli_reports_the_version() -> None:
     assert out.stdout.strip() == f"upsell-stream {__version__}"
 
 
-def test_the_image_label_and_the_kubernetes_tag_agree() -> None:
+def test_the_image_label_the_chart_and_its_render_agree() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     labels = re.findall(r'org\.opencontainers\.image\.version="([^"]+)"', dockerfile)
     assert labels == [__version__], labels
-    k8s = (ROOT / "deploy" / "k8s" / "deployment.yaml").read_text()
-    assert re.findall(r"image: upsell-stream:(\S+)", k8s) == [__version__]
+    chart = (ROOT / "deploy" / "helm" / "upsell-stream" / "Chart.yaml").read_text()
+    assert re.findall(r'^appVersion: "?([^"\s]+)"?$', chart, re.M) == [__version__]
+    values = (ROOT / "deploy" / "helm" / "upsell-stream" / "values.yaml").read_text()
+    assert re.findall(r'^  tag: "?([^"\s]+)"?$', values, re.M) == [__version__]
+    rendered = (ROOT / "deploy" / "k8s" / "upsell-stream.yaml").read_text()
+    tags = set(re.findall(r"image: \S+/upsell-stream:(\S+)", rendered))
+    assert tags == {__version__}, tags
 
 
 def test_the_openapi_documents_and_the_snippet_url_carry_it() -> None:

@@ -16,12 +16,12 @@ from stream.http.api.auth import Grants, digest
 from stream.http.api.erase import erase_handler
 from stream.http.api.errors import ApiError
 from stream.http.api.handlers import Handlers
-from stream.http.api.limits import HeavyQueries
-from stream.http.api.live import LiveStreams
+from stream.http.api.limits import HEAVY, REQUESTS, RETRY_AFTER_S, STREAMS, HeavyQueries, Shares
+from stream.http.api.live import LiveStreams, StillAllowed
 from stream.middleware import ERROR_CODE, json_errors, request_metrics
 from stream.settings import Settings
 from stream.state.reader import StateReader
-from stream.state.redis import AnyRedis
+from stream.state.redis import AnyRedis, pool_busy
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def install_api(
 ) -> None:
     """Add the /v1 routes and the middlewares to ``app`` (before it starts)."""
     reader = StateReader(redis)
-    heavy = HeavyQueries(settings.api_max_heavy_queries)
+    shares = _shares(settings)
+    heavy = HeavyQueries(settings.api_max_heavy_queries, shares)
     h = Handlers(
         reader,
         clock,
@@ -75,6 +76,8 @@ def install_api(
         heavy=heavy,
         max_streams=settings.live_max_streams,
         heartbeat_s=settings.live_heartbeat_s,
+        max_lifetime_s=settings.live_max_lifetime_s,
+        still_allowed=_still_allowed(tokens if settings.auth_enabled else None),
     )
     app.on_shutdown.append(live.on_shutdown)
     telemetry.live_streams.set_function(lambda: live.open)
@@ -83,23 +86,21 @@ def install_api(
         [
             _metrics(telemetry),
             _cors(settings.cors_origins),  # outside json_errors: error responses carry CORS too
-            json_errors(
-                ApiError,
-                {404: "not_found", 405: "method_not_allowed"},
-                lambda: ApiError(503, "unavailable", "state store unavailable, retry"),
-            ),
+            json_errors(ApiError, {404: "not_found", 405: "method_not_allowed"}, _unavailable),
             _auth(tokens if settings.auth_enabled else None, settings.auth_enabled),
+            _request_share(shares),
             _heavy_slots(heavy),
         ]
     )
-    _routes(app.router, h, live)
+    _routes(app, h, live)
     app.router.add_delete(
         "/v1/shops/{shop_id}/subscribers/{subscriber_id}",
         erase_handler(redis, clock, settings.auth_enabled),
     )
 
 
-def _routes(r: web.UrlDispatcher, h: Handlers, live: LiveStreams) -> None:
+def _routes(app: web.Application, h: Handlers, live: LiveStreams) -> None:
+    r = app.router
     r.add_get("/v1/openapi.json", _openapi)
     r.add_get("/v1/shops", h.shops)
     r.add_get("/v1/shops/{shop_id}/overview", h.overview)
@@ -108,6 +109,35 @@ def _routes(r: web.UrlDispatcher, h: Handlers, live: LiveStreams) -> None:
     r.add_get("/v1/shops/{shop_id}/groups/{group_id}", h.group)
     r.add_get("/v1/shops/{shop_id}/conversions", h.conversions)
     r.add_get("/v1/shops/{shop_id}/live", live.handle)
+
+
+def _shares(settings: Settings) -> Shares:
+    """Each token's share of this process (contract §4)."""
+    return Shares(
+        {
+            REQUESTS: settings.token_max_requests,
+            HEAVY: settings.token_max_heavy_queries,
+            STREAMS: settings.token_max_streams,
+        }
+    )
+
+
+def _unavailable(exc: BaseException) -> ApiError:
+    """Redis gone: 503 ``unavailable``; every API connection taken for ``api_busy_wait_ms``:
+    503 ``busy``. Both carry ``Retry-After`` (contract §4)."""
+    if pool_busy(exc):
+        return ApiError(
+            503,
+            "busy",
+            "every connection of this server is taken; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    return ApiError(
+        503,
+        "unavailable",
+        "state store unavailable, retry",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 async def _openapi(_request: web.Request) -> web.Response:
@@ -155,7 +185,7 @@ def _heavy_slots(heavy: HeavyQueries) -> web.middleware:  # type: ignore[valid-t
             return await handler(request)
         finally:
             if request.get("heavy"):
-                heavy.leave()
+                heavy.leave(request.get("owner"))
 
     return middleware
 
@@ -175,7 +205,39 @@ def _auth(tokens: Grants | None, enabled: bool) -> web.middleware:  # type: igno
         if shop_id is not None and not grant.allows(shop_id):
             raise ApiError(403, "forbidden", "this token may not read that shop")
         request["grant"] = grant
-        request["token_id"] = digest(token.strip())[:12]  # names the caller in erasure records
+        request["owner"] = digest(token.strip())  # the key of this token's fair share
+        request["token_id"] = request["owner"][:12]  # names the caller in erasure records
         return await handler(request)
 
     return middleware
+
+
+def _request_share(shares: Shares) -> web.middleware:  # type: ignore[valid-type]
+    """Each token's requests in flight, up to its share (429 past it); a live stream holds a
+    stream of the token's share instead (stream/http/api/live.py)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        owner = request.get("owner")
+        if owner is None or request.path.endswith("/live"):
+            return await handler(request)
+        shares.take(REQUESTS, owner)
+        try:
+            return await handler(request)
+        finally:
+            shares.give(REQUESTS, owner)
+
+    return middleware
+
+
+def _still_allowed(tokens: Grants | None) -> StillAllowed:
+    """Whether a live stream's token still reads its shop (asked before every push)."""
+
+    def allowed(request: web.Request) -> bool:
+        if tokens is None:
+            return True
+        _scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        grant = tokens.grant(token.strip())
+        return grant is not None and grant.allows(request.match_info["shop_id"])
+
+    return allowed

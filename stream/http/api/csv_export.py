@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -51,7 +52,7 @@ def major(minor: int, currency: str) -> str:
 
 
 def major_fraction(minor: float, currency: str) -> str:
-    """A per-unit amount (revenue per view): major units with four more decimals."""
+    """A per-unit amount (revenue per subscriber): major units with four more decimals."""
     digits = _EXPONENTS.get(currency, 2)
     return f"{minor / 10**digits:.{digits + 4}f}"
 
@@ -60,8 +61,22 @@ def text(rows: Iterable[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in rows:
-        writer.writerow(["" if cell is None else cell for cell in row])
+        writer.writerow(["" if cell is None else safe_cell(cell) for cell in row])
     return out.getvalue()
+
+
+# OWASP "CSV Injection": a cell starting with one of these is read as a formula by spreadsheets
+# (``=HYPERLINK(...)``, ``+cmd|...``); ids from a public key's events reach the exports.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def safe_cell(cell: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, with a ``'`` before it (shown as
+    text); numbers, negative amounts included, stay numbers."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def _currencies(metrics: Mapping[str, Any], fallback: str | None) -> list[str]:
@@ -115,6 +130,9 @@ GROUP_HEADER = [
     "variation_id",
     "is_control",
     *METRIC_HEADER,
+    "exposed_subscribers",
+    "converted_subscribers",
+    "subscriber_conversion_rate",
     "lift",
     "diff_ci95_low",
     "diff_ci95_high",
@@ -122,25 +140,33 @@ GROUP_HEADER = [
     "p_value_adjusted",
     "enough_data",
     "significant",
-    "revenue_per_view",
+    "revenue_per_subscriber",
+    "revenue_diff_ci95_low",
+    "revenue_diff_ci95_high",
+    "downgrade_guardrail_tripped",
     "srm_p_value",
     "srm_mismatch",
 ]
 
 
 def group_rows(doc: Mapping[str, Any], currency: str | None) -> Iterator[Row]:
-    """Rows of one group document (groups/{group_id}); no header."""
+    """Rows of one group document (groups/{group_id}); no header. The experiment's figures
+    (exposed subscribers over its run) beside the period's metrics."""
     srm = doc.get("srm") or {}
     for v in doc["variations"]:
         s = v["stats"]
         ci = s["diff_ci95"] or [None, None]
         for cur in _currencies(v["metrics"], currency):
-            rpv = s["revenue_per_view"].get(cur)
+            money = s["revenue_per_subscriber"].get(cur) or {}
+            mean, rci = money.get("mean"), money.get("diff_ci95") or [None, None]
             yield [
                 doc["group_id"],
                 v["variation_id"],
                 v["variation_id"] == doc["control_variation_id"],
                 *_metric_cells(v["metrics"], cur),
+                s["exposed_subscribers"],
+                s["converted_subscribers"],
+                s["conversion_rate"],
                 s["lift"],
                 ci[0],
                 ci[1],
@@ -148,7 +174,10 @@ def group_rows(doc: Mapping[str, Any], currency: str | None) -> Iterator[Row]:
                 s["p_value_adjusted"],
                 s["enough_data"],
                 s["significant"],
-                None if rpv is None else major_fraction(rpv, cur),
+                None if mean is None else major_fraction(mean, cur),
+                None if rci[0] is None else major_fraction(rci[0], cur),
+                None if rci[1] is None else major_fraction(rci[1], cur),
+                s["guardrail_tripped"],
                 srm.get("p_value"),
                 srm.get("mismatch"),
             ]

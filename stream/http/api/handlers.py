@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +15,7 @@ from stream.dates.periods import Period, PeriodError, buckets, resolve_compare, 
 from stream.http.api import csv_export, experiment, figures, ledger, paging, replies
 from stream.http.api.errors import bad_request
 from stream.http.api.limits import HeavyQueries
+from stream.state import keys
 from stream.state.reader import ShopView, StateReader
 
 
@@ -64,7 +65,7 @@ class Handlers:
             raise bad_request(exc.code, exc.message, exc.param) from None
         days = period.days + (compare.days if compare is not None else 0)
         if not request.get("heavy"):  # one slot a request, released by the limits middleware
-            request["heavy"] = self.heavy.enter(days)
+            request["heavy"] = self.heavy.enter(days, request.get("owner"))
         return shop, period, compare
 
     async def _metrics(self, shop: ShopView, period: Period) -> dict[str, Any]:
@@ -164,7 +165,7 @@ class Handlers:
             control = request.query.get("control") or None
             table: list[csv_export.Row] = [csv_export.GROUP_HEADER]
             for row in doc["groups"]:
-                detail = await self._group_doc(shop, period, row["group_id"], control)
+                detail = await self._group_doc(request, shop, period, row["group_id"], control)
                 table.extend(csv_export.group_rows(detail, shop.currency))
             return replies.reply(request, doc, "groups", table)
         return web.json_response(doc, dumps=_dumps)
@@ -204,21 +205,30 @@ class Handlers:
         control = request.query.get("control") or None
         if control is not None and len(control) > 128:
             raise bad_request("bad_control", "control is a variation id of 1-128 chars", "control")
-        doc = await self._group_doc(shop, period, group_id, control)
+        doc = await self._group_doc(request, shop, period, group_id, control)
         table = [csv_export.GROUP_HEADER, *csv_export.group_rows(doc, shop.currency)]
         return replies.reply(request, doc, "group-" + group_id, table)
 
     async def _group_doc(
-        self, shop: ShopView, period: Period, group_id: str, control: str | None
+        self,
+        request: web.Request,
+        shop: ShopView,
+        period: Period,
+        group_id: str,
+        control: str | None,
     ) -> dict[str, Any]:
         days = period.dates()
         variations = await self.reader.sum_variations(shop.shop_id, days, group_id)
         transitions = await self.reader.sum_transitions(shop.shop_id, days, group_id)
-        stats, decision = experiment.decision(variations, control, shop.groups.get(group_id))
+        run, exposures, anonymous = await self._run(request, shop, group_id)
+        stats, decision = experiment.decision(
+            exposures, list(variations), control, shop.groups.get(group_id), run
+        )
+        decision["experiment"]["views_without_subscriber"] = anonymous
         total: dict[str, int] = {}
         out = []
-        for variation_id in sorted(variations):
-            raw = variations[variation_id]
+        for variation_id in sorted(stats):
+            raw = variations.get(variation_id, {})
             figures.add(total, raw)
             moves = [
                 {"from_plan": src, "to_plan": dst, **figures.transition_metrics(values)}
@@ -242,6 +252,24 @@ class Handlers:
             **decision,
             "variations": out,
         }
+
+    async def _run(
+        self, request: web.Request, shop: ShopView, group_id: str
+    ) -> tuple[experiment.Run, dict[str, dict[str, float]], int]:
+        """The experiment's run, its exposures summed per variation, and the views of its days
+        left out of it (no subscriber_id). Its days count for the heavy-query bound too."""
+        today = local_date(shop.timezone, self.clock())
+        first = await self.reader.experiment_start(shop.shop_id, group_id)
+        run = experiment.run_of(shop.experiments.get(group_id), first, today, self.max_days)
+        if not run.days or run.start is None:
+            return run, {}, 0
+        if not request.get("heavy"):
+            request["heavy"] = self.heavy.enter(run.days)
+        days = [date.fromordinal(run.start.toordinal() + i) for i in range(run.days)]
+        exposures = await self.reader.sum_exposures(shop.shop_id, days, group_id)
+        views = await self.reader.sum_variations(shop.shop_id, days, group_id)
+        anonymous = sum(v.get(keys.ANONYMOUS_VIEWS, 0) for v in views.values())
+        return run, exposures, anonymous
 
     async def conversions(self, request: web.Request) -> web.StreamResponse:
         shop, period, _compare = await self._context(request)

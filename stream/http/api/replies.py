@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -30,7 +32,16 @@ def filename(doc: dict[str, Any], name: str) -> str:
 
 
 def csv_headers(name: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{name}"'}
+    """``Content-Disposition`` for ``name`` (RFC 6266): ``filename`` with every character but
+    ``[A-Za-z0-9._-]`` replaced by ``_`` (a group id with ``%0a`` made aiohttp raise on the
+    header, one with ``";`` added a second filename), and the name itself, percent-encoded, in
+    ``filename*``."""
+    plain = _UNSAFE.sub("_", name)
+    encoded = quote(name, safe="!#$&+-.^_`|~")
+    return {"Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}"}
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def reply(

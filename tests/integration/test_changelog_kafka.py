@@ -1,0 +1,102 @@
+"""The changelog on Apache Kafka, which really deletes and compacts (Tansu does neither): the
+event topics lose their records to retention (DeleteRecords up to their end) instead of being
+recreated, and the changelog topic is compacted before the restore, so the rebuilt Redis proves
+that compaction kept every piece of state's latest value. The producer is idempotent here
+(UPSELL_CHANGELOG_IDEMPOTENT=on: Kafka grants InitProducerId)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from redis.asyncio import Redis
+
+from stream.devtools.apache_kafka import KafkaCluster
+from stream.kafka.clients import make_consumer
+from stream.kafka.topics import ensure_topics
+from stream.settings import Topics
+from tests.support.api_totals import assert_http_totals
+from tests.support.compaction import compact_quickly
+from tests.support.e2e import eventually, produce, read_topic, worker_env, workers
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.expected_state import ExpectedState
+from tests.support.metrics import scrape, total
+from tests.support.redis_dump import differences, dump
+from tests.support.restore_runs import caught_up, snapshots
+
+
+async def delete_everything(bootstrap: str, topics: Topics) -> int:
+    """DeleteRecords up to the end of every event partition (what retention does); returns how
+    many records went."""
+    tps = [
+        TopicPartition(topic, p)
+        for topic in [*topics.counted, topics.subscriber_counts]
+        for p in range(4)
+    ]
+    consumer = make_consumer(bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({tp: RecordsToDelete(end) for tp, end in ends.items() if end})
+    finally:
+        await admin.close()
+    return sum(ends.values())
+
+
+@pytest.mark.timeout(600)
+async def test_on_kafka_retention_takes_the_events_and_compaction_keeps_the_latest_state(
+    kafka: KafkaCluster, redis_url: str, topics: Topics, tmp_path: Path
+) -> None:
+    bootstrap = kafka.bootstrap
+    await ensure_topics(bootstrap, topics, partitions=4)
+    await compact_quickly(bootstrap, topics.changelog)
+    client = Redis.from_url(redis_url)
+    sent = mixed_events(6_000, seed=36)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    env = worker_env(bootstrap, redis_url, topics, "batch", UPSELL_CHANGELOG_IDEMPOTENT="on")
+    (w,) = workers(env, tmp_path, 1)
+    try:
+        await produce(bootstrap, topics, settings_messages())
+        w.start().wait_ready()
+        await produce(bootstrap, topics, snapshots())
+        for i in range(0, len(sent), 500):  # in steps: each flush rewrites the hot keys
+            await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in sent[i : i + 500]])
+        await assert_http_totals(w.url, expected, 180)
+        await caught_up(client)
+        acknowledged = total(scrape(w), "upsell_changelog_records_total")
+
+        rounds = iter(range(360, 10_000))
+
+        async def on_topic() -> int:
+            extra = mixed_events(3, seed=next(rounds))  # its flush rolls the segment
+            expected.add_all(extra)
+            await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in extra])
+            return len(await read_topic(bootstrap, topics.changelog))
+
+        left = await eventually(on_topic, lambda n: n < acknowledged * 0.7, 120, interval_s=2.0)
+        assert left < acknowledged * 0.7, f"{left} of {acknowledged:g} records left: no compaction"
+        await assert_http_totals(w.url, expected, 60)
+        await caught_up(client)
+        before = await dump(client)
+        w.stop()
+        await client.flushall()
+        assert await delete_everything(bootstrap, topics) > 6_000
+
+        w.start().wait_ready()
+        after = await dump(client)
+        assert not differences(before, after), "\n".join(differences(before, after))
+        more = mixed_events(2_000, seed=37)
+        expected.add_all(more)
+        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in more])
+        await assert_http_totals(w.url, expected, 120)
+    finally:
+        w.stop()
+        await client.aclose()
+    print(f"\nchangelog on Kafka: {acknowledged:g} records acknowledged, {left} after compaction")
