@@ -18,8 +18,6 @@ from mode import Service
 from prometheus_client.process_collector import ProcessCollector
 
 from consumers import counting_routes
-from consumers import shops as shops_consumer
-from consumers import subscriber_counts as subscribers_consumer
 from schemas.decoder import Decoder
 from stream import __version__
 from stream.dates.clock import Clock, system_clock
@@ -30,6 +28,7 @@ from stream.http.readiness import WorkerReadiness
 from stream.http.server import ApiServer
 from stream.http.web import build_web, serving_redis
 from stream.ingest.ingestor import Ingestor
+from stream.services import shop_settings, subscriber_counts
 from stream.services.changelog_wiring import StateChangelog
 from stream.services.dead_letters import KafkaDeadLetterSink
 from stream.services.retention_sweep import RetentionSweep
@@ -285,7 +284,7 @@ def _register_agents(
     clock: Clock,
 ) -> None:
     """The Faust agents of the settings-like topics: shop settings and subscriber counts."""
-    shops_consumer.register(
+    shop_settings.register(
         app,
         s.topics.shops,
         directory=directory,
@@ -293,7 +292,7 @@ def _register_agents(
         health=health,
         clock=clock,
     )
-    subscribers_consumer.register(
+    subscriber_counts.register(
         app,
         s.topics.subscriber_counts,
         store=store,

@@ -7,18 +7,18 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Protocol
 
 import hypothesis
 import pytest
-import redis
 
 from stream.devtools.apache_kafka import KafkaCluster
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.kafka_proxy import KafkaProxy
+from tests.support.brokers import KAFKA_USERS, Broker
+from tests.support.kafka_proxy import KafkaProxy
+from tests.support.redis_reset import clean_redis
 
 _prefixes = itertools.count(1)
 
@@ -43,13 +43,6 @@ def broker(stack_dir: Path) -> Iterator[EmbeddedBroker]:
         b.stop()
 
 
-class Broker(Protocol):
-    """What a test needs of any broker: where clients connect."""
-
-    @property
-    def bootstrap(self) -> str: ...
-
-
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     """One node of Apache Kafka (KRaft, PLAINTEXT on ``kafka.bootstrap``) for the tests that need
@@ -61,9 +54,6 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
         yield k
     finally:
         k.stop()
-
-
-KAFKA_USERS = {"upsell-worker": "worker-secret", "upsell-admin": "admin-secret"}
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +84,8 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClu
 
 @pytest.fixture
 def proxied_broker(tmp_path: Path) -> Iterator[tuple[KafkaProxy, EmbeddedBroker]]:
-    """A broker of its own that clients reach only through a KafkaProxy (tests/kafka_proxy.py):
-    use ``proxy.bootstrap``."""
+    """A broker of its own that clients reach only through a KafkaProxy
+    (tests/support/kafka_proxy.py): use ``proxy.bootstrap``."""
     broker = EmbeddedBroker(tmp_path / "proxied")
     proxy = KafkaProxy(broker.port).start()
     broker.advertised_port = proxy.port
@@ -124,19 +114,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisClus
         yield c
     finally:
         c.stop()
-
-
-def clean_redis(redis_server: EmbeddedRedis) -> str:
-    """Empty OUR redis-server (restarted if a test left it stopped); returns its URL. Module
-    fixtures that keep a worker for several tests call it once, at their start."""
-    if not redis_server._answers():
-        redis_server.start()
-    client = redis.Redis(port=redis_server.port)
-    try:
-        client.flushall()
-    finally:
-        client.close()
-    return redis_server.url
 
 
 @pytest.fixture

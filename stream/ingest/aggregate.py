@@ -14,12 +14,13 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumers import Count
 from schemas.dead_letter import DeadLetter
 from schemas.decoder import Decoder, TimeBounds
 from schemas.fields import MAX_ID, valid_shop_id
 from schemas.models import Kind, Rejected
 from stream.dates.days import DayResolver
-from stream.ingest.types import OVERFLOW, TOO_LARGE, Counter, PartitionState, RawRecord
+from stream.ingest.types import OVERFLOW, TOO_LARGE, PartitionState, RawRecord
 from stream.state.batch import PartitionBatch
 
 # Records folded between two turns of the event loop. A request makes several Redis round trips
@@ -51,7 +52,7 @@ class BatchBuilder:
     records: Sequence[RawRecord]
     state: PartitionState
     kind: Kind
-    counter: Counter
+    counter: Count  # how one event counts (consumers/)
     bounds: TimeBounds
     zones: dict[str, str]  # shop id -> time zone, for the shops known so far
     retention_days: int

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
+from consumers import Count
 from schemas.models import Kind
-from stream.state.batch import ShopSection
 from stream.state.store import ApplyResult
 
-# How one decoded event counts into its shop's section, on its shop-local day.
-Counter = Callable[[ShopSection, Any, str], None]
 # topic -> (the kind its records decode as, how one event counts); wired in stream.app.
-Routes = Mapping[str, tuple[Kind, Counter]]
+Routes = Mapping[str, tuple[Kind, Count]]
 
 
 class RawRecord(Protocol):

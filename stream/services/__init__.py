@@ -1,3 +1,3 @@
-"""Lifecycle services around the flow: start-up, settings bootstrap, the retention sweep and the
-dead-letter producer.
+"""Services around the flow: start-up, settings bootstrap, the Faust agents that keep shop
+settings and subscriber counts in Redis, the retention sweep and the dead-letter producer.
 """

@@ -117,8 +117,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Settings from ``env`` (the process environment, passed by the entry point); raises
-        :class:`SettingsError` naming the first bad variable."""
+        """Build settings from ``env`` (the entry point passes the process environment).
+
+        Raises :class:`SettingsError` naming the first bad variable.
+        """
         e = dict(env)
         d = cls()
         auth_enabled = _auth(e)
@@ -146,7 +148,9 @@ class Settings:
             batch_max_events=read_int(
                 e, "UPSELL_BATCH_MAX_EVENTS", d.batch_max_events, 1, 1_000_000
             ),
-            batch_linger_ms=read_int(e, "UPSELL_BATCH_LINGER_MS", d.batch_linger_ms, 0, 60_000),
+            batch_linger_ms=read_int(
+                e, "UPSELL_BATCH_LINGER_MS", d.batch_linger_ms, lo=0, hi=60_000
+            ),
             fetch_max_wait_ms=read_int(
                 e, "UPSELL_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms, 1, 10_000
             ),

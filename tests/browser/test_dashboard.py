@@ -27,9 +27,15 @@ import pytest
 from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import WorkerProcess, http_get
 from stream.settings import Topics
-from tests.event_factory import FIRST_DAY, SHOPS, SWITCH_DAY, mixed_events, settings_messages
-from tests.experiment_events import arms, shop_message, upgrade, views_of
-from tests.integration.e2e import api_workers, produce
+from tests.support.e2e import api_workers, produce
+from tests.support.event_factory import (
+    FIRST_DAY,
+    SHOPS,
+    SWITCH_DAY,
+    mixed_events,
+    settings_messages,
+)
+from tests.support.experiment_events import arms, shop_message, upgrade, views_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(240)]
 

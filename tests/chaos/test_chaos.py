@@ -24,11 +24,11 @@ from stream.devtools.workers import WorkerProcess, http_get
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from stream.state import keys
-from tests import state_snapshot
-from tests.dates import an_hour_ago
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState, Sent
-from tests.integration.e2e import eventually, produce, produce_paced, worker_env, workers
+from tests.support import state_snapshot
+from tests.support.dates import an_hour_ago
+from tests.support.e2e import eventually, produce, produce_paced, worker_env, workers
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.expected_state import ExpectedState, Sent
 
 pytestmark = [pytest.mark.integration]
 

@@ -23,11 +23,11 @@ from redis.asyncio import Redis
 from stream.devtools.apache_kafka import KafkaCluster
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.conftest import KAFKA_USERS
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.e2e import eventually, produce, produce_until, worker_env, workers, written
-from tests.integration.test_exactly_once import as_items, settle, wait_for_state
+from tests.support.brokers import KAFKA_USERS
+from tests.support.e2e import eventually, produce, produce_until, worker_env, workers, written
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items, settle, wait_for_state
+from tests.support.expected_state import ExpectedState
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -27,12 +27,12 @@ from stream.kafka.clients import produce_records
 from stream.kafka.reading import read_to_end
 from stream.kafka.topics import ensure_topics
 from stream.settings import KafkaConnection, Settings, Topics
-from tests.collector_keys import make_key
-from tests.conftest import KAFKA_USERS
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.e2e import worker_env, workers
-from tests.integration.test_exactly_once import as_items, settle, wait_for_state
+from tests.support.brokers import KAFKA_USERS
+from tests.support.collector_keys import make_key
+from tests.support.e2e import worker_env, workers
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items, settle, wait_for_state
+from tests.support.expected_state import ExpectedState
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -15,10 +15,10 @@ import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
-from tests.integration.codec_producers import CLIENTS, CODECS, produce_compressed
-from tests.integration.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers
-from tests.integration.odd_records import LARGEST, interleaved, odd_values, view
-from tests.integration.test_poison_records import DEAD_LETTER_MAX_BYTES
+from tests.support.codec_producers import CLIENTS, CODECS, produce_compressed
+from tests.support.dead_letters import DEAD_LETTER_MAX_BYTES
+from tests.support.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers
+from tests.support.odd_records import LARGEST, interleaved, odd_values, view
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

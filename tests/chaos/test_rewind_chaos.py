@@ -1,7 +1,7 @@
 """Long versions of the Redis-went-back tests (``make chaos``): a single Redis sent back six
 times mid-stream, in place and by a restart from an older RDB, and each primary of a Redis
 Cluster brought back older in turn, for both engines. The worker is never restarted, the totals
-over HTTP come out exact, and the figures are printed (tests/integration/rewind_runs.py)."""
+over HTTP come out exact, and the figures are printed (tests/support/rewind_runs.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.settings import Topics
-from tests.integration.rewind_runs import older_primaries_run, rewound_run
+from tests.support.rewind_runs import older_primaries_run, rewound_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 

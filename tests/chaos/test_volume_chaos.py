@@ -1,6 +1,6 @@
 """Long version of the maximal amounts (``make chaos``): upgrades of the documented maximum at
 volume, for both engines; the sums come out exact over HTTP far past 2^53, the amounts above the
-maximum are dead-lettered, and the figures are printed (tests/integration/maximal_runs.py).
+maximum are dead-lettered, and the figures are printed (tests/support/maximal_runs.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
-from tests.integration.maximal_runs import maximal_run
+from tests.support.maximal_runs import maximal_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -12,15 +11,10 @@ from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.workers import WorkerProcess
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.conftest import clean_redis
-from tests.integration.e2e import worker_env, workers
-
-
-@dataclass
-class EngineWorker:
-    engine: str
-    topics: Topics
-    worker: WorkerProcess
+from tests.support.collector_site import Site
+from tests.support.e2e import collector_env, worker_env, workers
+from tests.support.engine_worker import EngineWorker
+from tests.support.redis_reset import clean_redis
 
 
 @pytest.fixture(scope="module", params=["batch", "faust"])
@@ -46,3 +40,21 @@ def engine_worker(
         yield EngineWorker(engine, topics, w)
     finally:
         w.stop()
+
+
+@pytest.fixture(scope="module")
+def site(
+    broker: EmbeddedBroker, redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    """A collector for the module's tests, on topics ``col.`` (test_collector.py and
+    test_collector_consent.py), with a public and a secret key for ``SHOP``."""
+    tmp = tmp_path_factory.mktemp("collector")
+    topics = Topics("col.")
+    asyncio.run(ensure_topics(broker.bootstrap, topics, partitions=4))
+    env = collector_env(broker.bootstrap, redis_server.url, topics)
+    collector = WorkerProcess(env, tmp, name="collector", role="collector")
+    try:
+        collector.start().wait_ready()
+        yield Site(collector, topics, broker.bootstrap, redis_server.url)
+    finally:
+        collector.stop()

@@ -1,6 +1,6 @@
 """The query API end to end: events in through Kafka, numbers out of HTTP, from two workers.
 
-Expected figures come from the reference aggregator (tests/expected_state.py); every body is
+Expected figures come from the reference aggregator (tests/support/expected_state.py); every body is
 validated against the OpenAPI document the API serves.
 """
 
@@ -19,11 +19,17 @@ import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import WorkerProcess, http_get
-from tests import openapi_check
-from tests.dates import days
-from tests.event_factory import FIRST_DAY, SHOPS, SWITCH_DAY, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.e2e import api_workers, produce
+from tests.support import openapi_check
+from tests.support.dates import days
+from tests.support.e2e import api_workers, produce
+from tests.support.event_factory import (
+    FIRST_DAY,
+    SHOPS,
+    SWITCH_DAY,
+    mixed_events,
+    settings_messages,
+)
+from tests.support.expected_state import ExpectedState
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

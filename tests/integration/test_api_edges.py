@@ -22,8 +22,8 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
-from tests import openapi_check
-from tests.integration.e2e import worker_env, workers
+from tests.support import openapi_check
+from tests.support.e2e import worker_env, workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

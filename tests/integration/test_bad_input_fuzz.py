@@ -21,8 +21,8 @@ from stream.dates.clock import system_clock
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
 from stream.state import keys
-from tests.dates import iso_instant, utc_day
-from tests.integration.e2e import eventually, produce, read_topic, worker_env, workers
+from tests.support.dates import iso_instant, utc_day
+from tests.support.e2e import eventually, produce, read_topic, worker_env, workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

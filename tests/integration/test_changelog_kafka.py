@@ -17,14 +17,14 @@ from stream.devtools.apache_kafka import KafkaCluster
 from stream.kafka.clients import make_consumer
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.api_totals import assert_http_totals
-from tests.integration.e2e import eventually, produce, read_topic, worker_env, workers
-from tests.integration.restore_runs import caught_up, snapshots
-from tests.integration.test_real_kafka import compact_quickly
-from tests.metrics import scrape, total
-from tests.redis_dump import differences, dump
+from tests.support.api_totals import assert_http_totals
+from tests.support.compaction import compact_quickly
+from tests.support.e2e import eventually, produce, read_topic, worker_env, workers
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.expected_state import ExpectedState
+from tests.support.metrics import scrape, total
+from tests.support.redis_dump import differences, dump
+from tests.support.restore_runs import caught_up, snapshots
 
 
 async def delete_everything(bootstrap: str, topics: Topics) -> int:

@@ -15,10 +15,8 @@ from redis.asyncio import Redis
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
 from stream.state import keys
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.api_totals import assert_http_totals
-from tests.integration.e2e import (
+from tests.support.api_totals import assert_http_totals
+from tests.support.e2e import (
     produce,
     produce_until,
     wait_written,
@@ -26,8 +24,10 @@ from tests.integration.e2e import (
     workers,
     written,
 )
-from tests.integration.restore_runs import count_stop_wipe, snapshots
-from tests.redis_dump import differences, dump
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.expected_state import ExpectedState
+from tests.support.redis_dump import differences, dump
+from tests.support.restore_runs import count_stop_wipe, snapshots
 
 KILLS = 4
 

@@ -15,12 +15,12 @@ from stream.collector.keys import KeyKind, KeyRegistry
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
 from stream.state import keys
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.api_totals import assert_http_totals
-from tests.integration.e2e import produce, worker_env, workers
-from tests.integration.restore_runs import count_stop_wipe, restore_by_hand, snapshots
-from tests.redis_dump import differences, dump
+from tests.support.api_totals import assert_http_totals
+from tests.support.e2e import produce, worker_env, workers
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.expected_state import ExpectedState
+from tests.support.redis_dump import differences, dump
+from tests.support.restore_runs import count_stop_wipe, restore_by_hand, snapshots
 
 
 @pytest.mark.timeout(300)

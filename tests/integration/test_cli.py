@@ -21,8 +21,7 @@ from stream.devtools.ports import free_port
 from stream.devtools.workers import ROOT, WorkerProcess
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.integration.e2e import read_topic
-from tests.integration.test_collector import collector_env
+from tests.support.e2e import collector_env, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

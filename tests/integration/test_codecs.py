@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
-from tests.integration.codec_producers import CLIENTS, CODECS, produce_compressed
-from tests.integration.conftest import EngineWorker
-from tests.integration.e2e import day_metrics, eventually
+from tests.support.codec_producers import CLIENTS, CODECS, produce_compressed
+from tests.support.e2e import day_metrics, eventually
+from tests.support.engine_worker import EngineWorker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

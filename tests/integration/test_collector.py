@@ -5,120 +5,23 @@ the CLI, and schemathesis on the collector's own OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
-from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.workers import ROOT, WorkerProcess, http_get, http_post
-from stream.kafka.topics import ensure_topics
-from stream.settings import Topics
-from tests import openapi_check
-from tests.collector_keys import make_key
-from tests.integration.e2e import read_topic
+from tests.support import openapi_check
+from tests.support.collector_keys import make_key
+from tests.support.collector_site import ORIGIN, SHOP, Site, now_iso, upgrade, view
+from tests.support.e2e import collector_env, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-SHOP = "shop-col"
-ORIGIN = "https://shop-col.example"
-
-
-class Site:
-    def __init__(self, collector: WorkerProcess, topics: Topics, bootstrap: str, redis: str):
-        self.collector = collector
-        self.topics = topics
-        self.bootstrap = bootstrap
-        self.redis_url = redis
-        self.public = make_key(redis, SHOP, "public", [ORIGIN])
-        self.secret = make_key(redis, SHOP, "secret")
-
-    @property
-    def collect_url(self) -> str:
-        return self.collector.url + "/v1/collect"
-
-    def post(
-        self, events: list[dict[str, Any]], key: str | None, origin: str | None = None, **extra: Any
-    ) -> tuple[int, dict[str, str], Any]:
-        body = orjson.dumps({"events": events, **extra})
-        status, headers, raw = http_post(self.collect_url, body, key=key, origin=origin)
-        return status, headers, json.loads(raw)
-
-    def views_in_topic(self) -> list[dict[str, Any]]:
-        records = asyncio.run(read_topic(self.bootstrap, self.topics.views))
-        return [orjson.loads(r.value) for r in records]
-
-
-def now_iso(delta: timedelta = timedelta(0)) -> str:
-    return (datetime.now(UTC) + delta).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def view(**fields: Any) -> dict[str, Any]:
-    return {
-        "kind": "banner_view",
-        "event_id": str(uuid.uuid4()),
-        "shop_id": SHOP,
-        "occurred_at": now_iso(),
-        "group_id": "g1",
-        "variation_id": "a",
-        **fields,
-    }
-
-
-def upgrade() -> dict[str, Any]:
-    plan = {"product_ids": ["p1"], "selling_plan_id": "monthly", "mrr_minor": 1000}
-    return {
-        "kind": "upgrade",
-        "event_id": str(uuid.uuid4()),
-        "shop_id": SHOP,
-        "occurred_at": now_iso(),
-        "subscriber_id": "sub-1",
-        "order_id": "o-1",
-        "from": plan,
-        "to": {**plan, "selling_plan_id": "annual", "mrr_minor": 1500},
-        "revenue_minor": 15000,
-        "currency": "USD",
-    }
-
-
-def collector_env(bootstrap: str, redis_url: str, topics: Topics, **extra: str) -> dict[str, str]:
-    return {
-        "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
-        "UPSELL_KAFKA_IDEMPOTENCE": "off",
-        "UPSELL_REDIS_URL": redis_url,
-        "UPSELL_TOPIC_PREFIX": topics.prefix,
-        "UPSELL_COLLECTOR_KEY_CACHE_S": "1",
-        "UPSELL_COLLECTOR_KEY_RATE": "50",
-        "UPSELL_COLLECTOR_KEY_BURST": "300",
-        "UPSELL_COLLECTOR_ADDRESS_RATE": "5000",
-        "UPSELL_COLLECTOR_ADDRESS_BURST": "10000",
-        **extra,
-    }
-
-
-@pytest.fixture(scope="module")
-def site(
-    broker: EmbeddedBroker, redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("collector")
-    topics = Topics("col.")
-    asyncio.run(ensure_topics(broker.bootstrap, topics, partitions=4))
-    env = collector_env(broker.bootstrap, redis_server.url, topics)
-    collector = WorkerProcess(env, tmp, name="collector", role="collector")
-    try:
-        collector.start().wait_ready()
-        yield Site(collector, topics, broker.bootstrap, redis_server.url)
-    finally:
-        collector.stop()
 
 
 def test_202_means_the_broker_holds_the_events_keyed_by_shop(site: Site) -> None:

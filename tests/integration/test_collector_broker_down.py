@@ -20,9 +20,8 @@ from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.workers import WorkerProcess, http_post
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.collector_keys import make_key
-from tests.integration.e2e import worker_env, workers
-from tests.integration.test_collector import collector_env
+from tests.support.collector_keys import make_key
+from tests.support.e2e import collector_env, worker_env, workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

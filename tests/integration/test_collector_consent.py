@@ -17,12 +17,11 @@ import pytest
 
 from stream import __version__
 from stream.devtools.workers import http_get, http_post
-from tests.collector_keys import make_key
-from tests.integration.test_collector import ORIGIN, SHOP, Site, site, view
+from tests.support.collector_keys import make_key
+from tests.support.collector_site import ORIGIN, SHOP, Site, view
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-__all__ = ["site"]  # the module's collector, as test_collector.py starts it
 ROOT = Path(__file__).resolve().parents[2]
 
 

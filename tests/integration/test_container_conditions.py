@@ -58,7 +58,7 @@ from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import ROOT, http_get
 from stream.kafka.topics import ensure_topics
 from stream.settings import Settings, Topics
-from tests.integration.e2e import produce
+from tests.support.e2e import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -16,8 +16,8 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import http_get
 from stream.settings import Topics
 from stream.state import keys
-from tests.event_factory import settings_messages
-from tests.integration.e2e import eventually, produce, read_topic, worker_env, workers
+from tests.support.e2e import eventually, produce, read_topic, worker_env, workers
+from tests.support.event_factory import settings_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

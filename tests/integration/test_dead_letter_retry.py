@@ -3,7 +3,7 @@ the partition waits for it (nothing after it is counted early, nothing skipped),
 never stops, and the totals come out exact. Both engines.
 
 The refusal is made from outside: the worker reaches the broker through a Kafka protocol proxy
-(tests/kafka_proxy.py) that answers every produce to the dead-letter topic with
+(tests/support/kafka_proxy.py) that answers every produce to the dead-letter topic with
 TOPIC_AUTHORIZATION_FAILED (as when an ACL goes missing for a while) until the test lets them
 through. Tansu cannot refuse one topic on its own: it accepts a produce even to a deleted topic.
 """
@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from stream.devtools.embedded import EmbeddedBroker
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.integration.e2e import (
+from tests.support.e2e import (
     day_metrics,
     eventually,
     produce,
@@ -28,9 +28,9 @@ from tests.integration.e2e import (
     worker_env,
     workers,
 )
-from tests.integration.odd_records import view
-from tests.kafka_proxy import SCRATCH_TOPIC, KafkaProxy
-from tests.metrics import scrape, total
+from tests.support.kafka_proxy import SCRATCH_TOPIC, KafkaProxy
+from tests.support.metrics import scrape, total
+from tests.support.odd_records import view
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -23,7 +23,7 @@ from stream.http.api.app import install_api
 from stream.settings import Settings
 from stream.state import keys
 from stream.telemetry import Telemetry
-from tests.conftest import clean_redis
+from tests.support.redis_reset import clean_redis
 
 pytestmark = [
     pytest.mark.integration,

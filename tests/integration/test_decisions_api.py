@@ -21,10 +21,10 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import WorkerProcess, http_get
 from stream.stats.arms import Arm, Revenue
 from stream.stats.verdict import decide
-from tests import openapi_check
-from tests.experiment_events import arms, shop_message, upgrade, view, views_of
-from tests.integration.e2e import api_workers, produce
-from tests.metrics import scrape, total
+from tests.support import openapi_check
+from tests.support.e2e import api_workers, produce
+from tests.support.experiment_events import arms, shop_message, upgrade, view, views_of
+from tests.support.metrics import scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

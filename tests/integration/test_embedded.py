@@ -11,7 +11,7 @@ import redis
 
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.settings import Topics
-from tests.integration.e2e import produce, read_topic
+from tests.support.e2e import produce, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import ROOT, WorkerProcess, http_get
 from stream.settings import Topics
 from stream.state import keys
-from tests.integration.e2e import api_workers, produce
+from tests.support.e2e import api_workers, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

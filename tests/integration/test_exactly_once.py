@@ -22,12 +22,10 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state import keys
-from tests import state_snapshot
-from tests.conftest import Broker
-from tests.dates import an_hour_ago, iso_instant
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState, Sent
-from tests.integration.e2e import (
+from tests.support import state_snapshot
+from tests.support.brokers import Broker
+from tests.support.dates import an_hour_ago, iso_instant
+from tests.support.e2e import (
     eventually,
     produce,
     produce_until,
@@ -36,7 +34,10 @@ from tests.integration.e2e import (
     workers,
     written,
 )
-from tests.metrics import scrape, total
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items, settle, wait_for_state
+from tests.support.expected_state import ExpectedState
+from tests.support.metrics import scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -53,29 +54,6 @@ VOLUME = {
 # The kill test paces its production over FLOW_S (or until the kills are done), at most 5,000
 # events ahead of what the worker wrote: a backlog at every kill, at any counting speed.
 FLOW_S = 60.0
-
-
-def as_items(sent: list[Sent]) -> list[tuple[str, bytes | None, bytes | None]]:
-    return [(s.kind, s.key, s.value) for s in sent]
-
-
-async def wait_for_state(redis: Redis, expected: ExpectedState, timeout_s: float) -> None:
-    want = expected.counters()
-    got = await eventually(lambda: state_snapshot.counters(redis), lambda c: c == want, timeout_s)
-    assert got == want, "\n".join(state_snapshot.diff(want, got))
-    # unique_upgraders is a HyperLogLog: approximate by contract (<= 2 % error)
-    hll, exact = await state_snapshot.upgraders(redis), expected.upgrader_counts()
-    assert set(hll) == set(exact)
-    for key, n in exact.items():
-        assert abs(hll[key] - n) <= max(1, 0.02 * n), (key, hll[key], n)
-    assert await state_snapshot.ledger_sizes(redis) == expected.ledger_sizes()
-
-
-async def settle(redis: Redis, expected: ExpectedState, seconds: float = 3.0) -> None:
-    """Totals must not move after they matched: nothing counted twice later."""
-    await asyncio.sleep(seconds)
-    got = await state_snapshot.counters(redis)
-    assert got == expected.counters(), "\n".join(state_snapshot.diff(expected.counters(), got))
 
 
 def held(w: WorkerProcess) -> int:

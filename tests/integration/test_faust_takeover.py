@@ -15,10 +15,8 @@ from redis.asyncio import Redis
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
-from tests import state_snapshot
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.e2e import (
+from tests.support import state_snapshot
+from tests.support.e2e import (
     eventually,
     produce,
     produce_paced,
@@ -26,6 +24,8 @@ from tests.integration.e2e import (
     workers,
     written,
 )
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.expected_state import ExpectedState
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

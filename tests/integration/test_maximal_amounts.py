@@ -1,6 +1,6 @@
 """Maximal amounts, from outside: upgrades carrying the documented maximum (10^12 - 1 minor
 units, odd so no total is a round double) sum exactly past 2^53 over HTTP, and an amount above
-the maximum is dead-lettered as bad_value, for both engines (tests/integration/maximal_runs.py)."""
+the maximum is dead-lettered as bad_value, for both engines (tests/support/maximal_runs.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
-from tests.integration.maximal_runs import maximal_run
+from tests.support.maximal_runs import maximal_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

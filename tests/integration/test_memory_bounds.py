@@ -13,7 +13,7 @@ import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
-from tests.integration.many_shops import measured
+from tests.support.many_shops import measured
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -19,7 +19,7 @@ from stream.devtools.workers import http_get
 from stream.settings import Topics
 from stream.state import keys
 from stream.state.redis import STATE_FORMAT
-from tests.integration.e2e import produce, worker_env, workers
+from tests.support.e2e import produce, worker_env, workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -17,10 +17,10 @@ from stream.devtools.workers import http_get
 from stream.settings import Settings, Topics
 from stream.state import keys
 from stream.state.retention import last_expired_day
-from tests.dates import an_hour_ago
-from tests.event_factory import mixed_events, settings_messages
-from tests.integration.e2e import produce, worker_env, workers
-from tests.metrics import scrape, total
+from tests.support.dates import an_hour_ago
+from tests.support.e2e import produce, worker_env, workers
+from tests.support.event_factory import mixed_events, settings_messages
+from tests.support.metrics import scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -6,40 +6,32 @@ worker per engine serves the module (its tests' shops and source topics are thei
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 from datetime import UTC, datetime, timedelta
-from importlib.resources import files
 from typing import Any
 
 import orjson
 import pytest
-from jsonschema import Draft202012Validator
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.kafka.clients import make_producer
 from stream.settings import Topics
-from tests.integration.conftest import EngineWorker
-from tests.integration.e2e import day_metrics, eventually, produce, read_topic
-from tests.integration.odd_records import interleaved, odd_values, view
+from tests.support.dead_letters import DEAD_LETTER_MAX_BYTES, dead_letter_schema
+from tests.support.e2e import day_metrics, eventually, produce, read_topic
+from tests.support.engine_worker import EngineWorker
+from tests.support.odd_records import interleaved, odd_values, view
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 # The embedded broker (Tansu) took records of 20 MiB and more; real brokers default to 1 MiB.
 HUGE_SIZES = (5 * 1024 * 1024, 20 * 1024 * 1024)
-DEAD_LETTER_MAX_BYTES = 128 * 1024  # contract §2: a dead letter's value is at most 128 KiB
 
 
 async def letters_from(bootstrap: str, topics: Topics, sources: list[str]) -> list[Any]:
     """The dead letters of records read from ``sources`` (the module's tests share the topic)."""
     letters = await read_topic(bootstrap, topics.dead_letters)
     return [r for r in letters if orjson.loads(r.value)["source"]["topic"] in sources]
-
-
-def dead_letter_schema() -> Draft202012Validator:
-    text = files("schemas").joinpath("json/dead-letter.schema.json").read_text()
-    return Draft202012Validator(json.loads(text))
 
 
 async def test_records_of_every_size_and_odd_bytes_mid_stream(

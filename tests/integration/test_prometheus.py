@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -18,11 +17,11 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.ports import free_port
 from stream.devtools.workers import http_get
 from stream.settings import Topics
-from tests.dates import an_hour_ago
-from tests.integration.e2e import produce, worker_env, workers
+from tests.support.dates import an_hour_ago
+from tests.support.e2e import produce, worker_env, workers
+from tests.support.prometheus import PROM_DIR, system_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-PROM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
 
 def rule_count() -> int:
@@ -30,14 +29,8 @@ def rule_count() -> int:
     return sum(len(g["rules"]) for g in doc["groups"])
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is missing: scripts/ensure-system-tools installs it"
-    return path
-
-
 def test_promtool_checks_and_unit_tests_the_rules() -> None:
-    promtool = _tool("promtool")
+    promtool = system_tool("promtool")
     check = subprocess.run(
         [promtool, "check", "rules", "alerts.yml"], cwd=PROM_DIR, capture_output=True, text=True
     )
@@ -59,7 +52,7 @@ def test_promtool_checks_and_unit_tests_the_rules() -> None:
 async def test_prometheus_scrapes_a_worker(
     broker: EmbeddedBroker, redis_url: str, created_topics: Topics, tmp_path: Path
 ) -> None:
-    prometheus = _tool("prometheus")
+    prometheus = system_tool("prometheus")
     (w,) = workers(worker_env(broker.bootstrap, redis_url, created_topics, "batch"), tmp_path, 1)
     port = free_port()
     config = tmp_path / "prometheus.yml"

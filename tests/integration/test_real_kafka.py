@@ -16,8 +16,6 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from stream.devtools.apache_kafka import KafkaCluster
 from stream.kafka.topics import ensure_topics
@@ -25,7 +23,8 @@ from stream.services.settings_bootstrap import bootstrap_settings
 from stream.settings import Topics
 from stream.state.memory import MemoryStore
 from stream.state.shop_directory import ShopDirectory
-from tests.integration.e2e import (
+from tests.support.compaction import compact_quickly
+from tests.support.e2e import (
     day_metrics,
     eventually,
     produce,
@@ -33,7 +32,7 @@ from tests.integration.e2e import (
     worker_env,
     workers,
 )
-from tests.integration.odd_records import view
+from tests.support.odd_records import view
 
 # 600 s: the first test of a process also waits for the Kafka node to start (up to ~200 s
 # while 8 agents shared 2 cores; ~25 s alone), and pytest-timeout counts fixture set-up
@@ -97,23 +96,6 @@ async def test_aborted_transaction_is_never_counted(
 def shop_settings(shop: str, zone: str) -> bytes:
     doc = {"shop_id": shop, "timezone": zone, "week_start": "monday", "currency": "USD"}
     return orjson.dumps(doc)
-
-
-async def compact_quickly(bootstrap: str, topic: str) -> None:
-    """Segments that roll after 100 ms and a cleaner that compacts any of them at once."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        configs = {
-            "cleanup.policy": "compact",
-            "segment.ms": "100",
-            "min.cleanable.dirty.ratio": "0.001",
-            "min.compaction.lag.ms": "0",
-            "delete.retention.ms": "100",
-        }
-        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs)])
-    finally:
-        await admin.close()
 
 
 async def test_shops_topic_compacts_and_the_last_settings_win(

@@ -7,10 +7,10 @@ views and stops; 500 more are produced and DeleteRecords (what retention does to
 segments, here to an exact offset) removes offsets 0..499; the next worker resumes at 300, finds
 the log starting at 500: 200 records lost, the last 300 counted.
 
-This replaced a Kafka protocol proxy in front of Tansu (tests/kafka_proxy.py's ``retain_from``,
-removed) that only faked the deletion: Tansu deletes nothing (no DeleteRecords, ``retention.ms``
-not enforced), so the proxy rewrote ListOffsets (earliest) and answered fetches below the
-offset with OFFSET_OUT_OF_RANGE, as it assumed Kafka would.
+This replaced a Kafka protocol proxy in front of Tansu (tests/support/kafka_proxy.py's
+``retain_from``, removed) that only faked the deletion: Tansu deletes nothing (no DeleteRecords,
+``retention.ms`` not enforced), so the proxy rewrote ListOffsets (earliest) and answered fetches
+below the offset with OFFSET_OUT_OF_RANGE, as it assumed Kafka would.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from stream.devtools.apache_kafka import KafkaCluster
 from stream.devtools.workers import http_get
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
-from tests.integration.e2e import day_metrics, eventually, produce, worker_env, workers
-from tests.integration.odd_records import view
+from tests.support.e2e import day_metrics, eventually, produce, worker_env, workers
+from tests.support.odd_records import view
 
 # 600 s: the first test of a process also waits for the Kafka node to start (up to ~200 s
 # while 8 agents shared 2 cores; ~25 s alone), and pytest-timeout counts fixture set-up

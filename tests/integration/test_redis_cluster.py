@@ -25,16 +25,16 @@ from stream.state import keys
 from stream.state.batch import PartitionBatch
 from stream.state.cluster_apply import apply_cluster
 from stream.state.redis import RedisStore
-from tests import state_snapshot
-from tests.event_factory import FIRST_DAY, SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.e2e import (
+from tests.support import state_snapshot
+from tests.support.e2e import (
     eventually,
     produce,
     worker_env,
     workers,
 )
-from tests.integration.rewind_runs import older_primaries_run
+from tests.support.event_factory import FIRST_DAY, SHOPS, mixed_events, settings_messages
+from tests.support.expected_state import ExpectedState
+from tests.support.rewind_runs import older_primaries_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -204,7 +204,7 @@ async def test_a_primary_brought_back_older_mid_stream(
 ) -> None:
     """One primary loses its last writes (restored from its own older snapshot) while the other
     primaries, which may hold the partition checkpoints, keep theirs. Counts come back exact
-    through the API, without a restart (tests/integration/rewind_runs.py; the long version,
+    through the API, without a restart (tests/support/rewind_runs.py; the long version,
     every primary in turn, is in tests/chaos/test_rewind_chaos.py)."""
     await older_primaries_run(
         engine,

@@ -1,7 +1,7 @@
 """Redis that comes back older than what the worker last wrote, while events flow and the worker
 keeps running: restored in place from an older snapshot (clients stay connected, as after a
 failover to a lagging replica) and restarted from an older RDB. Events in through Kafka, numbers
-out of HTTP, compared with the reference aggregator (tests/integration/rewind_runs.py; the long
+out of HTTP, compared with the reference aggregator (tests/support/rewind_runs.py; the long
 version is in tests/chaos/test_rewind_chaos.py)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
-from tests.integration.rewind_runs import rewound_run
+from tests.support.rewind_runs import rewound_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -22,10 +22,10 @@ from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.ports import free_port
 from stream.devtools.workers import http_get
 from stream.settings import Topics
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.e2e import eventually, produce, produce_until, worker_env, workers, written
-from tests.integration.test_exactly_once import as_items, settle, wait_for_state
+from tests.support.e2e import eventually, produce, produce_until, worker_env, workers, written
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items, settle, wait_for_state
+from tests.support.expected_state import ExpectedState
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -15,7 +15,7 @@ from stream.services.settings_bootstrap import bootstrap_settings
 from stream.settings import Topics
 from stream.state.memory import MemoryStore
 from stream.state.shop_directory import ShopDirectory
-from tests.integration.e2e import produce
+from tests.support.e2e import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

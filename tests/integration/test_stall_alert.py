@@ -27,9 +27,9 @@ from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.ports import free_port
 from stream.devtools.workers import WorkerProcess, http_get
 from stream.settings import Topics
-from tests.integration.e2e import produce, worker_env, workers
-from tests.integration.test_prometheus import PROM_DIR, _tool
-from tests.metrics import scrape, total
+from tests.support.e2e import produce, worker_env, workers
+from tests.support.metrics import scrape, total
+from tests.support.prometheus import PROM_DIR, system_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 AHEAD_S = 150
@@ -83,7 +83,7 @@ class Prometheus:
         )
         self.proc = subprocess.Popen(
             [
-                _tool("prometheus"),
+                system_tool("prometheus"),
                 f"--config.file={config}",
                 f"--storage.tsdb.path={tmp / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
@@ -201,7 +201,7 @@ def test_promtool_sees_the_stalled_alert_fire_with_lag_flat(tmp_path: Path) -> N
     rules = [str(PROM_DIR / f) for f in doc["rule_files"]]
     only.write_text(yaml.safe_dump({**doc, "rule_files": rules, "tests": [stuck]}))
     run = subprocess.run(
-        [_tool("promtool"), "test", "rules", str(only)], capture_output=True, text=True
+        [system_tool("promtool"), "test", "rules", str(only)], capture_output=True, text=True
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SUCCESS" in run.stdout, run.stdout

@@ -15,8 +15,8 @@ from stream.state.batch import MoneyEntry, PartitionBatch
 from stream.state.memory import MemoryStore
 from stream.state.redis import AnyRedis, RedisStore, connect
 from stream.state.store import CounterStore
-from tests.event_factory import SHOPS, mixed_events
-from tests.state_snapshot import text
+from tests.support.event_factory import SHOPS, mixed_events
+from tests.support.state_snapshot import text
 
 pytestmark = [pytest.mark.integration]
 

@@ -21,8 +21,8 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state.redis import connect
-from tests.experiment_events import shop_message, view
-from tests.integration.e2e import api_workers, eventually, produce, wait_written, written
+from tests.support.e2e import api_workers, eventually, produce, wait_written, written
+from tests.support.experiment_events import shop_message, view
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -15,12 +15,12 @@ import pytest
 from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import http_get
 from stream.settings import Topics
-from tests.integration.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers
-from tests.integration.odd_records import view
-from tests.integration.raw_batches import send_raw, unreadable
-from tests.integration.test_poison_records import dead_letter_schema
-from tests.metrics import scrape, total
-from tests.older_redis import OlderRedis
+from tests.support.dead_letters import dead_letter_schema
+from tests.support.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers
+from tests.support.metrics import scrape, total
+from tests.support.odd_records import view
+from tests.support.older_redis import OlderRedis
+from tests.support.raw_batches import send_raw, unreadable
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

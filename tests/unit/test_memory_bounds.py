@@ -19,7 +19,7 @@ from stream.state.day_index import DayIndex
 from stream.state.memory import MemoryStore
 from stream.state.shop_directory import ShopDirectory
 from stream.telemetry import Telemetry
-from tests.unit.test_ingest import TOPICS, ListSink, view
+from tests.support.memory_ingest import TOPICS, ListSink, view
 
 # 23:30 UTC: local dates differ from the UTC date in both zones (UTC+14 and UTC-12 are 26 h apart,
 # so at any instant at least one of them has another date than UTC; here both do).

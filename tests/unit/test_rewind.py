@@ -11,7 +11,7 @@ import pytest
 from stream.ingest.types import MAX_SHOP_OFFSETS, OVERFLOW, PartitionRewound
 from stream.state import keys
 from stream.state.memory import MemoryStore
-from tests.unit.test_ingest import TOPICS, ListSink, make_ingestor, records, upgrade, view
+from tests.support.memory_ingest import TOPICS, ListSink, make_ingestor, records, upgrade, view
 
 DAY = "2026-11-24"
 T = TOPICS.views

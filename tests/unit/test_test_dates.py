@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.dates import iso_instant, last_offset_change
+from tests.support.dates import iso_instant, last_offset_change
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,9 @@ from stream.dates.days import local_date
 from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state import keys
-from tests.integration.e2e import day_metrics, eventually, produce, worker_env, workers
-from tests.integration.odd_records import view
-from tests.metrics import scrape
+from tests.support.e2e import day_metrics, eventually, produce, worker_env, workers
+from tests.support.metrics import scrape
+from tests.support.odd_records import view
 
 # UTC+14 and UTC-12 are 26 hours apart, so at any instant at least one of them is on another
 # date than UTC: a shop's settings evicted and assumed (UTC) would count on the wrong day.

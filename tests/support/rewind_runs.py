@@ -16,12 +16,12 @@ from redis.backoff import ExponentialBackoff
 from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
-from tests.event_factory import SHOPS, mixed_events, settings_messages
-from tests.expected_state import ExpectedState
-from tests.integration.api_totals import assert_http_totals
-from tests.integration.e2e import produce, produce_until, wait_written, worker_env, workers, written
-from tests.metrics import scrape, total
-from tests.older_redis import OlderRedis
+from tests.support.api_totals import assert_http_totals
+from tests.support.e2e import produce, produce_until, wait_written, worker_env, workers, written
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.expected_state import ExpectedState
+from tests.support.metrics import scrape, total
+from tests.support.older_redis import OlderRedis
 
 
 @dataclass

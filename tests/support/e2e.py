@@ -1,4 +1,5 @@
-"""Shared helpers of the end-to-end tests: worker environments, producing, waiting for counts."""
+"""Shared helpers of the end-to-end tests: worker and collector environments, producing, waiting
+for counts."""
 
 from __future__ import annotations
 
@@ -51,6 +52,23 @@ def worker_env(
 
 def workers(env: dict[str, str], log_dir: Path, n: int) -> list[WorkerProcess]:
     return [WorkerProcess(env, log_dir, name=f"w{i + 1}") for i in range(n)]
+
+
+def collector_env(bootstrap: str, redis_url: str, topics: Topics, **extra: str) -> dict[str, str]:
+    """A collector's environment with quick key-cache refreshes and limits high enough for
+    the tests' bursts; ``extra`` overrides any of them."""
+    return {
+        "UPSELL_KAFKA_BOOTSTRAP": bootstrap,
+        "UPSELL_KAFKA_IDEMPOTENCE": "off",
+        "UPSELL_REDIS_URL": redis_url,
+        "UPSELL_TOPIC_PREFIX": topics.prefix,
+        "UPSELL_COLLECTOR_KEY_CACHE_S": "1",
+        "UPSELL_COLLECTOR_KEY_RATE": "50",
+        "UPSELL_COLLECTOR_KEY_BURST": "300",
+        "UPSELL_COLLECTOR_ADDRESS_RATE": "5000",
+        "UPSELL_COLLECTOR_ADDRESS_BURST": "10000",
+        **extra,
+    }
 
 
 def api_workers(

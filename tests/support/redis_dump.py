@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from tests.state_snapshot import text
+from tests.support.state_snapshot import text
 
 # Bookkeeping that a rebuild need not reproduce: the changelog's own marks, leases and markers,
 # the partition checkpoints (a worker's claim bumps their generation; compared apart), the

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from tests.dates import iso_instant, last_offset_change
-from tests.expected_state import Sent
+from tests.support.dates import iso_instant, last_offset_change
+from tests.support.expected_state import Sent
 
 SHOPS = {"shop-utc": "UTC", "shop-ny": "America/New_York", "shop-in": "Asia/Kolkata"}
 

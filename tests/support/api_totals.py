@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from stream.devtools.workers import http_get
-from tests.expected_state import ExpectedState
+from tests.support.expected_state import ExpectedState
 
 Totals = dict[str, dict[str, Any]]  # shop -> metric -> value
 

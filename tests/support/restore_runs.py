@@ -19,12 +19,12 @@ from stream.devtools.workers import WorkerProcess
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from stream.state import keys
-from tests.event_factory import SHOPS
-from tests.expected_state import ExpectedState
-from tests.integration.api_totals import assert_http_totals
-from tests.integration.e2e import eventually
-from tests.metrics import scrape, total
-from tests.redis_dump import dump
+from tests.support.api_totals import assert_http_totals
+from tests.support.e2e import eventually
+from tests.support.event_factory import SHOPS
+from tests.support.expected_state import ExpectedState
+from tests.support.metrics import scrape, total
+from tests.support.redis_dump import dump
 
 
 def snapshots() -> list[tuple[str, bytes, bytes]]:

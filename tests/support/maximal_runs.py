@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from stream.settings import Topics
-from tests.integration.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers
+from tests.support.e2e import day_metrics, eventually, produce, read_topic, worker_env, workers
 
 MAXIMUM = 10**12  # contract §2
 AMOUNT = MAXIMUM - 1
