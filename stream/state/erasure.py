@@ -22,8 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 
 from stream.state import keys
+from stream.state.changelog import mark_args, mark_script, member_item
 from stream.state.redis import AnyRedis
 
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
@@ -77,12 +79,27 @@ async def erase_subscriber(
             doomed.append(member)
     removed = 0
     for i in range(0, len(doomed), 500):
-        removed += int(await redis.zrem(ledger, *doomed[i : i + 500]))
+        removed += await _remove(redis, shop, ledger, doomed[i : i + 500])
     done = Erasure(shop, now, by, via, removed)
     log = keys.erasures(shop)
     await redis.lpush(log, orjson.dumps(done.record()))
     await redis.ltrim(log, 0, MAX_RECORDS - 1)
     return done
+
+
+async def _remove(redis: AnyRedis, shop: str, ledger: str, members: list[bytes | str]) -> int:
+    """ZREM ``members`` and, on one Redis, mark them for the state changelog in the same
+    transaction: the changelog then carries their tombstones, so a restore from it does not
+    bring an erased subscriber back (a Cluster has no changelog: docs/state.md)."""
+    if not isinstance(redis, Redis):
+        return int(await redis.zrem(ledger, *members))
+    texts = [m.decode() if isinstance(m, bytes) else m for m in members]
+    names, args = mark_args(shop, [member_item(ledger, m) for m in texts])
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(ledger, *members)
+        await mark_script(redis)(keys=names, args=args, client=pipe)
+        gone, _ = await pipe.execute()
+    return int(gone)
 
 
 async def erasure_records(redis: AnyRedis, shop: str, limit: int = 100) -> list[dict[str, Any]]:
