@@ -1,11 +1,11 @@
 # Every target that needs Python creates .venv and installs the project on first use, from the
-# lock (uv.lock): the versions never change until `make lock` is run on purpose.
+# lock (requirements-dev.lock): the versions never change until `make lock` is run on purpose.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# uv itself, pinned, in a bootstrap environment of its own (.tools): `uv sync` keeps .venv exactly
-# as the lock says, and would remove a uv installed there.
+# uv itself, pinned, in a bootstrap environment of its own (.tools): `uv pip sync` keeps .venv
+# exactly as the lock says, and would remove a uv installed there.
 UV_VERSION := 0.13.10
 TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
@@ -28,7 +28,7 @@ help:
 	@echo "make unit         fast tests only (no broker, no Redis)"
 	@echo "make lint         ruff, mypy --strict, hadolint, the Helm chart's render, promtool"
 	@echo "make unit-pythons unit tests on each supported Python this machine has (3.11-3.13)"
-	@echo "make lock         refresh uv.lock to today's releases, and its export deploy/requirements.lock"
+	@echo "make lock         refresh the lock (requirements-dev.lock, deploy/requirements.lock) on purpose"
 	@echo "make bench        full benchmark table (~15 min); bench-quick for ~1 min"
 	@echo "make chaos        long chaos run; make soak for the 10 min soak"
 
@@ -36,10 +36,9 @@ $(UV):
 	test -d $(TOOLS) || $(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-# --frozen: install exactly what uv.lock says (it fails if pyproject.toml changed without a lock);
-# the dev group brings the storefront-server client (clients/python) too
-$(STAMP): pyproject.toml uv.lock clients/python/pyproject.toml | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-extras --python $(PYTHON)
+# exactly what requirements-dev.lock says (hashes checked), then the project and clients/python
+$(STAMP): pyproject.toml requirements-dev.lock clients/python/pyproject.toml | $(UV)
+	UV=$(UV) scripts/venv-from-lock $(VENV) $(PYTHON)
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -58,10 +57,7 @@ run: $(STAMP)
 	$(BIN)/upsell-stream dev --demo
 
 lint: $(STAMP) $(HELM)
-	$(UV) lock --check
-	$(UV) export --quiet --frozen --no-dev --no-header --no-emit-project --format requirements-txt \
-		| diff -u deploy/requirements.lock - \
-		|| { echo "make lint: deploy/requirements.lock is not uv.lock's export; run make lock"; exit 1; }
+	UV=$(UV) scripts/lock check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -76,14 +72,12 @@ lint: $(STAMP) $(HELM)
 		&& promtool check config --syntax-only prometheus.yml
 
 # On purpose only: every dependency to its newest release that fits pyproject.toml (the cut-off,
-# [tool.uv] exclude-newer in pyproject.toml, moves to now), then the image's hashed export. Run
-# make test after it, and commit pyproject.toml, uv.lock and deploy/requirements.lock.
+# [tool.uv] exclude-newer in pyproject.toml, moves to now), in both files of the lock. Run
+# make test after it, and commit pyproject.toml, requirements-dev.lock and deploy/requirements.lock.
 lock: | $(UV)
 	sed -i -E 's/^exclude-newer = ".*"$$/exclude-newer = "'"$$(date -u +%Y-%m-%dT%H:%M:%SZ)"'"/' \
 		pyproject.toml
-	$(UV) lock --upgrade
-	$(UV) export --quiet --frozen --no-dev --no-header --no-emit-project --format requirements-txt \
-		--output-file deploy/requirements.lock
+	UV=$(UV) scripts/lock write --upgrade
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

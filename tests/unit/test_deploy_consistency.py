@@ -258,7 +258,7 @@ def test_dockerfile_runs_as_a_numeric_non_root_user_with_a_healthcheck() -> None
 
 
 def locked_runtime() -> dict[str, str]:
-    """deploy/requirements.lock (uv.lock's hashed export, ``make lock``): the version of each
+    """deploy/requirements.lock (the lock's hashed runtime part, ``make lock``): the version of each
     runtime dependency whose environment marker holds for this interpreter, by normalised name."""
     pins: dict[str, str] = {}
     for line in (DEPLOY / "requirements.lock").read_text().splitlines():
