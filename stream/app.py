@@ -21,13 +21,13 @@ from consumers import counting_routes
 from schemas.decoder import Decoder
 from stream import __version__
 from stream.dates.clock import Clock, system_clock
-from stream.engines.batch import BatchEngine
-from stream.engines.faust_tuning import faust_credentials, set_fetch_max_wait_ms
+from stream.engines.batch.loop import BatchEngine
 from stream.engines.lag_watch import KafkaHighWatermarks, LagWatch
 from stream.http.readiness import WorkerReadiness
 from stream.http.server import ApiServer
 from stream.http.web import build_web, serving_redis
 from stream.ingest.ingestor import Ingestor
+from stream.kafka.faust_clients import faust_credentials, set_fetch_max_wait_ms
 from stream.services import shop_settings, subscriber_counts
 from stream.services.changelog_wiring import StateChangelog
 from stream.services.dead_letters import KafkaDeadLetterSink
@@ -257,8 +257,8 @@ def _counting_engine(
 
         fetch_highwater = engine.highwater
     else:
-        from stream.engines.faust import register_counting_agents
-        from stream.engines.faust_tuning import faust_highwater
+        from stream.engines.faust.agents import register_counting_agents
+        from stream.engines.faust.tuning import faust_highwater
 
         fetch_highwater = faust_highwater(app)
 

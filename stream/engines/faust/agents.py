@@ -6,14 +6,14 @@ messages to :meth:`Ingestor.process` (one atomic apply per batch and partition).
 Exactly once with Faust: on assignment each new partition is claimed in Redis (a fencing
 generation and the stored checkpoint); Faust's own position is then moved to checkpoint + 1 by
 wrapping ``consumer.perform_seek`` (Faust's recovery seeks to Kafka's committed offsets, then
-resumes fetching; the wrapper holds it until the claims are done, faust_claims.py), no message
+resumes fetching; the wrapper holds it until the claims are done, claims.py), no message
 this worker does not count is acknowledged, and every message below the resume offset is dropped
 before counting. A batch keeps one message per offset: after a seek Faust delivers the last
 message it had delivered once more, possibly into the same batch (docs/state.md). So a
 re-delivery is never applied twice. Kafka's committed offsets are Faust's business only.
 
 Redis that went back in time is repaired beside Faust, and records lost to retention are counted
-(faust_repair.py); unreadable batches are dead-lettered and skipped (faust_unreadable.py).
+(repair.py); unreadable batches are dead-lettered and skipped (unreadable.py).
 
 A log that restarted below the checkpoint (a broker that kept no data, a recreated topic) shows
 as a high watermark below the resume offset: once that lasts ``LogEndWatch.grace_s``, the
@@ -32,10 +32,10 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from stream.engines.faust_claims import Generations, SeekGate, counted_below, position, withhold
-from stream.engines.faust_repair import Rereader
-from stream.engines.faust_tuning import configure_faust
-from stream.engines.faust_unreadable import FaustUnreadable
+from stream.engines.faust.claims import Generations, SeekGate, counted_below, position, withhold
+from stream.engines.faust.repair import Rereader
+from stream.engines.faust.tuning import configure_faust
+from stream.engines.faust.unreadable import FaustUnreadable
 from stream.engines.log_end_watch import LogEndWatch
 from stream.ingest.ingestor import Ingestor
 from stream.ingest.types import PartitionFenced, PartitionRewound
@@ -128,7 +128,7 @@ class FaustCounting:
     # -- Redis that went back in time ----------------------------------------------------
     async def _repair(self, key: tuple[str, int], first: int) -> bool:
         """Redis holds the partition only below ``first``: read the rest up to the resume offset
-        again beside Faust (faust_repair.py). False when the partition has a new owner."""
+        again beside Faust (repair.py). False when the partition has a new owner."""
         end = self.resume.get(key)
         if end is None:
             return False
@@ -165,7 +165,7 @@ class FaustCounting:
                 await self._restart_log(key)
 
     async def check_commits(self) -> None:
-        """Called every second: Faust may commit what the engine counted (faust_claims.py)."""
+        """Called every second: Faust may commit what the engine counted (claims.py)."""
         await counted_below(self.app.consumer, self.resume)
 
     async def _restart_log(self, key: tuple[str, int]) -> None:
