@@ -34,7 +34,6 @@ from faust.types import TP
 
 from stream.engines.faust.claims import Generations, SeekGate, counted_below, position, withhold
 from stream.engines.faust.repair import Rereader
-from stream.engines.faust.tuning import configure_faust
 from stream.engines.faust.unreadable import FaustUnreadable
 from stream.engines.log_end_watch import LogEndWatch
 from stream.ingest.ingestor import Ingestor
@@ -124,6 +123,14 @@ class FaustCounting:
         self.log_ends.forget(key)
         self.generations.forget(key)
         return self.resume.pop(key, None) is not None
+
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The high watermark Faust's consumer last saw for a partition (None before one)."""
+        try:
+            high = self.app.consumer.highwater(TP(topic, partition))
+        except Exception:  # no consumer yet, or a partition it does not fetch
+            return None
+        return int(high) if high is not None else None
 
     # -- Redis that went back in time ----------------------------------------------------
     async def _repair(self, key: tuple[str, int], first: int) -> bool:
@@ -256,43 +263,6 @@ class FaustCounting:
             [_ms(fresh[0].timestamp), _ms(fresh[-1].timestamp)],
             len(fresh),
         )
-
-
-def register_counting_agents(
-    app: faust.App,
-    *,
-    settings: Settings,
-    ingestor: Ingestor,
-    telemetry: Telemetry,
-    health: StoreHealth,
-    ready_to_count: asyncio.Event,
-) -> Callable[[], bool]:
-    configure_faust(app, settings)
-    engine = FaustCounting(
-        app,
-        settings=settings,
-        ingestor=ingestor,
-        telemetry=telemetry,
-        health=health,
-        ready_to_count=ready_to_count,
-    )
-    for topic in settings.topics.counted:
-        channel = app.topic(
-            topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        )
-        app.agent(channel, name=f"count-{topic.rsplit('.', 1)[-1]}")(engine.agent())
-    signals: Any = app  # mode's Signal.connect is typed for a narrower receiver signature
-    signals.on_partitions_assigned.connect(engine.on_assigned)
-    signals.on_partitions_revoked.connect(engine.on_revoked)
-    engine.install()
-    app.timer(1.0, name="check-log-ends")(engine.check_log_ends)
-    app.timer(1.0, name="check-rewinds")(engine.check_rewinds)
-    app.timer(1.0, name="check-commits")(engine.check_commits)
-
-    def joined() -> bool:
-        return engine.joined
-
-    return joined
 
 
 def _ms(seconds: float | None) -> int | None:
