@@ -246,13 +246,9 @@ class BatchEngine(Service):
         self, tp: TopicPartition, span: Span, outcome: BatchOutcome, seconds: float
     ) -> None:
         self.telemetry.observe_batch(
-            tp.topic,
-            tp.partition,
-            outcome,
-            seconds,
-            [span.first_timestamp, span.last_timestamp],
-            span.count,
+            tp.topic, outcome, seconds, [span.first_timestamp, span.last_timestamp], span.count
         )
+        self.ingestor.note_last_record(tp.topic, tp.partition, span.last_timestamp)
 
 
 def counting_consumer(s: Settings) -> AIOKafkaConsumer:

@@ -255,14 +255,15 @@ class FaustCounting:
                 return
         if key in self.resume:
             self._resume_at(key, fresh[-1].offset + 1)
+        last_ms = _ms(fresh[-1].timestamp)
         self.telemetry.observe_batch(
             topic,
-            part,
             outcome,
             time.perf_counter() - started,
-            [_ms(fresh[0].timestamp), _ms(fresh[-1].timestamp)],
+            [_ms(fresh[0].timestamp), last_ms],
             len(fresh),
         )
+        self.ingestor.note_last_record(topic, part, last_ms)
 
 
 def _ms(seconds: float | None) -> int | None:
