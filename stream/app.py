@@ -24,9 +24,9 @@ from stream.dates.clock import Clock, system_clock
 from stream.engines.batch import BatchEngine
 from stream.engines.faust_tuning import faust_credentials, set_fetch_max_wait_ms
 from stream.engines.lag_watch import KafkaHighWatermarks, LagWatch
+from stream.http.application import build_web, serving_redis
 from stream.http.readiness import WorkerReadiness
 from stream.http.server import ApiServer
-from stream.http.web import build_web, serving_redis
 from stream.ingest.ingestor import Ingestor
 from stream.services import shop_settings, subscriber_counts
 from stream.services.changelog_wiring import StateChangelog
