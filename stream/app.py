@@ -25,9 +25,9 @@ from stream.engines import batch as batch_engine
 from stream.engines import faust as faust_engine
 from stream.engines.engine import Build, Engine
 from stream.engines.lag_watch import KafkaHighWatermarks, LagWatch
+from stream.http.application import build_web, serving_redis
 from stream.http.readiness import WorkerReadiness
 from stream.http.server import ApiServer
-from stream.http.web import build_web, serving_redis
 from stream.ingest.ingestor import Ingestor
 from stream.kafka.faust_clients import faust_credentials, set_fetch_max_wait_ms
 from stream.services import shop_settings, subscriber_counts

@@ -44,7 +44,7 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
     # Ctrl-C, and SIGTERM or SIGHUP through the stack's handler, raise KeyboardInterrupt
     with EmbeddedStack(state_dir) as stack:
         tokens = state_dir / "tokens"
-        from stream.devtools.tokens_cli import add_token
+        from stream.http.api.tokens_cli import add_token
 
         token = add_token(tokens, ["*"])
         child_env = {
@@ -166,7 +166,7 @@ def _demo_keys(redis_url: str, collector_port: int) -> tuple[str, str]:
     settings, both in the dev Redis."""
     import asyncio
 
-    from stream.collector.keys import KeyKind, KeyRegistry
+    from stream.collector.write_keys import KeyKind, KeyRegistry
     from stream.state.redis import connect
 
     origins = [f"http://{host}:{collector_port}" for host in ("127.0.0.1", "localhost")]
@@ -188,7 +188,7 @@ def _print_sandbox(redis_url: str, collector_port: int) -> None:
     it: the first event of your own, on the dashboard (shop sandbox) within a second."""
     import asyncio
 
-    from stream.collector.keys import KeyKind, KeyRegistry
+    from stream.collector.write_keys import KeyKind, KeyRegistry
     from stream.state.redis import connect
 
     async def make() -> str:
