@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+import orjson
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -44,12 +45,15 @@ DASHBOARD_PATHS = (
 @dataclass
 class FloodResult:
     """What the flooding token was answered: statuses, the refusals' codes, refusals without
-    Retry-After, and how many live streams it opened."""
+    Retry-After, requests that got no answer (a connection error), how many live streams it
+    opened and how many of those broke off (not ended by the server, nor closed by it)."""
 
     statuses: Counter[int] = field(default_factory=Counter)
     refusal_codes: Counter[str] = field(default_factory=Counter)
     without_retry_after: int = 0
+    unanswered: int = 0
     streams_opened: int = 0
+    streams_broken: int = 0
 
 
 async def _flood(
@@ -66,7 +70,8 @@ async def _flood(
     timeout = aiohttp.ClientTimeout(total=None, sock_read=30)
     async with aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout) as s:
 
-        def refused(resp: aiohttp.ClientResponse, body: Any) -> float:
+        def tally(resp: aiohttp.ClientResponse, body: Any) -> float:
+            """Count one answer; the seconds to wait before the next request."""
             out.statuses[resp.status] += 1
             if resp.status == 200:
                 return 0.0
@@ -79,25 +84,30 @@ async def _flood(
         async def loop(i: int) -> None:
             while time.monotonic() < end:
                 pause = 1.0
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                try:
                     async with s.get(shop_url + FLOOD_PATHS[i % len(FLOOD_PATHS)]) as resp:
-                        body = await resp.read()
-                        pause = refused(resp, _json(body))
+                        pause = tally(resp, _json(await resp.read()))
+                except (aiohttp.ClientError, TimeoutError):
+                    out.unanswered += 1
                 await asyncio.sleep(min(pause, max(0.0, end - time.monotonic())))
 
         async def stream() -> None:
             while time.monotonic() < end:
                 pause = 1.0
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                try:
                     async with s.get(f"{shop_url}/live?period=today") as resp:
                         if resp.status != 200:
-                            pause = refused(resp, _json(await resp.read()))
+                            pause = tally(resp, _json(await resp.read()))
                         else:  # held up to 3 s, then closed and opened again
-                            refused(resp, None)
+                            tally(resp, None)
                             out.streams_opened += 1
                             pause = 0.0
                             left = max(0.0, end - time.monotonic())
-                            await asyncio.wait_for(resp.content.read(), min(left, 3.0))
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(resp.content.read(), min(left, 3.0))
+                except (aiohttp.ClientError, TimeoutError):
+                    out.unanswered += pause > 0  # no answer at all
+                    out.streams_broken += pause == 0
                 await asyncio.sleep(min(pause, max(0.0, end - time.monotonic())))
 
         await asyncio.gather(*(loop(i) for i in range(loops)), *(stream() for _ in range(streams)))
@@ -105,8 +115,6 @@ async def _flood(
 
 
 def _json(body: bytes) -> Any:
-    import orjson
-
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
