@@ -27,8 +27,8 @@ from bench.measure import applied_events
 from bench.ours import StartedWorkers, start_workers
 from bench.rows import Report
 from stream.devtools.embedded import EmbeddedStack
-from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess
+from stream.http.api.tokens_cli import add_token
 from stream.settings import Topics
 
 FLOOD_SHOP = "bench-00000"
