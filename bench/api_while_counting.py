@@ -16,6 +16,7 @@ import multiprocessing
 import statistics
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,9 @@ def _flood_process(base: str, token: str, stop: Any, flooding: Any, out: Any) ->
 
 async def _while_counting(
     client: redis.Redis, topics: Topics, total: int, base: str, tokens: tuple[str, str], flood: bool
-) -> tuple[list[float], Counter[int]]:
+) -> tuple[list[float], Counter[int], float]:
+    """The samples taken while the worker counted, the flooder's answers, and the rate the
+    worker counted at meanwhile (events per second)."""
     counting, done = asyncio.Event(), asyncio.Event()
     ctx = multiprocessing.get_context("spawn")
     stop, flooding, out = ctx.Event(), ctx.Event(), ctx.Queue()
@@ -154,14 +157,18 @@ async def _while_counting(
         flooding.set()
     sampler = asyncio.create_task(_sample(base, tokens[0], counting, done))
     deadline = time.monotonic() + 240
+    first: tuple[float, int] | None = None
+    applied = 0
     while time.monotonic() < deadline:
         applied = await asyncio.to_thread(applied_events, client, list(topics.counted))
         if applied >= total * 0.95:
             break
-        if applied >= total * 0.05 and flooding.is_set():
+        if applied >= total * 0.05 and flooding.is_set() and first is None:
+            first = (time.monotonic(), applied)
             counting.set()
         await asyncio.sleep(0.05)
     counting.clear()
+    rate = (applied - first[1]) / (time.monotonic() - first[0]) if first else 0.0
     done.set()
     stop.set()
     samples = await sampler
@@ -169,7 +176,7 @@ async def _while_counting(
     if flooder is not None:
         statuses.update(await asyncio.to_thread(out.get, True, 60))
         flooder.join(30)
-    return samples, statuses
+    return samples, statuses, rate
 
 
 def run_case(
@@ -179,8 +186,10 @@ def run_case(
     workdir: Path,
     started: StartedWorkers,
     case: str,
+    worker_settings: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One case from a flushed Redis holding the year-long shop; the worker counts ``topics``."""
+    """One case from a flushed Redis holding the year-long shop; the worker counts ``topics``
+    (with ``worker_settings`` added to its environment)."""
     client = redis.Redis(port=stack.redis.port)
     client.flushall()
     asyncio.run(api_latency.load_year(stack.redis.url))
@@ -194,15 +203,23 @@ def run_case(
         started.append(api)
         api.start().wait_ready(60)
     ws = start_workers(
-        stack.broker.bootstrap, stack.redis.url, topics, "batch", 1, workdir, started, **auth
+        stack.broker.bootstrap,
+        stack.redis.url,
+        topics,
+        "batch",
+        1,
+        workdir,
+        started,
+        **auth,
+        **(worker_settings or {}),
     )
     base = api.url if api is not None else ws[0].url
-    samples, statuses = asyncio.run(
+    samples, statuses, rate = asyncio.run(
         _while_counting(client, topics, total, base, tokens, flood="flooding" in case)
     )
     for w in [*ws, *([api] if api else [])]:
         w.stop()
-    out: dict[str, Any] = _percentiles(samples)
+    out: dict[str, Any] = {**_percentiles(samples), "counted_per_s": round(rate)}
     if statuses:
         out["flood_statuses"] = {str(k): v for k, v in sorted(statuses.items())}
     return out
@@ -224,7 +241,8 @@ def render(rows: dict[str, dict[str, Any]]) -> str:
     for case, r in rows.items():
         flood = f"; flooder's answers {r['flood_statuses']}" if "flood_statuses" in r else ""
         lines.append(
-            f"  {case}: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms ({r['samples']}){flood}"
+            f"  {case}: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms ({r['samples']}), counted"
+            f" {r.get('counted_per_s', 0):,}/s{flood}"
         )
     return "\n".join(lines)
 
