@@ -1,7 +1,8 @@
 """Redis lost under a RUNNING worker: it is emptied (FLUSHALL) while the worker counts, and the
 worker itself notices (no changelog marker), pauses counting, rebuilds Redis from the state
 changelog and resumes from the restored checkpoints, without a restart. First with the stream
-quiet (every key of the service equal to before), then with events flowing into the emptied
+quiet and the event topics recreated empty (every key of the service equal to before, then the
+new log counted exactly, re-sent upgrades not again), then with events flowing into the emptied
 Redis (the apply script writes nothing until the restore is done: counted exactly)
 (docs/state.md, "Changelog")."""
 
@@ -24,7 +25,7 @@ from tests.support.event_factory import SHOPS, mixed_events, settings_messages
 from tests.support.expected_state import ExpectedState
 from tests.support.metrics import scrape, total
 from tests.support.redis_dump import differences, dump
-from tests.support.restore_runs import caught_up, snapshots
+from tests.support.restore_runs import caught_up, recreate_event_topics, snapshots
 
 
 async def restores(w: WorkerProcess) -> tuple[float, float]:
@@ -59,8 +60,10 @@ async def test_a_redis_emptied_under_a_running_worker_is_restored_by_it(
         assert any(":subs" in k for k in before) and keys.SHOPS in before
         assert list(await restores(w)) == [0, 0], "a restore before Redis was lost"
 
-        # 1. the stream quiet: the worker finds the emptied Redis and restores it, whole
+        # 1. the stream quiet, the event topics emptied too (recreated): the worker finds the
+        # emptied Redis and restores it, whole; then counts the new log from its start
         await client.flushall()
+        await recreate_event_topics(bootstrap, topics)
         found = await eventually(lambda: restores(w), lambda n: n[1] >= 1, 120)
         assert list(found) == [1, 1], f"(lost, restores) = {found}: the worker did not restore"
         after = await dump(client)
@@ -68,11 +71,16 @@ async def test_a_redis_emptied_under_a_running_worker_is_restored_by_it(
         assert await client.exists(keys.RESTORED)
         looked = await registry.lookup(write_key)
         assert looked is not None and looked.shop_id == "shop-utc"
-
-        # 2. events flowing into the emptied Redis: nothing lost, nothing counted twice
         money = [s for s in sent if s.kind in ("upgrade", "downgrade") and s.valid][:30]
-        more = mixed_events(3_000, seed=45)
+        more = mixed_events(1_500, seed=45)
         expected.add_all(more)
+        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in [*money, *more]])
+        await assert_http_totals(w.url, expected, 180)
+
+        # 2. events flowing into the emptied Redis (topics kept): nothing lost, none twice
+        more = mixed_events(1_500, seed=46)
+        expected.add_all(more)
+        await caught_up(client)
         await client.flushall()
         await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in [*money, *more]])
         await assert_http_totals(w.url, expected, 180)
