@@ -1,8 +1,9 @@
 """API latency while one worker counts a backlog at full rate (issue 32): the overview of a
 year-long shop, sampled one request after another only while the worker's checkpoints move
-between 5 % and 95 % of the backlog. Three cases: the worker's own API; an ``upsell-stream api``
-process beside it; and the api process while another tenant floods it (hundreds of concurrent
-requests of every kind and dozens of live streams with its own token).
+between 5 % and 95 % of the backlog. Four cases: the worker's own API and an ``upsell-stream
+api`` process beside it, each alone and while another tenant floods that same server (hundreds
+of concurrent requests of every kind and dozens of live streams with its own token); under a
+flood, samples are kept only once the flooder has its first answers.
 
 ``python -m bench.api_while_counting [--quick]`` runs it alone; ``make bench`` includes it.
 """
@@ -26,12 +27,17 @@ from bench.measure import applied_events
 from bench.ours import StartedWorkers, start_workers
 from bench.rows import Report
 from stream.devtools.embedded import EmbeddedStack
-from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess
+from stream.http.api.tokens_cli import add_token
 from stream.settings import Topics
 
 FLOOD_SHOP = "bench-00000"
-CASES = ("worker serving", "api role beside it", "api role, one tenant flooding")
+CASES = (
+    "worker serving",
+    "worker serving, one tenant flooding",
+    "api role beside it",
+    "api role, one tenant flooding",
+)
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -70,11 +76,15 @@ async def _sample(
     return out
 
 
-async def _flood(base: str, token: str, done: asyncio.Event, statuses: Counter[int]) -> None:
+async def _flood(
+    base: str, token: str, done: asyncio.Event, statuses: Counter[int], flooding: Any
+) -> None:
     """One tenant: 300 request loops over every route and 30 live streams, until ``done``. A
     loop sends its next request as soon as one is answered, and after a 429 or 503 waits the
     Retry-After (a client that ignores it too is a request rate to cap at the balancer: shares
-    bound what a token holds at once, not how often it asks)."""
+    bound what a token holds at once, not how often it asks). ``flooding`` (a multiprocessing
+    Event) is set at its first answer: the process takes seconds to start, while the worker
+    already counts."""
     shop = f"{base}/v1/shops/{FLOOD_SHOP}"
     paths = [
         "/overview?period=year_to_date&compare=previous_year",
@@ -88,12 +98,14 @@ async def _flood(base: str, token: str, done: asyncio.Event, statuses: Counter[i
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
         async def loop(i: int) -> None:
-            pause = 0.0
             while not done.is_set():
+                pause = 1.0  # the server not up yet: no spinning on refused connections
                 with contextlib.suppress(aiohttp.ClientError):
                     async with session.get(shop + paths[i % len(paths)]) as resp:
                         await resp.read()
                         statuses[resp.status] += 1
+                        if not flooding.is_set():
+                            flooding.set()
                         pause = float(resp.headers.get("Retry-After", "0"))
                 await asyncio.sleep(pause)
 
@@ -110,7 +122,7 @@ async def _flood(base: str, token: str, done: asyncio.Event, statuses: Counter[i
         await asyncio.gather(*(loop(i) for i in range(300)), *(stream() for _ in range(30)))
 
 
-def _flood_process(base: str, token: str, stop: Any, out: Any) -> None:
+def _flood_process(base: str, token: str, stop: Any, flooding: Any, out: Any) -> None:
     """The flood in a process of its own, so the sampler's client never waits on it."""
     statuses: Counter[int] = Counter()
 
@@ -121,7 +133,7 @@ def _flood_process(base: str, token: str, stop: Any, out: Any) -> None:
             await asyncio.to_thread(stop.wait)  # a multiprocessing Event: waited in a thread
             done.set()
 
-        await asyncio.gather(watch(), _flood(base, token, done, statuses))
+        await asyncio.gather(watch(), _flood(base, token, done, statuses, flooding))
 
     asyncio.run(main())
     out.put(dict(statuses))
@@ -132,18 +144,21 @@ async def _while_counting(
 ) -> tuple[list[float], Counter[int]]:
     counting, done = asyncio.Event(), asyncio.Event()
     ctx = multiprocessing.get_context("spawn")
-    stop, out = ctx.Event(), ctx.Queue()
+    stop, flooding, out = ctx.Event(), ctx.Event(), ctx.Queue()
     flooder = None
     if flood:
-        flooder = ctx.Process(target=_flood_process, args=(base, tokens[1], stop, out))
+        args = (base, tokens[1], stop, flooding, out)
+        flooder = ctx.Process(target=_flood_process, args=args)
         flooder.start()
+    else:
+        flooding.set()
     sampler = asyncio.create_task(_sample(base, tokens[0], counting, done))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         applied = await asyncio.to_thread(applied_events, client, list(topics.counted))
         if applied >= total * 0.95:
             break
-        if applied >= total * 0.05:
+        if applied >= total * 0.05 and flooding.is_set():
             counting.set()
         await asyncio.sleep(0.05)
     counting.clear()
@@ -173,7 +188,7 @@ def run_case(
     tokens = (add_token(tokens_file, [api_latency.SHOP]), add_token(tokens_file, [FLOOD_SHOP]))
     auth = {"UPSELL_AUTH": "on", "UPSELL_API_TOKENS": str(tokens_file)}
     api = None
-    if case != CASES[0]:
+    if case.startswith("api role"):
         env = {"UPSELL_REDIS_URL": stack.redis.url, "UPSELL_LOG_LEVEL": "WARNING", **auth}
         api = WorkerProcess(env, workdir, name=f"api-{len(started)}", role="api")
         started.append(api)
@@ -183,7 +198,7 @@ def run_case(
     )
     base = api.url if api is not None else ws[0].url
     samples, statuses = asyncio.run(
-        _while_counting(client, topics, total, base, tokens, flood=case == CASES[2])
+        _while_counting(client, topics, total, base, tokens, flood="flooding" in case)
     )
     for w in [*ws, *([api] if api else [])]:
         w.stop()

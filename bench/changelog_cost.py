@@ -27,13 +27,13 @@ import redis as sync_redis
 
 from bench import live_data
 from bench.measure import counter_sets, cpu_seconds, redis_cpu_seconds
+from stream.changelog_metrics import ChangelogMetrics
 from stream.devtools.embedded import EmbeddedBroker, EmbeddedRedis
 from stream.devtools.offline_ingestor import offline_ingestor
 from stream.devtools.records import Record
 from stream.kafka.reading import read_to_end
 from stream.kafka.topics import ensure_topics
 from stream.services.changelog_flusher import ChangelogFlusher
-from stream.services.changelog_metrics import ChangelogMetrics
 from stream.services.restore import restore
 from stream.settings import Settings, Topics
 from stream.state.changelog import ChangelogState

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from stream.collector.keys import KeyKind, KeyRegistry
+from stream.collector.write_keys import KeyKind, KeyRegistry
 from stream.devtools.demo import collector_views
 from stream.devtools.embedded import EmbeddedStack
 from stream.devtools.workers import WorkerProcess

@@ -103,26 +103,23 @@ def check(
 
 
 # -- kinds --------------------------------------------------------------------------------------
-def _view(doc: dict[str, Any]) -> BannerView:
+def _banner(doc: dict[str, Any]) -> tuple[str, str, datetime, str, str]:
+    """What a view and a click both carry, checked in this order: event id, shop, time, and
+    the group and variation they are attributed to."""
     event_id = required_text(doc, "event_id")
     shop = shop_id(doc)
     occurred = timestamp(doc)
     group, variation = attribution(doc, required=True)
     assert group is not None and variation is not None
-    return BannerView(
-        event_id, shop, occurred, group, variation, text(doc, "subscriber_id", required=False)
-    )
+    return event_id, shop, occurred, group, variation
+
+
+def _view(doc: dict[str, Any]) -> BannerView:
+    return BannerView(*_banner(doc), text(doc, "subscriber_id", required=False))
 
 
 def _click(doc: dict[str, Any]) -> BannerClick:
-    event_id = required_text(doc, "event_id")
-    shop = shop_id(doc)
-    occurred = timestamp(doc)
-    group, variation = attribution(doc, required=True)
-    assert group is not None and variation is not None
-    return BannerClick(
-        event_id, shop, occurred, group, variation, required_text(doc, "subscriber_id")
-    )
+    return BannerClick(*_banner(doc), required_text(doc, "subscriber_id"))
 
 
 def _plan_change(doc: dict[str, Any], kind: Kind) -> PlanChange:

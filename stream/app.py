@@ -10,7 +10,7 @@ Faust agents. Nothing below reaches for globals or the environment: it all comes
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import faust
@@ -21,19 +21,21 @@ from consumers import counting_routes
 from schemas.decoder import Decoder
 from stream import __version__
 from stream.dates.clock import Clock, system_clock
-from stream.engines.batch import BatchEngine
-from stream.engines.faust_tuning import faust_credentials, set_fetch_max_wait_ms
+from stream.engines import batch as batch_engine
+from stream.engines import faust as faust_engine
+from stream.engines.engine import Build, Engine
 from stream.engines.lag_watch import KafkaHighWatermarks, LagWatch
+from stream.http.application import build_web, serving_redis
 from stream.http.readiness import WorkerReadiness
 from stream.http.server import ApiServer
-from stream.http.web import build_web, serving_redis
 from stream.ingest.ingestor import Ingestor
+from stream.kafka.faust_clients import faust_credentials, set_fetch_max_wait_ms
 from stream.services import shop_settings, subscriber_counts
 from stream.services.changelog_wiring import StateChangelog
 from stream.services.dead_letters import KafkaDeadLetterSink
 from stream.services.retention_sweep import RetentionSweep
 from stream.services.startup import Bootstrapper
-from stream.settings import Settings
+from stream.settings import EngineName, Settings
 from stream.state.connection import close_redis, memory_figures, open_redis
 from stream.state.health import RedisPing, StoreHealth
 from stream.state.redis import AnyRedis, RedisStore
@@ -41,6 +43,9 @@ from stream.state.shop_directory import ShopDirectory
 from stream.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
+
+# UPSELL_ENGINE -> the builder of the engine of the counted topics
+ENGINES: Mapping[EngineName, Build] = {"batch": batch_engine.build, "faust": faust_engine.build}
 
 
 class RedisCloser(Service):
@@ -64,7 +69,7 @@ class Worker:
     store: RedisStore
     ingestor: Ingestor
     bootstrapper: Bootstrapper
-    partitions_assigned: Callable[[], bool]
+    engine: Engine
 
 
 def _host(app: faust.App, service: Service) -> None:
@@ -100,14 +105,7 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
     redis = open_redis(s.redis, max_connections=s.redis_counting_connections)
     serving = serving_redis(s)
     health = StoreHealth(telemetry)
-    store = RedisStore(
-        redis,
-        cluster=s.redis_cluster,
-        on_outcome=health.observe,
-        day_index_entries=s.shop_cache_entries,
-        shops_per_call=s.apply_shops_per_call,
-        changelog=s.changelog,
-    )
+    store = _counting_store(s, redis, health)
     directory = ShopDirectory(store, max_entries=s.shop_cache_entries)
     dead_letters = KafkaDeadLetterSink(s.kafka, s.topics.dead_letters, telemetry, clock)
     ingestor = _ingestor(s, store, directory, dead_letters, telemetry, clock)
@@ -127,10 +125,15 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         ),
     ):
         _host(app, service)
-    partitions_assigned, fetch_highwater = _counting_engine(
-        app, s, ingestor=ingestor, telemetry=telemetry, health=health, boot=boot
+    engine = ENGINES[s.engine](
+        app,
+        s,
+        ingestor=ingestor,
+        telemetry=telemetry,
+        health=health,
+        ready_to_count=boot.ready_to_count,
     )
-    _host(app, _lag_watch(s, ingestor, telemetry, fetch_highwater))
+    _host(app, _lag_watch(s, ingestor, telemetry, engine.highwater))
     _register_agents(
         app,
         s,
@@ -145,14 +148,26 @@ def build_worker(settings: Settings, *, clock: Clock = system_clock) -> Worker:
         store=store,
         settings_loaded=boot.ready_to_count.is_set,
         state_format_known=lambda: boot.state_format_known,
-        partitions_assigned=partitions_assigned,
+        partitions_assigned=lambda: engine.joined,
         records_lost=lambda: dict(ingestor.records_lost),
     )
     web_app = build_web(
         redis=serving, settings=s, telemetry=telemetry, readiness=readiness, clock=clock
     )
     app.web_server(ApiServer(web_app, s.api_host, s.api_port))
-    return Worker(app, s, telemetry, store, ingestor, boot, partitions_assigned)
+    return Worker(app, s, telemetry, store, ingestor, boot, engine)
+
+
+def _counting_store(s: Settings, redis: AnyRedis, health: StoreHealth) -> RedisStore:
+    """The store the engines count into, its outcomes watched by ``health``."""
+    return RedisStore(
+        redis,
+        cluster=s.redis_cluster,
+        on_outcome=health.observe,
+        day_index_entries=s.shop_cache_entries,
+        shops_per_call=s.apply_shops_per_call,
+        changelog=s.changelog,
+    )
 
 
 def _changelog(
@@ -227,50 +242,6 @@ def _worker_telemetry(s: Settings) -> Telemetry:
         }
     )
     return telemetry
-
-
-def _counting_engine(
-    app: faust.App,
-    s: Settings,
-    *,
-    ingestor: Ingestor,
-    telemetry: Telemetry,
-    health: StoreHealth,
-    boot: Bootstrapper,
-) -> tuple[Callable[[], bool], Callable[[str, int], int | None]]:
-    """The engine of the counted topics: whether it owns partitions now, and its fetch high
-    watermark of a partition (for the lag)."""
-    partitions_assigned: Callable[[], bool]
-    fetch_highwater: Callable[[str, int], int | None]
-    if s.engine == "batch":
-        engine = BatchEngine(
-            settings=s,
-            ingestor=ingestor,
-            telemetry=telemetry,
-            health=health,
-            ready_to_count=boot.ready_to_count,
-        )
-        _host(app, engine)
-
-        def partitions_assigned() -> bool:
-            return engine.joined
-
-        fetch_highwater = engine.highwater
-    else:
-        from stream.engines.faust import register_counting_agents
-        from stream.engines.faust_tuning import faust_highwater
-
-        fetch_highwater = faust_highwater(app)
-
-        partitions_assigned = register_counting_agents(
-            app,
-            settings=s,
-            ingestor=ingestor,
-            telemetry=telemetry,
-            health=health,
-            ready_to_count=boot.ready_to_count,
-        )
-    return partitions_assigned, fetch_highwater
 
 
 def _register_agents(

@@ -226,8 +226,8 @@ def _without_api_tokens(env: dict[str, str]) -> dict[str, str]:
 
 def _collector(settings: Settings) -> None:
     from stream.collector.app import build_collector
-    from stream.collector.server import serve
     from stream.logging_setup import configure_logging
+    from stream.web.serve import serve_until_stopped
 
     configure_logging(settings.log_format, settings.log_level)
 
@@ -239,10 +239,11 @@ def _collector(settings: Settings) -> None:
         except StartRefused as exc:
             _refused(exc)
         collector = build_collector(settings)
-        await serve(
+        await serve_until_stopped(
             collector.web_app,
             settings.collector.host,
             settings.collector.port,
+            name="collector",
             on_start=collector.producer.start_in_background,
             on_stop=collector.close,
         )

@@ -123,9 +123,9 @@ def quiet_logs() -> None:
 
 def one_line(exc: BaseException, settings: Settings | None) -> tuple[str, int] | None:
     """The line and exit code for a failure a user can meet, else None (a bug: traceback)."""
-    from stream.collector.keys import WriteKeyError
     from stream.collector.send import SendError
-    from stream.devtools.tokens_cli import TokenCommandError
+    from stream.collector.write_keys import WriteKeyError
+    from stream.http.api.tokens_cli import TokenCommandError
     from stream.state.erasure import ErasureError
 
     if isinstance(exc, SettingsError):
@@ -154,14 +154,15 @@ def tokens_path(args: argparse.Namespace, env: dict[str, str]) -> Path:
 
 
 def token(args: argparse.Namespace, env: dict[str, str]) -> int:
-    from stream.devtools import tokens_cli
+    from stream.http.api import tokens_cli
+    from stream.http.api.auth import ID_CHARS
 
     path = tokens_path(args, env)
     if args.token_command == "add":
         print(tokens_cli.add_token(path, args.shop))
     elif args.token_command == "list":
         rows = tokens_cli.list_tokens(path)
-        print(f"{'id':<{tokens_cli.ID_CHARS}}  shops")
+        print(f"{'id':<{ID_CHARS}}  shops")
         for token_id, shops in rows:
             print(f"{token_id}  {shops}")
     else:
@@ -171,18 +172,18 @@ def token(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def key(settings: Settings, args: argparse.Namespace) -> int:
-    from stream.collector import keys_cli
+    from stream.collector import write_keys_cli
 
     if args.key_command == "add":
         lines = asyncio.run(
-            keys_cli.add_key(
+            write_keys_cli.add_key(
                 settings, args.shop, args.kind, args.origin, args.consent == "required"
             )
         )
     elif args.key_command == "list":
-        lines = asyncio.run(keys_cli.list_keys(settings, args.shop))
+        lines = asyncio.run(write_keys_cli.list_keys(settings, args.shop))
     else:
-        lines = asyncio.run(keys_cli.revoke_key(settings, args.key))
+        lines = asyncio.run(write_keys_cli.revoke_key(settings, args.key))
     print("\n".join(lines))
     return 0
 

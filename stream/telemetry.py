@@ -1,4 +1,7 @@
-"""Prometheus metrics of a worker, in one registry handed to whoever records them.
+"""Prometheus metrics of a worker, in one registry handed to whoever records them. Only metrics:
+a partition's progress behind the lag (the next offset, the last apply, the last applied
+record's Kafka timestamp) is on the Ingestor's :class:`stream.ingest.types.PartitionState`; the
+state changelog's metrics are declared beside this module (:mod:`stream.changelog_metrics`).
 
 Labels are bounded: topics, partitions, outcomes, reason codes (the part before ':'), routes as
 templates. Never a shop id or any other unbounded value.
@@ -62,8 +65,6 @@ class Telemetry:
     retention_sweep_seconds: Gauge = field(init=False)
     retention_sweep_last_success: Gauge = field(init=False)
     worker_info: Info = field(init=False)
-    # Kafka timestamp (ms) of the last applied record per owned partition, for the lag in seconds
-    last_record_ms: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -250,7 +251,6 @@ class Telemetry:
     def observe_batch(
         self,
         topic: str,
-        partition: int,
         outcome: BatchTally,
         seconds: float,
         timestamps_ms: list[int | None],
@@ -272,8 +272,6 @@ class Telemetry:
         for ts in timestamps_ms:
             if ts is not None and ts > 0:
                 self.freshness_seconds.observe(max(0.0, (now_ms - ts) / 1000))
-        if timestamps_ms and timestamps_ms[-1]:
-            self.last_record_ms[(topic, partition)] = timestamps_ms[-1]
 
     def watch_cache(self, name: str, size: Callable[[], float]) -> None:
         """Report ``size()`` as upsell_cache_entries{cache=name} at every scrape."""
@@ -281,7 +279,6 @@ class Telemetry:
 
     def forget_partition(self, topic: str, partition: int) -> None:
         """Drop the per-partition series of a partition this worker no longer owns."""
-        self.last_record_ms.pop((topic, partition), None)
         for gauge in (self.consumer_lag, self.consumer_lag_seconds, self.last_applied_timestamp):
             with contextlib.suppress(KeyError):
                 gauge.remove(topic, str(partition))

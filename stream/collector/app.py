@@ -11,12 +11,12 @@ from prometheus_client.process_collector import ProcessCollector
 from stream import __version__
 from stream.collector.dedupe import Deduper
 from stream.collector.intake import Intake, Limits
-from stream.collector.keys import KeyRegistry
 from stream.collector.limits import RateLimiter
 from stream.collector.producer import EventProducer
-from stream.collector.server import CollectorReadiness
+from stream.collector.readiness import CollectorReadiness
+from stream.collector.routes import build_collector_web
 from stream.collector.telemetry import CollectorTelemetry
-from stream.collector.web import build_collector_web
+from stream.collector.write_keys import KeyRegistry
 from stream.dates.clock import Clock, system_clock
 from stream.settings import Settings
 from stream.state.connection import AnyRedis, close_redis, open_redis

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from stream.middleware import HttpError
+from stream.web.middleware import HttpError
 
 
 class CollectError(HttpError):

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stream.collector.batch import Prepared, Record, parse_body, prepare
 from stream.collector.dedupe import Deduper
 from stream.collector.errors import CollectError
-from stream.collector.keys import KeyKind, KeyRegistry, WriteKey
 from stream.collector.limits import RateLimiter, retry_after
 from stream.collector.producer import BrokerUnavailable, EventProducer
+from stream.collector.request_body import Prepared, Record, parse_body, prepare
 from stream.collector.telemetry import CollectorTelemetry
+from stream.collector.write_keys import KeyKind, KeyRegistry, WriteKey
 from stream.dates.clock import Clock
 from stream.settings import Topics
 

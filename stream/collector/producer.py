@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from stream.backoff import Backoff
-from stream.collector.batch import Record
+from stream.collector.request_body import Record
 from stream.collector.telemetry import CollectorTelemetry
 from stream.kafka.clients import make_producer
 from stream.kafka.security import KafkaTarget, connection_of

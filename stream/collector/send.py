@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from schemas.decode import decode
 from schemas.models import Rejected
 from schemas.timestamps import utc_text
-from stream.collector.batch import KINDS
+from stream.collector.request_body import KINDS
 from stream.kafka.clients import make_producer
 from stream.settings import Topics
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stream.devtools.embedded import EmbeddedStack
+from stream.devtools.ports import is_free
 
 READY_TIMEOUT_S = 90.0
 DEMO_STORE = "demo-store"  # the shop of the /demo-store page, fed only by its banner
@@ -25,6 +26,16 @@ SANDBOX = "sandbox"  # the shop of the printed secret key and curl line: your ow
 
 
 def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state_dir: Path) -> int:
+    api_port = int(env.get("UPSELL_API_PORT") or 6066)
+    collector_port = int(env.get("UPSELL_COLLECTOR_PORT") or 6067)
+    taken = [p for p in [*range(api_port, api_port + workers), collector_port] if not is_free(p)]
+    if taken:  # else the dev stack would talk to whatever holds the port, and fail obscurely
+        print(
+            f"upsell-stream dev: port {', '.join(map(str, taken))} in use by another process; "
+            "stop it, or choose others with UPSELL_API_PORT and UPSELL_COLLECTOR_PORT",
+            file=sys.stderr,
+        )
+        return 2
     state_dir.mkdir(parents=True, exist_ok=True)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # lines reach a pipe as they are printed
@@ -33,7 +44,7 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
     # Ctrl-C, and SIGTERM or SIGHUP through the stack's handler, raise KeyboardInterrupt
     with EmbeddedStack(state_dir) as stack:
         tokens = state_dir / "tokens"
-        from stream.devtools.tokens_cli import add_token
+        from stream.http.api.tokens_cli import add_token
 
         token = add_token(tokens, ["*"])
         child_env = {
@@ -48,8 +59,7 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
         print(f"redis    {stack.redis.url}   ({stack.redis.binary})")
         print(f"ready in {time.monotonic() - started:.1f}s; logs in {state_dir}/")
         try:
-            port = int(env.get("UPSELL_API_PORT") or 6066)
-            if not _start_workers(child_env, port, workers, state_dir, children):
+            if not _start_workers(child_env, api_port, workers, state_dir, children):
                 return 1
             print(f"workers ready after {time.monotonic() - started:.1f}s")
             collector = _start_collector(env, child_env, stack.redis.url, state_dir, demo)
@@ -57,7 +67,7 @@ def run_dev(env: Mapping[str, str], demo: bool, rate: float, workers: int, state
                 return 1
             children.append(collector)
             print(f"token    {token}   (paste it into the dashboard; admin: all shops)")
-            _print_sandbox(stack.redis.url, int(env.get("UPSELL_COLLECTOR_PORT") or 6067))
+            _print_sandbox(stack.redis.url, collector_port)
             if demo:
                 children.append(_start_demo(child_env, rate, state_dir))
             print("Ctrl-C to stop.", flush=True)
@@ -156,7 +166,7 @@ def _demo_keys(redis_url: str, collector_port: int) -> tuple[str, str]:
     settings, both in the dev Redis."""
     import asyncio
 
-    from stream.collector.keys import KeyKind, KeyRegistry
+    from stream.collector.write_keys import KeyKind, KeyRegistry
     from stream.state.redis import connect
 
     origins = [f"http://{host}:{collector_port}" for host in ("127.0.0.1", "localhost")]
@@ -178,7 +188,7 @@ def _print_sandbox(redis_url: str, collector_port: int) -> None:
     it: the first event of your own, on the dashboard (shop sandbox) within a second."""
     import asyncio
 
-    from stream.collector.keys import KeyKind, KeyRegistry
+    from stream.collector.write_keys import KeyKind, KeyRegistry
     from stream.state.redis import connect
 
     async def make() -> str:

@@ -16,6 +16,16 @@ def _ephemeral_ports() -> tuple[int, int]:
         return 32768, 60999
 
 
+def is_free(port: int) -> bool:
+    """True when nothing listens on ``port`` on loopback (or on every address) now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     """A port that is free now and that no outgoing connection will take before a server binds
     it: drawn at random below the kernel's ephemeral range (port 0 gives a port *from* that
@@ -26,11 +36,7 @@ def free_port() -> int:
     rng = random.SystemRandom()
     for _ in range(100 if low > 11000 else 0):
         port = rng.randrange(10000, low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if is_free(port):
             return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

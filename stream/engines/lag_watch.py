@@ -1,7 +1,7 @@
 """Lag that moves when counting stops: once a second, for every partition this worker owns.
 
-Both engines record their progress in the Ingestor (the next offset to apply, when the last
-apply succeeded) and in Telemetry (the Kafka timestamp of the last applied record). This
+Both engines record their progress in the Ingestor's partition state (the next offset to apply,
+when the last apply succeeded, the Kafka timestamp of the last applied record). This
 service, apart from the consuming loop, asks the broker for the partitions' high watermarks
 and takes the higher of that and the engine's last fetch high watermark (a broker may answer
 ListOffsets behind its log: the embedded Tansu answers the last batch's base offset + 1), and
@@ -163,7 +163,7 @@ class LagWatch(Service):
         lag = 0 if high is None else max(0, high - state.next_offset)
         if high is not None and lag == 0:
             self._caught_up_at[key] = now
-        last_ms = self.telemetry.last_record_ms.get(key)
+        last_ms = state.last_record_ms
         since = (None if last_ms is None else last_ms / 1000, self._caught_up_at.get(key))
         topic, partition = key[0], str(key[1])
         if high is not None:

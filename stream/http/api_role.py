@@ -9,39 +9,17 @@ consumer group and never talks to Kafka.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import signal
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from stream.dates.clock import Clock, system_clock
-from stream.http.web import build_web, serving_redis
+from stream.http.application import build_web, serving_redis
+from stream.http.readiness import ApiReadiness
 from stream.settings import Settings
-from stream.state.redis import RETRIABLE, AnyRedis
+from stream.state.redis import AnyRedis
 from stream.telemetry import Telemetry
-
-log = logging.getLogger(__name__)
-
-
-class ApiReadiness:
-    """Ready when Redis answers; an api process never counts, so /readyz/counting is 503."""
-
-    def __init__(self, redis: AnyRedis, timeout_s: float = 1.0) -> None:
-        self._redis = redis
-        self._timeout_s = timeout_s
-
-    async def check(self) -> tuple[bool, dict[str, object]]:
-        try:
-            ok = bool(await asyncio.wait_for(self._redis.ping(), self._timeout_s))
-        except (TimeoutError, *RETRIABLE):
-            ok = False
-        return ok, {"redis": ok}
-
-    async def check_counting(self) -> tuple[bool, dict[str, object]]:
-        return False, {"role": "api", "counting": False}
+from stream.web.serve import serve_until_stopped
 
 
 @dataclass
@@ -71,20 +49,10 @@ def build_api_process(settings: Settings, *, clock: Clock = system_clock) -> Api
 async def serve_api(settings: Settings) -> None:
     """Serve on UPSELL_API_HOST:UPSELL_API_PORT until SIGTERM or Ctrl-C."""
     process = build_api_process(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(process.web_app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, settings.api_host, settings.api_port, reuse_address=True).start()
-        log.info(
-            "API (api role, no counting) on http://%s:%d", settings.api_host, settings.api_port
-        )
-        await stop.wait()
-    finally:
-        with contextlib.suppress(Exception):
-            await runner.cleanup()
-        await process.close()
-    log.info("api stopped")
+    await serve_until_stopped(
+        process.web_app,
+        settings.api_host,
+        settings.api_port,
+        name="API (api role, no counting)",
+        on_stop=process.close,
+    )

@@ -1,4 +1,4 @@
-"""Readiness of a worker, split by what depends on it.
+"""Readiness of a worker and of an ``api`` process, split by what depends on it.
 
 ``/readyz`` is the API's readiness: the Service sends only API traffic, and the API reads
 Redis and nothing else, so it asks Redis only. A Kafka outage then leaves the dashboards up, and
@@ -7,15 +7,38 @@ a pod does not turn unready because the group gave it no partitions.
 ``/readyz/counting`` adds what counting needs: the broker answers, the shop settings are loaded,
 Redis's state format is one this version knows, and the worker has joined its group. Tests and
 ``upsell-stream dev`` wait on it; operators watch counting through the lag and stall metrics
-and their alerts, not through a probe.
+and their alerts, not through a probe. An ``api`` process never counts: it answers 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Protocol
 
-from stream.state.redis import RedisStore
+from stream.state.redis import AnyRedis, RedisStore
+from stream.web.readiness import Checks, Readiness, answers_within
+
+
+class CountingReadiness(Readiness, Protocol):
+    """A worker's ``/readyz`` (:meth:`check`) and ``/readyz/counting``."""
+
+    async def check_counting(self) -> Checks: ...
+
+
+class ApiReadiness:
+    """Ready when Redis answers; an api process never counts, so /readyz/counting is 503."""
+
+    def __init__(self, redis: AnyRedis, timeout_s: float = 1.0) -> None:
+        self._redis = redis
+        self._timeout_s = timeout_s
+
+    async def check(self) -> Checks:
+        ok = await answers_within(self._redis.ping, self._timeout_s)
+        return ok, {"redis": ok}
+
+    async def check_counting(self) -> Checks:
+        return False, {"role": "api", "counting": False}
 
 
 class WorkerReadiness:
@@ -38,14 +61,16 @@ class WorkerReadiness:
         self._records_lost = records_lost
         self._timeout = timeout_s
 
-    async def check(self) -> tuple[bool, dict[str, object]]:
+    async def check(self) -> Checks:
         """The API's readiness: Redis answers."""
-        redis = await self._redis()
+        redis = await answers_within(self._store.ping, self._timeout)
         return redis, {"redis": redis}
 
-    async def check_counting(self) -> tuple[bool, dict[str, object]]:
+    async def check_counting(self) -> Checks:
         """Ready to count: Redis and the broker answer, settings loaded, group joined."""
-        broker, redis = await asyncio.gather(self._broker(), self._redis())
+        broker, redis = await asyncio.gather(
+            self._broker(), answers_within(self._store.ping, self._timeout)
+        )
         checks: dict[str, object] = {
             "broker": broker,
             "redis": redis,
@@ -58,12 +83,6 @@ class WorkerReadiness:
         if lost:  # a detail, not a readiness condition: counting goes on
             checks["records_lost"] = lost
         return ready, checks
-
-    async def _redis(self) -> bool:
-        try:
-            return await asyncio.wait_for(self._store.ping(), self._timeout)
-        except TimeoutError:
-            return False
 
     async def _broker(self) -> bool:
         for server in self._bootstrap.split(","):

@@ -116,6 +116,7 @@ class Ingestor:
             claim.epoch,
             next_offset=resume,
             applied_at=state.applied_at,
+            last_record_ms=state.last_record_ms,
             checkpoint=claim.resume_offset - 1,
         )
         return resume
@@ -159,18 +160,27 @@ class Ingestor:
         return 0
 
     def _track(self, topic: str, partition: int, claim: Claim) -> None:
+        held = self.partitions.get((topic, partition))  # a claim again keeps the last record's time
         self.partitions[(topic, partition)] = PartitionState(
             claim.generation,
             claim.resume_offset,
             claim.epoch,
             next_offset=claim.resume_offset,
             applied_at=self._clock().timestamp(),
+            last_record_ms=held.last_record_ms if held is not None else None,
             checkpoint=claim.resume_offset - 1,
         )
 
     def revoke(self, topic: str, partition: int) -> None:
         self.partitions.pop((topic, partition), None)
         self._telemetry.forget_partition(topic, partition)
+
+    def note_last_record(self, topic: str, partition: int, timestamp_ms: int | None) -> None:
+        """The engine applied a batch whose last record has this Kafka timestamp (ms), for the
+        lag in seconds (LagWatch); ignored for a partition no longer owned, or without one."""
+        state = self.partitions.get((topic, partition))
+        if state is not None and timestamp_ms:
+            state.last_record_ms = timestamp_ms
 
     async def process(
         self, topic: str, partition: int, records: Sequence[RawRecord]

@@ -61,10 +61,12 @@ class PartitionState:
     resume_offset: int
     epoch: int = 0
     shop_offsets: dict[str, int] = field(default_factory=dict)
-    # Progress, for the lag: the next offset to apply and when the last apply succeeded (or the
-    # claim, before any), in epoch seconds.
+    # Progress, for the lag: the next offset to apply, when the last apply succeeded (or the
+    # claim, before any) in epoch seconds, and the Kafka timestamp (ms) of the last applied
+    # record (None before one; the engines note it, Ingestor.note_last_record).
     next_offset: int = 0
     applied_at: float = 0.0
+    last_record_ms: int | None = None
     checkpoint: int = -1  # what this worker last wrote or read as the partition checkpoint
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # applies and rewind checks
     day: int = 0  # the UTC day (since the epoch) the shop offsets were learnt on

@@ -1,6 +1,6 @@
 """The one place a :class:`KafkaConnection` becomes client options: aiokafka's keyword arguments
 (producers, consumers, the admin) and the TLS context Faust's ``broker_credentials`` carry
-(stream.engines.faust_tuning). Every client of the service is built through here, so TLS and
+(stream.kafka.faust_clients). Every client of the service is built through here, so TLS and
 SASL cannot be forgotten on one of them."""
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from mode import Service
 
+from stream.changelog_metrics import ChangelogMetrics
 from stream.kafka.clients import make_producer
-from stream.services.changelog_metrics import ChangelogMetrics
 from stream.settings import Settings
 from stream.state.changelog import (
     GLOBAL,

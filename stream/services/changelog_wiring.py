@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from stream.changelog_metrics import ChangelogMetrics
 from stream.services.changelog_flusher import ChangelogFlusher
-from stream.services.changelog_metrics import ChangelogMetrics
 from stream.services.restore import restore_if_needed
 from stream.settings import Settings
 from stream.state import keys

@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
+from stream.changelog_metrics import ChangelogMetrics
 from stream.kafka.clients import make_consumer
 from stream.kafka.reading import read_to_end
-from stream.services.changelog_metrics import ChangelogMetrics
 from stream.state import keys
 from stream.state.changelog import MARKER_KEY
 from stream.state.changelog_restore import RestoreWriter

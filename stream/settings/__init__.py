@@ -27,7 +27,7 @@ from stream.settings.topics import Topics
 
 __all__ = [
     "CollectorSettings",
-    "Engine",
+    "EngineName",
     "KafkaConnection",
     "KafkaSecurity",
     "LogFormat",
@@ -37,7 +37,7 @@ __all__ = [
     "Topics",
 ]
 
-Engine = Literal["batch", "faust"]
+EngineName = Literal["batch", "faust"]
 LogFormat = Literal["text", "json"]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -54,7 +54,7 @@ class Settings:
     topic_prefix: str = "upsell."
     api_tokens_path: Path | None = None
     auth_enabled: bool = True
-    engine: Engine = "batch"
+    engine: EngineName = "batch"
     cors_origins: tuple[str, ...] = ()
     api_max_range_days: int = 400  # the days a period (or its compare) may span
     api_max_heavy_queries: int = 4  # queries over > 31 days running at once per worker

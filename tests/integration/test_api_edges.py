@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream.devtools.embedded import EmbeddedBroker
-from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess
+from stream.http.api.tokens_cli import add_token
 from stream.settings import Topics
 from tests.support import openapi_check
 from tests.support.e2e import worker_env, workers

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from stream.devtools.embedded import EmbeddedBroker
-from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess, http_get
+from stream.http.api.tokens_cli import add_token
 from stream.settings import Topics
 from tests.support import openapi_check
 from tests.support.e2e import worker_env, workers

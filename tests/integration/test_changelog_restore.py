@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from stream.collector.keys import KeyKind, KeyRegistry
+from stream.collector.write_keys import KeyKind, KeyRegistry
 from stream.devtools.embedded import EmbeddedBroker
 from stream.settings import Topics
 from stream.state import keys

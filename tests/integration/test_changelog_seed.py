@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from stream.collector.keys import KeyKind, KeyRegistry
+from stream.collector.write_keys import KeyKind, KeyRegistry
 from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics

@@ -54,8 +54,8 @@ import yaml
 
 from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.ports import free_port
-from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import ROOT, http_get
+from stream.http.api.tokens_cli import add_token
 from stream.kafka.topics import ensure_topics
 from stream.settings import Settings, Topics
 from tests.support.e2e import produce

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from stream.dates.clock import FixedClock
 from stream.devtools.embedded import EmbeddedRedis
-from stream.http.api.app import install_api
+from stream.http.api.routes import install_api
 from stream.settings import Settings
 from stream.state import keys
 from stream.telemetry import Telemetry

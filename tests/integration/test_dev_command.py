@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -197,3 +198,29 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def test_dev_with_its_collector_port_taken_says_so_in_one_line(tmp_path: Path) -> None:
+    """Another process on the collector's port: ``dev`` stops at once with one line naming the
+    port and the setting to change (before, it started, talked to that process and ended in a
+    traceback)."""
+    port, collector_port = free_port(), free_port()
+    env = {**os.environ, "UPSELL_API_PORT": str(port), "UPSELL_COLLECTOR_PORT": str(collector_port)}
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", collector_port))
+        other.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "stream.cli", "dev", "--dir", str(tmp_path / "dev")],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"upsell-stream dev: port {collector_port} in use by another process; stop it, or "
+        "choose others with UPSELL_API_PORT and UPSELL_COLLECTOR_PORT"
+    ]
+    assert not (tmp_path / "dev").exists(), "nothing started"

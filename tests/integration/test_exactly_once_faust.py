@@ -23,7 +23,7 @@ import pytest
 from redis.asyncio import Redis
 
 from stream.devtools.offline_ingestor import offline_ingestor
-from stream.engines.faust import FaustCounting
+from stream.engines.faust.agents import FaustCounting
 from stream.ingest.ingestor import Ingestor
 from stream.settings import Settings, Topics
 from stream.state import keys

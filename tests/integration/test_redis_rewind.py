@@ -16,8 +16,8 @@ from tests.support.rewind_runs import rewound_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-# Both engines. The Faust engine reads the lost range beside Faust (stream/engines/
-# faust_repair.py). Its delivery once stalled after the second rewind (docs/state.md, item 8);
+# Both engines. The Faust engine reads the lost range beside Faust (stream/engines/faust/
+# repair.py). Its delivery once stalled after the second rewind (docs/state.md, item 8);
 # not seen in 9 runs on the current code (3 before Faust's bookkeeping followed the engine's
 # seeks, 6 after).
 ENGINES = ["batch", "faust"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,8 +22,17 @@ from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state.redis import connect
-from tests.support.e2e import api_workers, eventually, produce, wait_written, written
-from tests.support.experiment_events import shop_message, view
+from tests.support.e2e import api_workers, eventually, produce, written
+from tests.support.experiment_events import shop_message
+from tests.support.flood import (
+    FloodResult,
+    Producing,
+    Watched,
+    dashboard,
+    flood_in_a_process,
+    produce_at_full_rate,
+    watch,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -47,12 +57,22 @@ def stack(
         "tenants.",
         1,
         [["shopA"], ["shopB"], ["*"], ["shopB"]],
-        UPSELL_REDIS_API_CONNECTIONS="8",
+        # a token's request share well under the API pool (docs/operations.md, "Sizing the
+        # pools and shares"): with a pool of 8 below the share of 16, the flooding token took
+        # every connection and the other tenant's dashboard was answered 503 busy (7 of 58)
+        UPSELL_REDIS_API_CONNECTIONS="24",
+        UPSELL_TOKEN_MAX_REQUESTS="6",
         UPSELL_LIVE_MAX_STREAMS="5",
         UPSELL_TOKEN_MAX_STREAMS="3",
     )
     worker = ws[0]
-    api_env = {**worker.env, "UPSELL_LIVE_MAX_LIFETIME_S": "2"}
+    # the api process: streams end after 2 s; one API connection, waited for 1 ms (a full pool)
+    api_env = {
+        **worker.env,
+        "UPSELL_LIVE_MAX_LIFETIME_S": "2",
+        "UPSELL_REDIS_API_CONNECTIONS": "1",
+        "UPSELL_API_BUSY_WAIT_MS": "1",
+    }
     api = WorkerProcess(api_env, tmp, name="api", role="api")
     try:
         worker.start()
@@ -63,11 +83,6 @@ def stack(
     finally:
         api.stop()
         worker.stop()
-
-
-def views(shop: str, n: int, first: int = 0) -> list[tuple[str, bytes, bytes]]:
-    at = datetime.now(UTC) - timedelta(minutes=5)
-    return [view(shop, f"{shop}-{i}", at, "g1", "a") for i in range(first, first + n)]
 
 
 async def get(
@@ -81,60 +96,163 @@ async def get(
         return resp.status, error, resp.headers.get("Retry-After"), time.perf_counter() - started
 
 
-async def test_a_flood_of_one_token_gets_busy_answers_and_never_pauses_counting(
+# How long the flood lasts (its bounds are below the test) and the shops whose views count.
+FLOOD_S = 20.0
+SHOPS = ["shopA", "shopB", "shopC", "shopD", "shopE", "shopF"]
+
+
+async def test_a_flood_of_one_token_while_counting_at_full_rate(
     stack: Stack, redis_server: Any
 ) -> None:
-    """400 concurrent 31-day timeseries of shopA against an API pool of 8: each answer is 200,
-    ``503 busy`` or ``429`` with Retry-After (never ``unavailable``), the token's share of 16
-    requests in flight answers 429 past it while shopB's request is answered 200 (within 5 s on
-    a loaded machine); 20 live streams of shopA beside it open 3 (its share) and the gauge stays
-    within the cap of 5; the events produced meanwhile are all counted and the worker never logs
-    a pause."""
-    await produce(
-        stack.worker.env["UPSELL_KAFKA_BOOTSTRAP"],
-        stack.topics,
-        [shop_message("shopA", "UTC", "USD"), shop_message("shopB", "UTC", "USD")],
-    )
+    """For FLOOD_S seconds shopA's token floods the worker's API (200 request loops over every
+    route, heavy queries and exports included, and 30 live-stream loops, from a process of its
+    own) while a producer keeps the same worker counting at its full rate (always a backlog of
+    up to 20,000 views of six shops) and shopB's dashboard reads beside them. Counting never
+    pauses (no Redis error, no "pausing counting", the checkpoints never stand still while
+    events wait), every view produced is in the API's totals soon after the producer stops,
+    shopB is answered 200 throughout within the bounds below, shopA gets 429s (each refusal
+    429 or ``503 busy`` with Retry-After), and the live-stream gauge never passes its cap.
+
+    Before the separate pools (one-shot version of this flood): 400 concurrent timeseries of
+    shopA answered 299 ``503 unavailable`` and the worker logged ``redis lost (... Too many
+    connections): pausing counting`` (one redis-py pool shared by the API and the engine)."""
+    bootstrap = stack.worker.env["UPSELL_KAFKA_BOOTSTRAP"]
+    await produce(bootstrap, stack.topics, [shop_message(s, "UTC", "USD") for s in SHOPS])
     redis = connect(redis_server.url, cluster=False)
-    base = await written(redis)
-    url = f"{stack.worker.url}/v1/shops/shopA/timeseries?period=this_month&interval=day"
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        flood = [get(session, url, stack.token_a) for _ in range(400)]
-        producing = produce(
-            stack.worker.env["UPSELL_KAFKA_BOOTSTRAP"], stack.topics, views("shopA", 3000)
-        )
-        other = f"{stack.worker.url}/v1/shops/shopB/overview?period=today"
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    shops = f"{stack.worker.url}/v1/shops"
+    done, producing, watched = asyncio.Event(), Producing(), Watched()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
-        async def other_tenant() -> tuple[int, dict[str, Any], str | None, float]:
-            await asyncio.sleep(0.05)  # inside the flood
-            return await get(session, other, stack.token_b)
+        async def probe() -> dict[str, int]:
+            return await _views(session, shops, stack.admin, at)
 
-        live = f"{stack.worker.url}/v1/shops/shopA/live?period=today"
-        streams = await _open_streams(session, live, stack.token_a, 20)
-        try:
-            answers, _, b_answer = await asyncio.gather(
-                asyncio.gather(*flood), producing, other_tenant()
+        # every shop's settings counted first (-1: not answered 200 yet)
+        before = await eventually(probe, lambda got: min(got.values()) >= 0, 30)
+        assert min(before.values()) >= 0, before
+        producer = asyncio.create_task(
+            produce_at_full_rate(
+                bootstrap, stack.topics, SHOPS, at, lambda: written(redis), done, producing
             )
-            gauge = await _gauge(session, stack.worker.url)
+        )
+        watcher = asyncio.create_task(
+            watch(
+                session,
+                stack.worker.url,
+                lambda: written(redis),
+                lambda: producing.sent,
+                done,
+                watched,
+            )
+        )
+        board = asyncio.create_task(dashboard(session, f"{shops}/shopB", stack.token_b, done))
+        try:
+            flood = await flood_in_a_process(f"{shops}/shopA", stack.token_a, FLOOD_S)
         finally:
-            for r in streams:
-                r.close()
-        # the streams end on the server within its 1 s check: the next test starts from none
+            done.set()  # the producer, the watcher and the dashboard end with the flood
+        stopped = time.monotonic()
+        await asyncio.gather(producer, watcher)
+        answers = await board
+        want = {s: before[s] + producing.per_shop[s] for s in SHOPS}
+        seen = await eventually(probe, want.__eq__, 60)
+        visible_s = time.monotonic() - stopped
         left = await eventually(lambda: _gauge(session, stack.worker.url), lambda n: n == 0, 15)
-    assert [r.status for r in streams].count(200) == 3 and gauge <= 5 and left == 0
-    await wait_written(redis, base + 3000, "the views produced during the flood")
     await redis.aclose()
-    statuses = [a[0] for a in answers]
+    _report(watched, producing, answers, flood, visible_s)
 
-    assert set(statuses) <= {200, 429, 503}, statuses
-    refused = [a for a in answers if a[0] != 200]
-    assert all(a[1]["code"] in ("busy", "too_many_requests") for a in refused), refused[:3]
-    assert all(a[2] is not None for a in refused), refused[:3]
-    assert statuses.count(429) > 0, "the flooding token got no 429"
-    assert b_answer[0] == 200 and b_answer[3] < 5.0, b_answer
+    # counting at full rate, never paused
+    assert producing.sent >= 20_000, f"only {producing.sent} views produced"
+    backlog = [sent - counted for _t, counted, sent, *_ in watched.samples[4:]]
+    assert sum(b > 0 for b in backlog) >= 0.9 * len(backlog), "the worker waited for events"
+    assert max(s[4] for s in watched.samples) == 0, "Redis errors while counting"
+    assert min(s[5] for s in watched.samples) == 1, "upsell_redis_up went to 0"
+    assert watched.longest_stall() < STALL_S, f"counting stood still {watched.longest_stall()} s"
     log = (stack.worker.log_dir / f"{stack.worker.name}.log").read_text()
     assert "pausing counting" not in log and "Too many connections" not in log
+    # every event visible soon after the producer stopped
+    assert seen == want and visible_s < VISIBLE_S, (seen, want, visible_s)
+    # the other tenant: always 200, quick
+    assert {status for status, _ in answers} == {200}, Counter(s for s, _ in answers)
+    times = sorted(t for _, t in answers)
+    assert times[len(times) // 2] < B_MEDIAN_S, times
+    assert times[int(len(times) * 0.95)] < B_P95_S and times[-1] < B_MAX_S, times[-5:]
+    # the flooding tenant: 429s, each refusal with Retry-After; streams within the caps
+    assert flood.statuses[429] > 0 and set(flood.statuses) <= {200, 429, 503}, flood
+    assert set(flood.refusal_codes) <= {"429 too_many_requests", "503 busy"}, flood
+    assert flood.without_retry_after == 0 and flood.unanswered == 0, flood
+    # the gauge counts shopA's streams alone: within its share (3), so within the cap (5);
+    # the flooder's own count can pass 3 by a stream the server ended but it has not yet read
+    assert flood.streams_opened > 0, flood
+    assert max(s[3] for s in watched.samples) <= 3 and left == 0
+
+
+# Bounds of the test above. Measured 2026-12-07 on the shared 2-core machine (load 6 to 13,
+# 5 runs): the worker counted 10,000-20,500 events/s through the flood (27,000/s before it)
+# with a backlog of 18,000-21,000 at the median sample; its checkpoints stood still at most
+# 0.47 s; every view was in the API 0.1-1.1 s after the producer stopped; shopB's dashboard
+# requests took p50 54-275 ms, p95 0.5-1.3 s, max 0.8-2.5 s. They wait on the event loop that
+# folds batches in 250-record slices (~12 ms each at 20,000 events/s) and answers the flood
+# (at most 6 requests of shopA in flight, its 429s cost well under a millisecond), and for
+# the CPU the machine's load leaves the worker. With one pool of 8 for counting and the API
+# (redis-py's plain pool, as before the split) the same run logged "pausing counting" 18
+# times, counted 5,800/s, stood still 2.3 s, and the test failed on the Redis errors.
+STALL_S = 5.0
+VISIBLE_S = 30.0  # at most 26,000 events left (lead + one batch): ~9 s at 3,000/s
+B_MEDIAN_S = 1.0
+B_P95_S = 2.5
+B_MAX_S = 5.0
+
+
+async def _views(
+    session: aiohttp.ClientSession, shops: str, token: str, at: datetime
+) -> dict[str, int]:
+    """banner_views of each of SHOPS on ``at``'s day (all shops in UTC), read with ``token``."""
+    day = at.date().isoformat()
+    out: dict[str, int] = {}
+    for shop in SHOPS:
+        url = f"{shops}/{shop}/overview?period=custom&from={day}&to={day}"
+        async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            body = await resp.json(content_type=None)
+            out[shop] = body["metrics"]["banner_views"] if resp.status == 200 else -1
+    return out
+
+
+def _report(
+    watched: Watched,
+    producing: Producing,
+    answers: list[tuple[int, float]],
+    flood: FloodResult,
+    visible_s: float,
+) -> None:
+    """The figures a failure (or ``-s``) shows."""
+    first, last = watched.samples[0], watched.samples[-1]
+    rate = (last[1] - first[1]) / max(1e-9, last[0] - first[0])
+    times = sorted(t for _, t in answers)
+    backlog = sorted(sent - counted for _t, counted, sent, *_ in watched.samples)
+    print(
+        f"produced {producing.sent:,}, counted {rate:,.0f}/s, backlog min {backlog[0]:,} median "
+        f"{backlog[len(backlog) // 2]:,} ({len(backlog)} samples), longest stall "
+        f"{watched.longest_stall():.2f} s, all visible {visible_s:.1f} s after; other tenant "
+        f"{len(times)} answers, p50 {times[len(times) // 2] * 1000:.0f} ms, p95 "
+        f"{times[int(len(times) * 0.95)] * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms; flood "
+        f"{dict(flood.statuses)} {dict(flood.refusal_codes)}, {flood.streams_opened} streams "
+        f"opened ({flood.streams_broken} broke off), {flood.unanswered} unanswered, gauge at "
+        f"most {max(s[3] for s in watched.samples)}"
+    )
+
+
+async def test_a_full_api_pool_answers_busy_never_unavailable(stack: Stack) -> None:
+    """The api process has one API connection, waited for 1 ms: 60 concurrent timeseries
+    requests are answered 200, 429 (the token's share of 6 in flight) or ``503 busy`` with
+    Retry-After, never ``503 unavailable`` nor a connection error (before the bounded pools,
+    400 concurrent requests answered 299 ``503 unavailable``)."""
+    url = f"{stack.api.url}/v1/shops/shopB/timeseries?period=this_month&interval=day"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        answers = await asyncio.gather(*(get(session, url, stack.admin) for _ in range(60)))
+    codes = Counter(f"{a[0]} {a[1].get('code', '')}".strip() for a in answers)
+    assert set(codes) <= {"200", "429 too_many_requests", "503 busy"}, codes
+    assert codes["503 busy"] > 0 and codes["200"] > 0, codes
+    assert all(a[2] is not None for a in answers if a[0] != 200)
 
 
 async def test_the_api_role_serves_without_counting(stack: Stack) -> None:

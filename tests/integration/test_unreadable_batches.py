@@ -1,6 +1,6 @@
 """A batch no client can read (a wrong CRC, garbage in a gzip batch) mid-stream: the worker
 dead-letters its offset range, counts it in a metric, counts every readable record around it
-(read over HTTP) and never restarts. Both engines (before stream/engines/faust_unreadable.py the
+(read over HTTP) and never restarts. Both engines (before stream/engines/faust/unreadable.py the
 Faust worker exited on the first such batch, and again after each restart)."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ async def test_a_rewound_range_with_an_unreadable_batch_is_read_again_past_it(
     engine: str, broker: EmbeddedBroker, created_topics: Topics, tmp_path: Path
 ) -> None:
     """Redis goes back to before an unreadable batch the worker had skipped: reading the range
-    again (the Faust engine reads it beside Faust, stream/engines/faust_repair.py) meets the
+    again (the Faust engine reads it beside Faust, stream/engines/faust/repair.py) meets the
     batch again, dead-letters it again and counts everything around it once."""
     at = datetime.now(UTC) - timedelta(hours=1)
     shop = "rewound"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from stream.collector.keys import KeyKind, KeyRegistry
+from stream.collector.write_keys import KeyKind, KeyRegistry
 from stream.state.redis import connect
 
 

@@ -15,9 +15,9 @@ import orjson
 import redis
 from redis.exceptions import RedisError
 
-from stream.devtools.tokens_cli import add_token
 from stream.devtools.workers import WorkerProcess, http_get
 from stream.devtools.workers import worker_env as devtools_worker_env
+from stream.http.api.tokens_cli import add_token
 from stream.kafka.clients import make_producer
 from stream.kafka.reading import read_to_end
 from stream.kafka.topics import ensure_topics

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from stream.devtools.records import Record
-from stream.engines.pipeline import Aborted, ApplyPipeline, Span
+from stream.engines.batch.pipeline import Aborted, ApplyPipeline, Span
 from stream.ingest.types import BatchOutcome
 from stream.state.store import StoreUnavailable
 

@@ -9,10 +9,10 @@ import orjson
 import pytest
 
 from schemas.timestamps import utc_text as iso
-from stream.collector.batch import parse_body, prepare
 from stream.collector.errors import CollectError
-from stream.collector.keys import KeyKind, WriteKey, normalise_origins
 from stream.collector.limits import RateLimiter, retry_after
+from stream.collector.request_body import parse_body, prepare
+from stream.collector.write_keys import KeyKind, WriteKey, normalise_origins
 from stream.settings import Topics
 
 NOW = datetime.now(UTC).replace(microsecond=0)

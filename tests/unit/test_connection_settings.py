@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stream.engines.faust_tuning import faust_credentials
 from stream.kafka.clients import make_admin, make_consumer, make_producer
+from stream.kafka.faust_clients import faust_credentials
 from stream.kafka.preflight import KafkaRefused, check_kafka
 from stream.kafka.security import client_options, producer_options
 from stream.settings import KafkaConnection, Settings, SettingsError

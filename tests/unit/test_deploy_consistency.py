@@ -14,8 +14,8 @@ from packaging.utils import canonicalize_name
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
+from stream.changelog_metrics import ChangelogMetrics
 from stream.collector.telemetry import CollectorTelemetry
-from stream.services.changelog_metrics import ChangelogMetrics
 from stream.settings import Settings
 from stream.telemetry import Telemetry
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, datetime
 
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
@@ -125,3 +126,34 @@ async def test_a_fetch_high_watermark_above_list_offsets_wins() -> None:
     assert series(ingestor._telemetry, "upsell_consumer_lag") == {"0": 50}
     registry = ingestor._telemetry.registry
     assert registry.get_sample_value("upsell_topic_partitions", {"topic": TOPICS.views}) == 1
+
+
+async def test_the_lag_in_seconds_counts_from_the_last_applied_record_of_the_partition() -> None:
+    """The engines note the last applied record's Kafka timestamp on the partition's state (not
+    on Telemetry): a claim again keeps it, a revocation drops it with the partition."""
+    ingestor = await offline_ingestor(MemoryStore(), TOPICS, [], NOW, 800)
+    clock = Clock(NOW.timestamp())
+    watch = LagWatch(
+        ingestor=ingestor,
+        telemetry=ingestor._telemetry,
+        topics=TOPICS.counted,
+        watermarks=TableWatermarks({(TOPICS.views, 0): 30}),
+        clock=clock,
+    )
+    key = (TOPICS.views, 0)
+    await ingestor.assign(*key)
+    written_ms = int((NOW.timestamp() - 50) * 1000)  # written 50 s before the claim
+    ingestor.note_last_record(*key, written_ms)
+    clock.now += 5.0
+    await watch.refresh()
+    lag_s = series(ingestor._telemetry, "upsell_consumer_lag_seconds")
+    # 30 records behind: at most as old as the last applied record, 55 s
+    assert lag_s["0"] == pytest.approx(55, abs=0.01)
+
+    await ingestor.assign(*key)  # claimed again (after an outage): the record's time stays
+    assert ingestor.partitions[key].last_record_ms == written_ms
+    ingestor.revoke(*key)
+    await ingestor.assign(*key)  # a new claim after a revocation knows no record yet
+    assert ingestor.partitions[key].last_record_ms is None
+    ingestor.note_last_record(TOPICS.views, 1, written_ms)  # not owned: ignored
+    assert (TOPICS.views, 1) not in ingestor.partitions

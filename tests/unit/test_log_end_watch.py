@@ -1,3 +1,6 @@
+from typing import Any, cast
+
+from stream.engines.batch.positions import Positions
 from stream.engines.log_end_watch import LogEndWatch
 
 
@@ -60,3 +63,15 @@ def test_out_of_range_answers_follow_the_same_grace() -> None:
     assert watch.out_of_range("p1") is False
     clock.now += 3
     assert watch.out_of_range("p1") is True
+
+
+async def test_the_log_end_check_after_the_engine_stopped_its_consumer_does_nothing() -> None:
+    """The batch loop's last turn ends with this check while the engine's stop has already
+    closed and dropped the consumer: it returns (it asserted before, and every shutdown logged
+    'BatchEngine: Crashed reason=AssertionError()')."""
+    positions = Positions(
+        ingestor=cast(Any, None), telemetry=cast(Any, None), health=cast(Any, None)
+    )
+    positions.consumer = None
+    await positions.check_log_ends()
+    assert positions.consumer is None

@@ -8,8 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 from stream.app import build_worker, faust_app
-from stream.engines.batch import counting_consumer
-from stream.engines.faust_tuning import configure_faust
+from stream.engines.batch.loop import counting_consumer
+from stream.engines.faust.tuning import configure_faust
 from stream.kafka.clients import make_consumer
 from stream.settings import Settings
 

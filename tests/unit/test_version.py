@@ -12,8 +12,8 @@ import tomllib
 from pathlib import Path
 
 from stream import __version__
-from stream.collector.web import SNIPPET_PATH
-from stream.http.api.app import OPENAPI
+from stream.collector.routes import SNIPPET_PATH
+from stream.http.api.routes import OPENAPI
 
 ROOT = Path(__file__).resolve().parents[2]
 

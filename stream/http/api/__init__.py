@@ -1,5 +1,5 @@
 """The HTTP query API (contract §4)."""
 
-from stream.http.api.app import install_api
+from stream.http.api.routes import install_api
 
 __all__ = ["install_api"]

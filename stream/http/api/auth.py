@@ -46,6 +46,15 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+# A token's id: the first hex characters of its digest, as ``token list`` shows it and as an
+# erasure records who asked (never the token itself)
+ID_CHARS = 12
+
+
+def token_id(hexdigest: str) -> str:
+    return hexdigest[:ID_CHARS]
+
+
 class Grants(Protocol):
     def grant(self, token: str) -> Grant | None: ...
 

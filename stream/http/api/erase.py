@@ -12,7 +12,7 @@ from aiohttp import web
 
 from schemas.fields import valid_shop_id
 from stream.dates.clock import Clock
-from stream.http.api.auth import Grant
+from stream.http.api.auth import Grant, token_id
 from stream.http.api.errors import ApiError, bad_request
 from stream.state.erasure import ErasureError, erase_subscriber
 from stream.state.redis import AnyRedis
@@ -28,7 +28,8 @@ def erase_handler(
         shop_id = request.match_info["shop_id"]
         if not valid_shop_id(shop_id):
             raise bad_request("bad_shop_id", "shop ids are 1-128 chars of [A-Za-z0-9._:-]")
-        by = f"token:{request.get('token_id', 'none')}" if auth_enabled else "api (auth off)"
+        owner: str | None = request.get("owner")  # the token's digest (routes.py: _auth)
+        by = f"token:{token_id(owner) if owner else 'none'}" if auth_enabled else "api (auth off)"
         try:
             done = await erase_subscriber(
                 redis,

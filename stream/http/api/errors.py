@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from stream.middleware import HttpError
+from stream.web.middleware import HttpError
 
 
 class ApiError(HttpError):

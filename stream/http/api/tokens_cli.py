@@ -14,9 +14,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from stream.http.api.auth import TokenStore, digest
+from stream.http.api.auth import TokenStore, digest, token_id
 
-ID_CHARS = 12
 _SHOP = re.compile(r"[A-Za-z0-9._:-]{1,128}|\*")
 
 
@@ -58,7 +57,7 @@ def _entries(path: Path) -> list[tuple[str, str, str]]:
 
 def list_tokens(path: Path) -> list[tuple[str, str]]:
     """(id, shops) of every token in the file, in file order."""
-    return [(d[:ID_CHARS], shops) for d, shops, _ in _entries(path)]
+    return [(token_id(d), shops) for d, shops, _ in _entries(path)]
 
 
 def revoke_token(path: Path, which: str) -> str:
@@ -86,4 +85,4 @@ def revoke_token(path: Path, which: str) -> str:
         out.write("".join(line + "\n" for line in kept))
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-    return gone[:ID_CHARS]
+    return token_id(gone)

@@ -1,4 +1,4 @@
-"""The aiohttp middlewares both HTTP servers share (the worker's /v1 API and the collector):
+"""The aiohttp middlewares every HTTP server shares (the worker's /v1 API and the collector):
 the JSON error answer (every refused or failed request becomes ``{"error": {"code",
 "message", ...}}`` with its status) and the request metrics (each request's route template,
 status and duration)."""
@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from stream.state.redis import RETRIABLE, pool_busy
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class HttpError(Exception):
@@ -40,7 +39,7 @@ def json_errors(
     error: type[HttpError],
     codes: Mapping[int, str],
     unavailable: Callable[[BaseException], HttpError],
-) -> web.middleware:  # type: ignore[valid-type]
+) -> Middleware:
     """A middleware answering ``error`` as raised, aiohttp's own 4xx (404, 405, ...) with the
     code in ``codes`` (else ``http_error``), Redis unavailable or its pool busy with
     ``unavailable(exc)`` (a 503), and anything else with a logged 500 ``internal``."""
@@ -69,7 +68,7 @@ def json_errors(
 
 def request_metrics(
     observe: Callable[[web.Request, str, str, float], None],
-) -> web.middleware:  # type: ignore[valid-type]
+) -> Middleware:
     """A middleware calling ``observe(request, route, status, seconds)`` after every request:
     ``route`` is the route's template (``unmatched`` for none), ``status`` 500 if it raised."""
 

@@ -6,14 +6,14 @@ messages to :meth:`Ingestor.process` (one atomic apply per batch and partition).
 Exactly once with Faust: on assignment each new partition is claimed in Redis (a fencing
 generation and the stored checkpoint); Faust's own position is then moved to checkpoint + 1 by
 wrapping ``consumer.perform_seek`` (Faust's recovery seeks to Kafka's committed offsets, then
-resumes fetching; the wrapper holds it until the claims are done, faust_claims.py), no message
+resumes fetching; the wrapper holds it until the claims are done, claims.py), no message
 this worker does not count is acknowledged, and every message below the resume offset is dropped
 before counting. A batch keeps one message per offset: after a seek Faust delivers the last
 message it had delivered once more, possibly into the same batch (docs/state.md). So a
 re-delivery is never applied twice. Kafka's committed offsets are Faust's business only.
 
 Redis that went back in time is repaired beside Faust, and records lost to retention are counted
-(faust_repair.py); unreadable batches are dead-lettered and skipped (faust_unreadable.py).
+(repair.py); unreadable batches are dead-lettered and skipped (unreadable.py).
 
 A log that restarted below the checkpoint (a broker that kept no data, a recreated topic) shows
 as a high watermark below the resume offset: once that lasts ``LogEndWatch.grace_s``, the
@@ -32,10 +32,9 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from stream.engines.faust_claims import Generations, SeekGate, counted_below, position, withhold
-from stream.engines.faust_repair import Rereader
-from stream.engines.faust_tuning import configure_faust
-from stream.engines.faust_unreadable import FaustUnreadable
+from stream.engines.faust.claims import Generations, SeekGate, counted_below, position, withhold
+from stream.engines.faust.repair import Rereader
+from stream.engines.faust.unreadable import FaustUnreadable
 from stream.engines.log_end_watch import LogEndWatch
 from stream.ingest.ingestor import Ingestor
 from stream.ingest.types import PartitionFenced, PartitionRewound
@@ -125,10 +124,18 @@ class FaustCounting:
         self.generations.forget(key)
         return self.resume.pop(key, None) is not None
 
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The high watermark Faust's consumer last saw for a partition (None before one)."""
+        try:
+            high = self.app.consumer.highwater(TP(topic, partition))
+        except Exception:  # no consumer yet, or a partition it does not fetch
+            return None
+        return int(high) if high is not None else None
+
     # -- Redis that went back in time ----------------------------------------------------
     async def _repair(self, key: tuple[str, int], first: int) -> bool:
         """Redis holds the partition only below ``first``: read the rest up to the resume offset
-        again beside Faust (faust_repair.py). False when the partition has a new owner."""
+        again beside Faust (repair.py). False when the partition has a new owner."""
         end = self.resume.get(key)
         if end is None:
             return False
@@ -165,7 +172,7 @@ class FaustCounting:
                 await self._restart_log(key)
 
     async def check_commits(self) -> None:
-        """Called every second: Faust may commit what the engine counted (faust_claims.py)."""
+        """Called every second: Faust may commit what the engine counted (claims.py)."""
         await counted_below(self.app.consumer, self.resume)
 
     async def _restart_log(self, key: tuple[str, int]) -> None:
@@ -248,51 +255,15 @@ class FaustCounting:
                 return
         if key in self.resume:
             self._resume_at(key, fresh[-1].offset + 1)
+        last_ms = _ms(fresh[-1].timestamp)
         self.telemetry.observe_batch(
             topic,
-            part,
             outcome,
             time.perf_counter() - started,
-            [_ms(fresh[0].timestamp), _ms(fresh[-1].timestamp)],
+            [_ms(fresh[0].timestamp), last_ms],
             len(fresh),
         )
-
-
-def register_counting_agents(
-    app: faust.App,
-    *,
-    settings: Settings,
-    ingestor: Ingestor,
-    telemetry: Telemetry,
-    health: StoreHealth,
-    ready_to_count: asyncio.Event,
-) -> Callable[[], bool]:
-    configure_faust(app, settings)
-    engine = FaustCounting(
-        app,
-        settings=settings,
-        ingestor=ingestor,
-        telemetry=telemetry,
-        health=health,
-        ready_to_count=ready_to_count,
-    )
-    for topic in settings.topics.counted:
-        channel = app.topic(
-            topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        )
-        app.agent(channel, name=f"count-{topic.rsplit('.', 1)[-1]}")(engine.agent())
-    signals: Any = app  # mode's Signal.connect is typed for a narrower receiver signature
-    signals.on_partitions_assigned.connect(engine.on_assigned)
-    signals.on_partitions_revoked.connect(engine.on_revoked)
-    engine.install()
-    app.timer(1.0, name="check-log-ends")(engine.check_log_ends)
-    app.timer(1.0, name="check-rewinds")(engine.check_rewinds)
-    app.timer(1.0, name="check-commits")(engine.check_commits)
-
-    def joined() -> bool:
-        return engine.joined
-
-    return joined
+        self.ingestor.note_last_record(topic, part, last_ms)
 
 
 def _ms(seconds: float | None) -> int | None:

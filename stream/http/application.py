@@ -1,4 +1,5 @@
-"""The worker's one HTTP application: operator endpoints, the /v1 query API, the dashboard."""
+"""The HTTP application of a worker and of an ``api`` process: operator endpoints, the /v1
+query API, the dashboard."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from stream.dates.clock import Clock
 from stream.http.api import install_api
 from stream.http.api.auth import TokenFile
 from stream.http.dashboard import install_dashboard
-from stream.http.ops_routes import Readiness, install_ops_routes
+from stream.http.readiness import CountingReadiness
 from stream.settings import Settings
 from stream.state.connection import AnyRedis, open_redis
 from stream.telemetry import Telemetry
+from stream.web.ops_routes import install_ops_routes, readiness_route
 
 
 def build_web(
@@ -23,7 +25,7 @@ def build_web(
     redis: AnyRedis,
     settings: Settings,
     telemetry: Telemetry,
-    readiness: Readiness,
+    readiness: CountingReadiness,
     clock: Clock,
 ) -> web.Application:
     tokens = None
@@ -31,7 +33,8 @@ def build_web(
     if settings.auth_enabled and settings.api_tokens_path is not None:
         tokens = TokenFile(settings.api_tokens_path)
         app.on_startup.append(partial(_reload_on_sighup, tokens))
-    install_ops_routes(app, readiness, telemetry)
+    install_ops_routes(app, readiness, telemetry.registry)
+    app.router.add_get("/readyz/counting", readiness_route(readiness.check_counting))
     install_api(
         app, redis=redis, settings=settings, telemetry=telemetry, clock=clock, tokens=tokens
     )
@@ -41,7 +44,7 @@ def build_web(
 
 def serving_redis(settings: Settings) -> AnyRedis:
     """The API's own bounded Redis client: a request waits ``api_busy_wait_ms`` for one of its
-    ``redis_api_connections``, then is answered ``503 busy`` (stream/http/api/app.py)."""
+    ``redis_api_connections``, then is answered ``503 busy`` (stream/http/api/routes.py)."""
     s = settings
     return open_redis(
         s.redis, max_connections=s.redis_api_connections, wait_s=s.api_busy_wait_ms / 1000

@@ -130,7 +130,8 @@ class Positions:
 
     async def check_log_ends(self) -> None:
         """Once a second: a position past the fetch high watermark means the log restarted."""
-        assert self.consumer is not None
+        if self.consumer is None:  # the engine stopped it while the loop's last turn ran: the
+            return  # check at the end of that turn crashed the engine at every shutdown
         now = time.monotonic()
         if now - self._log_end_checked < CHECK_EVERY_S:
             return

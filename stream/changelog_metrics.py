@@ -1,5 +1,6 @@
 """Metrics of the state changelog and of restores (README, "Metrics"; alerts in
-deploy/prometheus/alerts.yml)."""
+deploy/prometheus/alerts.yml), declared beside the worker's :mod:`stream.telemetry` and
+registered on its registry; like it, they only declare metrics."""
 
 from __future__ import annotations
 

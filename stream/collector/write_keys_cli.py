@@ -8,7 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from stream.collector.keys import (
+from stream.collector.write_keys import (
     PUBLIC_PREFIX,
     SECRET_PREFIX,
     KeyKind,

@@ -4,26 +4,25 @@ its OpenAPI document, and /healthz, /readyz, /metrics."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from importlib.resources import files
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from aiohttp.typedefs import Handler, Middleware
 
 from stream import __version__
-from stream.collector.batch import MAX_BODY_BYTES
 from stream.collector.client_address import client_address
 from stream.collector.errors import CollectError
 from stream.collector.intake import Intake
-from stream.collector.keys import KeyKind
+from stream.collector.request_body import MAX_BODY_BYTES
 from stream.collector.telemetry import CollectorTelemetry
-from stream.middleware import json_errors, request_metrics
+from stream.collector.write_keys import KeyKind
 from stream.settings import CollectorSettings
+from stream.web.middleware import json_errors, request_metrics
+from stream.web.ops_routes import install_ops_routes
+from stream.web.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Readiness = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
 _PACKAGE = files("stream.collector")
 # The snippet at a URL of its release, cached for a year: a page can pin it with an SRI hash
 # (README, "In the page"; tests/unit/test_version.py checks the documented hash).
@@ -49,7 +48,7 @@ def build_collector_web(
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[_metrics(telemetry), _cors(), _errors]
     )
-    routes = _Routes(intake, telemetry, readiness, settings)
+    routes = _Routes(intake, settings)
     r = app.router
     r.add_post("/v1/collect", routes.collect)
     r.add_route("OPTIONS", "/v1/collect", routes.preflight)
@@ -57,11 +56,9 @@ def build_collector_web(
     r.add_get(SNIPPET_PATH, routes.versioned_snippet)
     r.add_get("/v1/snippet-config", routes.snippet_config)
     r.add_get("/v1/openapi.json", routes.openapi)
-    r.add_get("/healthz", routes.healthz)
-    r.add_get("/readyz", routes.readyz)
-    r.add_get("/metrics", routes.metrics)
     if settings.demo_key and settings.demo_shop:
         r.add_get("/demo-store", routes.demo_store)
+    install_ops_routes(app, readiness, telemetry.registry)
     return app
 
 
@@ -74,16 +71,8 @@ def key_of(request: web.Request) -> str | None:
 
 
 class _Routes:
-    def __init__(
-        self,
-        intake: Intake,
-        telemetry: CollectorTelemetry,
-        readiness: Readiness,
-        settings: CollectorSettings,
-    ) -> None:
+    def __init__(self, intake: Intake, settings: CollectorSettings) -> None:
         self.intake = intake
-        self.telemetry = telemetry
-        self.readiness = readiness
         self.settings = settings
 
     async def collect(self, request: web.Request) -> web.Response:
@@ -157,18 +146,6 @@ class _Routes:
             text=html, content_type="text/html", headers={"Cache-Control": "no-cache"}
         )
 
-    async def healthz(self, _request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(self, _request: web.Request) -> web.Response:
-        ready, checks = await self.readiness()
-        body = {"status": "ready" if ready else "not_ready", "checks": checks}
-        return web.json_response(body, status=200 if ready else 503)
-
-    async def metrics(self, _request: web.Request) -> web.Response:
-        body = generate_latest(self.telemetry.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
 
 def _static(name: str, content_type: str, cache: str) -> web.Response:
     path = _PACKAGE.joinpath("static", name) if name != "openapi.json" else _PACKAGE.joinpath(name)
@@ -180,14 +157,14 @@ def _static(name: str, content_type: str, cache: str) -> web.Response:
     )
 
 
-def _metrics(telemetry: CollectorTelemetry) -> web.middleware:  # type: ignore[valid-type]
+def _metrics(telemetry: CollectorTelemetry) -> Middleware:
     def observe(_request: web.Request, route: str, status: str, _seconds: float) -> None:
         telemetry.requests.labels(route, status).inc()
 
     return request_metrics(observe)
 
 
-def _cors() -> web.middleware:  # type: ignore[valid-type]
+def _cors() -> Middleware:
     """Answers carry ``Access-Control-Allow-Origin`` once the key allowed the origin, errors
     included, so the snippet can read a 429's ``Retry-After``."""
 

@@ -18,7 +18,7 @@ from schemas.decode import FUTURE_TOLERANCE, decode
 from schemas.models import Kind, Rejected
 from schemas.timestamps import utc_text
 from stream.collector.errors import CollectError
-from stream.collector.keys import WriteKey
+from stream.collector.write_keys import WriteKey
 from stream.settings import Topics
 
 MAX_BODY_BYTES = 64 * 1024

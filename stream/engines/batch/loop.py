@@ -3,8 +3,8 @@
 A :class:`mode.Service`, so the Faust app starts and stops it with the worker. Kafka's committed
 offsets are written for lag visibility only: on assignment each partition resumes from the
 checkpoint stored in Redis, whatever Kafka says. Where each partition reads next, and every
-seek away from the next fetch, is :class:`stream.engines.positions.Positions`; the commits for
-lag visibility are :class:`stream.engines.offset_commits.OffsetCommits`.
+seek away from the next fetch, is :class:`stream.engines.batch.positions.Positions`; the commits for
+lag visibility are :class:`stream.engines.batch.offset_commits.OffsetCommits`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from aiokafka.errors import (
 from mode import Service
 
 from stream.engines import unreadable_batches
-from stream.engines.offset_commits import OffsetCommits
-from stream.engines.pipeline import Aborted, ApplyPipeline, Settled, Span
-from stream.engines.positions import Positions
+from stream.engines.batch.offset_commits import OffsetCommits
+from stream.engines.batch.pipeline import Aborted, ApplyPipeline, Settled, Span
+from stream.engines.batch.positions import Positions
 from stream.ingest.ingestor import Ingestor
 from stream.ingest.types import BatchOutcome, PartitionFenced, PartitionRewound
 from stream.kafka.clients import make_consumer
@@ -246,13 +246,9 @@ class BatchEngine(Service):
         self, tp: TopicPartition, span: Span, outcome: BatchOutcome, seconds: float
     ) -> None:
         self.telemetry.observe_batch(
-            tp.topic,
-            tp.partition,
-            outcome,
-            seconds,
-            [span.first_timestamp, span.last_timestamp],
-            span.count,
+            tp.topic, outcome, seconds, [span.first_timestamp, span.last_timestamp], span.count
         )
+        self.ingestor.note_last_record(tp.topic, tp.partition, span.last_timestamp)
 
 
 def counting_consumer(s: Settings) -> AIOKafkaConsumer:

@@ -1,14 +1,15 @@
-"""The query API as aiohttp routes and middlewares: errors, request metrics, CORS, auth."""
+"""The query API's routes (contract §4) and the middlewares in front of them: errors, request
+metrics, CORS, auth, each token's share."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from stream import __version__
 from stream.dates.clock import Clock
@@ -18,15 +19,13 @@ from stream.http.api.errors import ApiError
 from stream.http.api.handlers import Handlers
 from stream.http.api.limits import HEAVY, REQUESTS, RETRY_AFTER_S, STREAMS, HeavyQueries, Shares
 from stream.http.api.live import LiveStreams, StillAllowed
-from stream.middleware import ERROR_CODE, json_errors, request_metrics
 from stream.settings import Settings
 from stream.state.reader import StateReader
 from stream.state.redis import AnyRedis, pool_busy
 from stream.telemetry import Telemetry
+from stream.web.middleware import ERROR_CODE, json_errors, request_metrics
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _openapi_doc() -> bytes:
@@ -144,7 +143,7 @@ async def _openapi(_request: web.Request) -> web.Response:
     return web.Response(body=OPENAPI, content_type="application/json")
 
 
-def _metrics(telemetry: Telemetry) -> web.middleware:  # type: ignore[valid-type]
+def _metrics(telemetry: Telemetry) -> Middleware:
     def observe(request: web.Request, route: str, status: str, seconds: float) -> None:
         telemetry.api_request_seconds.labels(route, request.method, status).observe(seconds)
         if status == "503" and request.get(ERROR_CODE) == "busy":
@@ -153,7 +152,7 @@ def _metrics(telemetry: Telemetry) -> web.middleware:  # type: ignore[valid-type
     return request_metrics(observe)
 
 
-def _cors(origins: tuple[str, ...]) -> web.middleware:  # type: ignore[valid-type]
+def _cors(origins: tuple[str, ...]) -> Middleware:
     allowed = set(origins)
 
     @web.middleware
@@ -176,7 +175,7 @@ def _cors(origins: tuple[str, ...]) -> web.middleware:  # type: ignore[valid-typ
     return middleware
 
 
-def _heavy_slots(heavy: HeavyQueries) -> web.middleware:  # type: ignore[valid-type]
+def _heavy_slots(heavy: HeavyQueries) -> Middleware:
     """Give back the heavy-query slot a handler took, however it ends."""
 
     @web.middleware
@@ -190,7 +189,7 @@ def _heavy_slots(heavy: HeavyQueries) -> web.middleware:  # type: ignore[valid-t
     return middleware
 
 
-def _auth(tokens: Grants | None, enabled: bool) -> web.middleware:  # type: ignore[valid-type]
+def _auth(tokens: Grants | None, enabled: bool) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
@@ -205,14 +204,14 @@ def _auth(tokens: Grants | None, enabled: bool) -> web.middleware:  # type: igno
         if shop_id is not None and not grant.allows(shop_id):
             raise ApiError(403, "forbidden", "this token may not read that shop")
         request["grant"] = grant
-        request["owner"] = digest(token.strip())  # the key of this token's fair share
-        request["token_id"] = request["owner"][:12]  # names the caller in erasure records
+        # the token's digest: the key of its fair share; its id names it in erasure records
+        request["owner"] = digest(token.strip())
         return await handler(request)
 
     return middleware
 
 
-def _request_share(shares: Shares) -> web.middleware:  # type: ignore[valid-type]
+def _request_share(shares: Shares) -> Middleware:
     """Each token's requests in flight, up to its share (429 past it); a live stream holds a
     stream of the token's share instead (stream/http/api/live.py)."""
 
