@@ -186,6 +186,7 @@ class RedisStore:
     async def mark_shops_seen(self, shop_ids: list[str], day: int) -> None:
         """List ``shop_ids`` as seen on UTC ``day`` (days since the epoch; shop_list.py)."""
         if shop_ids:
+            await self._restored()
             async with self._answered(), self.client.pipeline(transaction=self.changelog) as pipe:
                 shop_list.mark_commands(pipe, shop_ids, day)
                 await self._marked(
@@ -205,7 +206,7 @@ class RedisStore:
     async def _restored(self) -> None:
         """Before a write outside the apply script: a Redis lost under the worker is restored
         first (the hook checks the changelog's marker), or the restore would replace the write
-        (a subscriber snapshot, a shop's settings: not read again from their topics)."""
+        (a subscriber snapshot, a shop's settings, the shop list's day: not written again)."""
         if self.before_claim is not None:
             await self.before_claim()
 
