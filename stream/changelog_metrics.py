@@ -47,3 +47,9 @@ class ChangelogMetrics:
         self.restores = Counter(
             "upsell_restores_total", "Restores of Redis from the changelog finished.", registry=r
         )
+        self.redis_lost = Counter(
+            "upsell_redis_lost_total",
+            "Times this running worker found Redis without the changelog's marker (emptied or "
+            "replaced under it); a restore follows each.",
+            registry=r,
+        )

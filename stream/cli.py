@@ -62,6 +62,12 @@ def _serving_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     restore.add_argument(
         "--force", action="store_true", help="replace Redis's state even when it looks up to date"
     )
+    restore.add_argument(
+        "--seed",
+        action="store_true",
+        help="mark all of Redis's state for the changelog again (after a rolling upgrade from a "
+        "version without it; the running workers send it); restores nothing",
+    )
     sub.add_parser(
         "api",
         help="serve the /v1 API and the dashboard without counting (scale reads apart)",
@@ -156,6 +162,8 @@ def _tool(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> 
     if args.command == "restore":
         from stream.services import restore_cli
 
+        if args.seed:
+            return restore_cli.seed(settings)
         return restore_cli.main(settings, args.dry_run, args.force)
     return cli_commands.erase(settings, args, env.get("USER") or "cli")
 

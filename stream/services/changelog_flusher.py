@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -34,6 +34,7 @@ from stream.state.changelog import (
     DirtyShop,
     partition_of,
 )
+from stream.state.changelog_seed import ChangelogSeed
 from stream.state.redis import RETRIABLE
 from stream.state.store import StoreUnavailable
 
@@ -68,13 +69,16 @@ class ChangelogFlusher(Service):
         self.settings = settings
         self.topic = settings.topics.changelog
         self.dirty = state
+        self.seed = ChangelogSeed(state.client)
+        self._seeding = False
         self.metrics = metrics
         self.ready = ready
         self._factory = producer_factory or (lambda: changelog_producer(settings))
         self.producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._clean_since = time.monotonic()  # start of the last flush that left nothing
-        self._warned_marker = False
+        # Redis lost its state under this worker (no marker): the restore (changelog_wiring.py)
+        self.on_lost: Callable[[], Awaitable[object]] | None = None
 
     async def on_start(self) -> None:
         self.add_future(self._run())
@@ -107,10 +111,11 @@ class ChangelogFlusher(Service):
             try:
                 if not await self.dirty.lease(self.settings.worker_id, LEASE_MS):
                     return 0
-                if await self.dirty.marker() is None:
-                    self._marker_missing()
+                marker = await self.dirty.marker()
+                if marker is None:
+                    await self._marker_missing()
                     return 0
-                sent = await self._flush()
+                sent = await self._flush(marker, closing=not await self._seed())
                 self._clean_since = started
                 self.metrics.lag_records.set(await self.dirty.pending())
             except (KafkaError, StoreUnavailable, *RETRIABLE) as exc:
@@ -120,18 +125,38 @@ class ChangelogFlusher(Service):
             self.metrics.lag_seconds.set(time.monotonic() - self._clean_since)
             return sent
 
-    def _marker_missing(self) -> None:
-        if not self._warned_marker:
-            log.error(
-                "changelog: Redis holds no changelog marker (emptied?); not flushing. A worker "
-                "that starts restores it from the changelog (docs/operations.md, 'Redis lost')"
-            )
-            self._warned_marker = True
+    async def _marker_missing(self) -> None:
+        """Redis lost its state under this running worker (emptied, replaced by an empty one):
+        never flush it (its emptiness would overwrite the changelog); restore it instead."""
+        log.error(
+            "changelog: Redis holds no changelog marker (emptied or replaced under the running "
+            "worker); not flushing, restoring it from the changelog (docs/operations.md, "
+            "'Redis lost')"
+        )
+        if self.on_lost is not None:
+            await self.on_lost()
 
-    async def _flush(self) -> int:
+    async def _seed(self) -> bool:
+        """A step of the walk that marks the state of before the changelog (changelog_seed.py);
+        True while it goes on."""
+        seeding = await self.seed.run()
+        if seeding and not self._seeding:
+            log.warning(
+                "changelog: seeding the state Redis held before it; no flush marker until done"
+            )
+        self._seeding = seeding
+        if not seeding and self.seed.marked:
+            log.warning("changelog: seeding done, %d items marked", self.seed.marked)
+            self.seed.marked = 0
+        return seeding
+
+    async def _flush(self, marker: int, closing: bool = True) -> int:
+        """Send the marked changes; with ``closing`` (not while seeding) the global records
+        and the flush marker too."""
         assert self.producer is not None
         producer = self.producer
-        glob = await self.dirty.read_global()  # before the shops: see the module's docstring
+        # the global items before the shops: see the module's docstring
+        glob = await self.dirty.read_global() if closing else DirtyShop(GLOBAL, b"")
         parts = len(await producer.partitions_for(self.topic))
         done: list[DirtyShop] = []
         acks: list[asyncio.Future[Any]] = []
@@ -142,14 +167,18 @@ class ChangelogFlusher(Service):
             done += dirty
             records += sum(len(d.items) for d in dirty)
         await asyncio.gather(*acks)
-        if records or glob.items:
-            marker = await self.dirty.next_marker()
-            await asyncio.gather(*await self._send(0, [glob], marker))
+        if closing and (records or glob.items):
+            at = await self.dirty.next_marker(marker, self.settings.worker_id)
+            if at is None:  # what was sent is a state of before, harmless; the marks stay
+                log.warning("changelog: Redis changed under the flush (emptied or restored)")
+                return records
+            await asyncio.gather(*await self._send(0, [glob], at))
             records += len(glob.items) + 1
         self.metrics.records.inc(records)
         for i in range(0, len(done), 500):
             await self.dirty.clear(done[i : i + 500])
-        await self.dirty.clear([glob])
+        if closing:
+            await self.dirty.clear([glob])
         return records
 
     async def _send_shops(self, dirty: list[DirtyShop], parts: int) -> list[asyncio.Future[Any]]:

@@ -17,6 +17,7 @@ from stream.changelog_metrics import ChangelogMetrics
 from stream.services.changelog_flusher import ChangelogFlusher
 from stream.services.restore import restore_if_needed
 from stream.settings import Settings
+from stream.state import keys
 from stream.state.changelog import ChangelogState
 from stream.state.redis import RedisStore, unavailable_on_errors
 from stream.state.store import StoreUnavailable
@@ -49,13 +50,24 @@ class StateChangelog:
         )
         changelog = cls(s, store, metrics, flusher, restored)
         store.before_claim = changelog.restore
+        flusher.on_lost = changelog.restore
         return changelog
 
     async def restore(self) -> None:
-        """Restore Redis from the changelog if it lost state, once per process."""
+        """Restore Redis from the changelog if it lost state: at the start, and whenever a
+        claim (every rewind claims again) or the flusher finds Redis without the changelog's
+        marker under the running worker. Meanwhile the apply script writes nothing (no marker:
+        it answers rewound), so counting pauses and resumes from the restored checkpoints."""
         async with self._lock:
             if self.restored.is_set():
-                return
+                async with unavailable_on_errors():
+                    if await self.store.client.exists(keys.CHANGELOG_AT):
+                        return
+                log.error(
+                    "changelog: Redis lost its state under the running worker (no changelog "
+                    "marker: emptied or replaced); counting paused until it is restored"
+                )
+                self.metrics.redis_lost.inc()
             s = self.settings
             async with unavailable_on_errors(), _kafka_unavailable():
                 await restore_if_needed(
@@ -66,6 +78,7 @@ class StateChangelog:
                     retention_days=s.retention_days,
                     metrics=self.metrics,
                 )
+            self.store.day_index.forget()  # the index the restore derived, not this memo
             self.restored.set()
 
 

@@ -27,6 +27,7 @@ from stream.kafka.reading import read_to_end
 from stream.state import keys
 from stream.state.changelog import MARKER_KEY
 from stream.state.changelog_restore import RestoreWriter
+from stream.state.changelog_seed import ChangelogSeed
 from stream.state.redis import STATE_FORMAT
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ async def restore_if_needed(
         p = await plan(client, bootstrap, topic)
         if not p.restore:
             await client.set(keys.CHANGELOG_AT, 0, nx=True)  # a first deployment: flush from 0
+            if p.changelog_marker is None:  # state from before the changelog: send it all
+                await ChangelogSeed(client).start()
             return None
         if await client.set(keys.RESTORE_LOCK, owner, nx=True, px=LOCK_MS):
             break

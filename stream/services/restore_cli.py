@@ -1,6 +1,6 @@
-"""``upsell-stream restore [--dry-run] [--force]``: the restore by hand (docs/operations.md,
-"Redis lost"). Stop the workers first: a worker counting meanwhile would write into the Redis
-being replaced."""
+"""``upsell-stream restore [--dry-run] [--force] | --seed``: the restore by hand
+(docs/operations.md, "Redis lost"). Stop the workers first: a worker counting meanwhile would
+write into the Redis being replaced. ``--seed`` walks Redis again for the changelog instead."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from stream.kafka.reading import read_to_end
 from stream.services.restore import plan, restore_if_needed
 from stream.settings import Settings
 from stream.state import keys
+from stream.state.changelog_seed import SEED
 from stream.state.redis import connect
 
 log = logging.getLogger(__name__)
@@ -58,3 +59,23 @@ async def run(settings: Settings, dry_run: bool, force: bool) -> int:
 
 def main(settings: Settings, dry_run: bool, force: bool) -> int:
     return asyncio.run(run(settings, dry_run, force))
+
+
+def seed(settings: Settings) -> int:
+    """Walk Redis again and mark all its state for the changelog (stream/state/changelog_seed.py):
+    what old workers changed during a rolling upgrade from a version without the changelog."""
+    if settings.redis_cluster:
+        print("the state changelog is for one Redis; a Redis Cluster has none (docs/state.md)")
+        return 2
+
+    async def start() -> None:
+        client = connect(settings.redis_url, cluster=False)
+        try:
+            await client.set(SEED, "0")
+        finally:
+            await client.aclose()
+
+    asyncio.run(start())
+    print("the running workers' flusher now marks and sends all of Redis's state (log line")
+    print("'changelog: seeding done' at the end; no flush marker until then)")
+    return 0

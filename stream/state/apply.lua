@@ -12,6 +12,12 @@
 --       | {'conflict', shop, stored_offset, shop, stored_offset, ...}
 --       | {'overflow', seen_key, ...} (money entries whose amounts would pass the counter limit)
 local p = cjson.decode(ARGV[1])
+-- With the state changelog on (p.ca, its marker us:cl:at, set before any counting): a Redis
+-- without the marker lost its state under this worker (emptied, replaced) or is being restored
+-- from the changelog. Write nothing; the claim that follows a rewind restores it first.
+if p.ca and redis.call('EXISTS', p.ca) == 0 then
+  return {'rewound'}
+end
 local ofield = 'o:' .. p.t .. ':' .. p.p .. ':' .. p.e
 local ffield = 'f:' .. p.t .. ':' .. p.p
 local gen = p.g

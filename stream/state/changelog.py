@@ -138,8 +138,13 @@ class ChangelogState:
                 args += [it.item, it.version]
         return int(await self._clear(keys=[], args=args))
 
-    async def next_marker(self) -> int:
-        return int(await self._marker(keys=[keys.CHANGELOG_AT], args=[]))
+    async def next_marker(self, expected: int, owner: str) -> int | None:
+        """The next flush marker, set in Redis; None if Redis changed under the flush (its
+        marker is no longer ``expected`` or ``owner`` lost the lease: emptied, restored)."""
+        got = await self._marker(
+            keys=[keys.CHANGELOG_AT, keys.CHANGELOG_LEASE], args=[expected, owner]
+        )
+        return None if got is None else int(got)
 
     async def marker(self) -> int | None:
         raw = await self.client.get(keys.CHANGELOG_AT)
@@ -181,6 +186,7 @@ def mark_args(shop: str | None, items: list[str]) -> tuple[list[str], list[str]]
 def with_marks(payload: dict[str, Any]) -> dict[str, Any]:
     """An apply payload (stream/state/batch.py) that has the script mark what it changes."""
     payload["cl"], payload["cg"] = keys.CHANGELOG_SHOPS, keys.CHANGELOG_GLOBAL
+    payload["ca"] = keys.CHANGELOG_AT  # no marker: Redis lost its state, the script writes nothing
     for section in payload["s"]:
         section["dk"] = keys.changelog_dirty(section["id"])
     return payload

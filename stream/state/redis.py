@@ -160,6 +160,7 @@ class RedisStore:
     async def write_shops(self, changes: Mapping[str, ShopSettings | None]) -> None:
         """Store each shop's settings (listed in the shop index while it has them), or delete
         them (None), in one round trip."""
+        await self._restored()
         docs = {shop: shop_settings.encode(s) for shop, s in changes.items() if s is not None}
         gone = [shop for shop, s in changes.items() if s is None]
         async with self._answered(), self.client.pipeline(transaction=self.changelog) as pipe:
@@ -185,6 +186,7 @@ class RedisStore:
     async def mark_shops_seen(self, shop_ids: list[str], day: int) -> None:
         """List ``shop_ids`` as seen on UTC ``day`` (days since the epoch; shop_list.py)."""
         if shop_ids:
+            await self._restored()
             async with self._answered(), self.client.pipeline(transaction=self.changelog) as pipe:
                 shop_list.mark_commands(pipe, shop_ids, day)
                 await self._marked(
@@ -193,12 +195,20 @@ class RedisStore:
                 await pipe.execute()
 
     async def put_subscribers(self, shop_id: str, day: date, count: int, ttl_s: int) -> None:
+        await self._restored()
         key = keys.subscribers(shop_id)
         async with self._answered(), self.client.pipeline(transaction=True) as pipe:
             pipe.hset(key, day.isoformat(), count)
             pipe.expire(key, ttl_s)
             await self._marked(pipe, shop_id, [cl.key_item(key)])
             await pipe.execute()
+
+    async def _restored(self) -> None:
+        """Before a write outside the apply script: a Redis lost under the worker is restored
+        first (the hook checks the changelog's marker), or the restore would replace the write
+        (a subscriber snapshot, a shop's settings, the shop list's day: not written again)."""
+        if self.before_claim is not None:
+            await self.before_claim()
 
     async def _marked(self, pipe: Any, shop: str | None, items: list[str]) -> None:
         """Mark ``items`` changed for the changelog in ``pipe``'s transaction (when it is on)."""

@@ -2,7 +2,7 @@
 event topics lose their records to retention (DeleteRecords up to their end) instead of being
 recreated, and the changelog topic is compacted before the restore, so the rebuilt Redis proves
 that compaction kept every piece of state's latest value. The producer is idempotent here
-(UPSELL_CHANGELOG_IDEMPOTENT=on: Kafka grants InitProducerId)."""
+(UPSELL_CHANGELOG_IDEMPOTENT=on: Kafka grants InitProducerId). Both engines."""
 
 from __future__ import annotations
 
@@ -51,9 +51,10 @@ async def delete_everything(bootstrap: str, topics: Topics) -> int:
     return sum(ends.values())
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("engine", ["batch", "faust"])
 async def test_on_kafka_retention_takes_the_events_and_compaction_keeps_the_latest_state(
-    kafka: KafkaCluster, redis_url: str, topics: Topics, tmp_path: Path
+    engine: str, kafka: KafkaCluster, redis_url: str, topics: Topics, tmp_path: Path
 ) -> None:
     bootstrap = kafka.bootstrap
     await ensure_topics(bootstrap, topics, partitions=4)
@@ -61,7 +62,7 @@ async def test_on_kafka_retention_takes_the_events_and_compaction_keeps_the_late
     client = Redis.from_url(redis_url)
     sent = mixed_events(6_000, seed=36)
     expected = ExpectedState(SHOPS).add_all(sent)
-    env = worker_env(bootstrap, redis_url, topics, "batch", UPSELL_CHANGELOG_IDEMPOTENT="on")
+    env = worker_env(bootstrap, redis_url, topics, engine, UPSELL_CHANGELOG_IDEMPOTENT="on")
     (w,) = workers(env, tmp_path, 1)
     try:
         await produce(bootstrap, topics, settings_messages())
@@ -113,6 +114,6 @@ async def test_on_kafka_retention_takes_the_events_and_compaction_keeps_the_late
         w.stop()
         await client.aclose()
     print(
-        f"\nchangelog on Kafka: {acknowledged:g} records acknowledged before compaction;"
+        f"\nchangelog on Kafka ({engine}): {acknowledged:g} records acknowledged before compaction;"
         f" {left} of {written} superseded ones left after it"
     )

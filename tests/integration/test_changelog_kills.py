@@ -39,7 +39,10 @@ async def test_kills_between_apply_and_changelog_then_a_wipe_leave_the_restore_e
 ) -> None:
     bootstrap, topics = broker.bootstrap, created_topics
     client = Redis.from_url(redis_url)
-    sent = mixed_events(16_000, seed=341)
+    # 24,000 at 1,000/s: a kill cycle lets at most ~4,500 through (1,500 written, a second's
+    # wait, 2,000 ahead while the worker restarts); 16,000 at 1,500/s ended before the 4th
+    # kill on a quiet machine (load 1.5), where the worker counts as fast as they are sent
+    sent = mixed_events(24_000, seed=341)
     expected = ExpectedState(SHOPS).add_all(sent)
     env = worker_env(bootstrap, redis_url, topics, engine, UPSELL_CHANGELOG_FLUSH_MS="1000")
     (w,) = workers(env, tmp_path, 1)
@@ -52,7 +55,7 @@ async def test_kills_between_apply_and_changelog_then_a_wipe_leave_the_restore_e
         done = asyncio.Event()
         items = [(s.kind, s.key, s.value) for s in sent]
         producing = asyncio.create_task(
-            produce_until(bootstrap, topics, items, done, 1_500, lambda: written(client))
+            produce_until(bootstrap, topics, items, done, 1_000, lambda: written(client))
         )
         for i in range(KILLS):
             await wait_written(client, await written(client) + 1_500, f"before kill {i + 1}")

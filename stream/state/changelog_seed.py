@@ -1,0 +1,100 @@
+"""Seed the state changelog with the state Redis held before it was switched on (docs/state.md,
+"Changelog"): an upgrade from a version without a changelog leaves state that no change marks
+until it changes, and a shop counted long ago may never change again. A worker that finds the
+changelog without a flush marker sets ``us:cl:seed`` (a SCAN cursor); the flusher then walks the
+keyspace in bounded steps, marking every piece of state as a change would, and sends no flush
+marker until the walk is done (so no restore trusts a changelog that holds part of the state)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from stream.state import keys
+from stream.state.changelog import field_item, key_item, mark_args, mark_script, member_item
+
+SEED = f"{keys.PREFIX}:cl:seed"  # the walk's SCAN cursor; "done" once it ended
+DONE = b"done"
+_GLOBAL_KEYS = (f"{keys.PREFIX}:part:", f"{keys.PREFIX}:wk:")  # whole keys, global marks
+_SHOP_HEAD = f"{keys.PREFIX}:{{"
+
+
+def _shop_of(name: str) -> str | None:
+    if not name.startswith(_SHOP_HEAD):
+        return None
+    end = name.find("}:", len(_SHOP_HEAD))
+    return None if end < 0 else name[len(_SHOP_HEAD) : end]
+
+
+class ChangelogSeed:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._mark = mark_script(client)
+        self.marked = 0  # items marked by this process
+
+    async def start(self) -> None:
+        """The changelog holds no flush: walk Redis once (a walk under way continues)."""
+        await self.client.set(SEED, "0", nx=True)
+
+    async def pending(self) -> bool:
+        raw = await self.client.get(SEED)
+        return raw is not None and raw != DONE
+
+    async def run(self, budget_s: float = 0.2, scan: int = 1000) -> bool:
+        """Steps of the walk for about ``budget_s``; True while it is not done."""
+        raw = await self.client.get(SEED)
+        if raw is None or raw == DONE:
+            return False
+        cursor = int(raw)
+        deadline = time.monotonic() + budget_s
+        while True:
+            cursor, names = await self.client.scan(cursor, match=f"{keys.PREFIX}:*", count=scan)
+            await self._mark_keys([n.decode() for n in names])
+            if cursor == 0:
+                await self.client.set(SEED, DONE)
+                return False
+            await self.client.set(SEED, cursor)
+            if time.monotonic() >= deadline:
+                return True
+
+    async def _mark_keys(self, names: list[str]) -> None:
+        if not names:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for n in names:
+                pipe.type(n)
+            types = [t.decode() if isinstance(t, bytes) else t for t in await pipe.execute()]
+        marks: dict[str | None, list[str]] = {}
+        for name, typ in zip(names, types, strict=True):
+            for shop, item in await self._items(name, typ):
+                marks.setdefault(shop, []).append(item)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shop, items in marks.items():
+                for i in range(0, len(items), 1000):
+                    names_, args = mark_args(shop, items[i : i + 1000])
+                    await self._mark(keys=names_, args=args, client=pipe)
+            await pipe.execute()
+        self.marked += sum(len(v) for v in marks.values())
+
+    async def _items(self, name: str, typ: str) -> list[tuple[str | None, str]]:
+        """(shop or None for the global marks, item) of one key, as a change would mark it."""
+        shop = _shop_of(name)
+        if shop is not None:
+            if name.endswith(":cl") or ":col:" in name:  # marks; the collector's 15-min claims
+                return []
+            if typ in ("hash", "string"):
+                return [(shop, key_item(name))]
+            if typ == "zset":  # the ledger: one item per entry
+                return [(shop, member_item(name, m)) for m in await self._members(name)]
+            return []  # lists (erasure records) are not carried
+        if name.startswith(_GLOBAL_KEYS) and typ in ("hash", "string"):
+            return [(None, key_item(name))]
+        if name == keys.SHOPS:
+            fields = [f.decode() async for f, _ in self.client.hscan_iter(name, count=1000)]
+            return [(None, field_item(name, f)) for f in fields]
+        if name == keys.SHOPS_ACTIVE:
+            return [(None, member_item(name, m)) for m in await self._members(name)]
+        return []  # derived by a restore (day index, shop index, format) or bookkeeping
+
+    async def _members(self, name: str) -> list[str]:
+        return [m.decode() async for m, _ in self.client.zscan_iter(name, count=1000)]
