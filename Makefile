@@ -114,7 +114,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
 
 chaos: system-tools $(STAMP)
-	$(BIN)/pytest -m slow tests/chaos -s $(PYTEST_ARGS)
+	$(BIN)/pytest -m slow tests -s $(PYTEST_ARGS)
 
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak

@@ -52,7 +52,10 @@ async def delete_everything(bootstrap: str, topics: Topics) -> int:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("engine", ["batch", "faust"])
+@pytest.mark.parametrize(
+    "engine",
+    ["batch", pytest.param("faust", marks=pytest.mark.slow)],  # Faust: make chaos
+)
 async def test_on_kafka_retention_takes_the_events_and_compaction_keeps_the_latest_state(
     engine: str, kafka: KafkaCluster, redis_url: str, topics: Topics, tmp_path: Path
 ) -> None:

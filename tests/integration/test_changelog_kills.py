@@ -29,20 +29,32 @@ from tests.support.expected_state import ExpectedState
 from tests.support.redis_dump import differences, dump
 from tests.support.restore_runs import count_stop_wipe, snapshots
 
-KILLS = 4
+# make test kills twice per engine; make chaos four times (the -m slow cases)
+KILLS = [
+    ("batch", 2),
+    ("faust", 2),
+    pytest.param("batch", 4, marks=pytest.mark.slow),
+    pytest.param("faust", 4, marks=pytest.mark.slow),
+]
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("engine", ["batch", "faust"])
+@pytest.mark.parametrize(("engine", "kills"), KILLS)
 async def test_kills_between_apply_and_changelog_then_a_wipe_leave_the_restore_exact(
-    engine: str, broker: EmbeddedBroker, redis_url: str, created_topics: Topics, tmp_path: Path
+    engine: str,
+    kills: int,
+    broker: EmbeddedBroker,
+    redis_url: str,
+    created_topics: Topics,
+    tmp_path: Path,
 ) -> None:
     bootstrap, topics = broker.bootstrap, created_topics
     client = Redis.from_url(redis_url)
-    # 24,000 at 1,000/s: a kill cycle lets at most ~4,500 through (1,500 written, a second's
-    # wait, 2,000 ahead while the worker restarts); 16,000 at 1,500/s ended before the 4th
-    # kill on a quiet machine (load 1.5), where the worker counts as fast as they are sent
-    sent = mixed_events(24_000, seed=341)
+    # 6,000 a kill at 1,000 ahead: a kill cycle lets at most ~4,500 through (1,500 written, a
+    # second's wait, 2,000 ahead while the worker restarts); 4,000 a kill with 1,500 ahead
+    # ended before the 4th kill on a quiet machine (load 1.5), where the worker counts as fast
+    # as they are sent
+    sent = mixed_events(6_000 * kills, seed=341)
     expected = ExpectedState(SHOPS).add_all(sent)
     env = worker_env(bootstrap, redis_url, topics, engine, UPSELL_CHANGELOG_FLUSH_MS="1000")
     (w,) = workers(env, tmp_path, 1)
@@ -57,7 +69,7 @@ async def test_kills_between_apply_and_changelog_then_a_wipe_leave_the_restore_e
         producing = asyncio.create_task(
             produce_until(bootstrap, topics, items, done, 1_000, lambda: written(client))
         )
-        for i in range(KILLS):
+        for i in range(kills):
             await wait_written(client, await written(client) + 1_500, f"before kill {i + 1}")
             await asyncio.sleep(rng.random())
             pending_at_kills.append(await client.hlen(keys.CHANGELOG_SHOPS))
@@ -66,7 +78,7 @@ async def test_kills_between_apply_and_changelog_then_a_wipe_leave_the_restore_e
         assert not producing.done(), "the stream ended before the last kill: produce slower"
         done.set()
         await producing
-        assert sum(1 for n in pending_at_kills if n) >= KILLS // 2, pending_at_kills
+        assert sum(1 for n in pending_at_kills if n) >= kills // 2, pending_at_kills
         before = await count_stop_wipe(bootstrap, topics, client, w, expected, 300)
         w.start().wait_ready()
         after = await dump(client)
