@@ -73,6 +73,8 @@ def encode_value(kind: str, ttl_ms: int, value: Any, now_ms: int) -> bytes | Non
         return orjson.dumps({"h": pairs, "x": expires})
     if kind == "s":
         return orjson.dumps({"b": base64.b64encode(value).decode(), "x": expires})
+    if kind == "l":  # a list (a shop's erasure records), its elements in order
+        return orjson.dumps({"l": [base64.b64encode(v).decode() for v in value], "x": expires})
     if kind == "z":  # a sorted set's member: its score, and the set's expiry
         return orjson.dumps({"z": value.decode(), "x": expires})
     return orjson.dumps({"f": value.decode()})

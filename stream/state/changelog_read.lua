@@ -2,7 +2,8 @@
 -- one atomic call: ARGV = {n, shop_1, dirty_1, ..., shop_n, dirty_n}. An item is 'k<key>' (a
 -- whole key), 'z<ledger key>\0<member>' (a ledger entry) or 'f<hash key>\0<field>' (one field).
 -- Returns {now_ms, {shop, {{item, version, kind, ttl_ms, value}, ...}}, ...}; kind is 'h'
--- (hash: value = its fields and values), 's' (string), 'z' (score), 'f' (field value) or 'n'
+-- (hash: value = its fields and values), 's' (string), 'l' (list: its elements), 'z' (score),
+-- 'f' (field value) or 'n'
 -- (gone: a tombstone); value false = gone too.
 local t = redis.call('TIME')
 local out = {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}
@@ -22,6 +23,8 @@ for i = 0, n - 1 do
           kind, value = 'h', redis.call('HGETALL', key)
         elseif typ == 'string' then
           kind, value = 's', redis.call('GET', key)
+        elseif typ == 'list' then
+          kind, value = 'l', redis.call('LRANGE', key, 0, -1)
         else
           kind = 'n'
         end

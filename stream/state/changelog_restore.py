@@ -87,6 +87,10 @@ class RestoreWriter:
         if "h" in doc:
             pipe.hset(name, mapping=doc["h"])
             self._derive(name, doc["h"], day)
+        elif "l" in doc:
+            if not doc["l"]:
+                return
+            pipe.rpush(name, *(base64.b64decode(v) for v in doc["l"]))
         else:
             pipe.set(name, base64.b64decode(doc["b"]))
         if expires is not None:
@@ -177,6 +181,9 @@ class _Commands:
 
     def hdel(self, name: str, member: Any) -> None:
         self._add("HDEL", name, member)
+
+    def rpush(self, name: str, *values: bytes) -> None:
+        self._add("RPUSH", name, *values)
 
     def zadd(self, name: str, mapping: dict[Any, float]) -> None:
         (member, score), *_ = mapping.items()

@@ -82,11 +82,11 @@ class ChangelogSeed:
         if shop is not None:
             if name.endswith(":cl") or ":col:" in name:  # marks; the collector's 15-min claims
                 return []
-            if typ in ("hash", "string"):
+            if typ in ("hash", "string", "list"):  # a list: the shop's erasure records
                 return [(shop, key_item(name))]
             if typ == "zset":  # the ledger: one item per entry
                 return [(shop, member_item(name, m)) for m in await self._members(name)]
-            return []  # lists (erasure records) are not carried
+            return []
         if name.startswith(_GLOBAL_KEYS) and typ in ("hash", "string"):
             return [(None, key_item(name))]
         if name == keys.SHOPS:

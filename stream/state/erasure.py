@@ -25,7 +25,7 @@ import orjson
 from redis.asyncio import Redis
 
 from stream.state import keys
-from stream.state.changelog import mark_args, mark_script, member_item
+from stream.state.changelog import key_item, mark_args, mark_script, member_item
 from stream.state.redis import AnyRedis
 
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
@@ -81,10 +81,24 @@ async def erase_subscriber(
     for i in range(0, len(doomed), 500):
         removed += await _remove(redis, shop, ledger, doomed[i : i + 500])
     done = Erasure(shop, now, by, via, removed)
-    log = keys.erasures(shop)
-    await redis.lpush(log, orjson.dumps(done.record()))
-    await redis.ltrim(log, 0, MAX_RECORDS - 1)
+    await _record(redis, shop, done)
     return done
+
+
+async def _record(redis: AnyRedis, shop: str, done: Erasure) -> None:
+    """Add ``done`` to the shop's erasure records and, on one Redis, mark the list for the
+    state changelog in the same transaction (a restore brings the records back)."""
+    log = keys.erasures(shop)
+    if not isinstance(redis, Redis):
+        await redis.lpush(log, orjson.dumps(done.record()))
+        await redis.ltrim(log, 0, MAX_RECORDS - 1)
+        return
+    names, args = mark_args(shop, [key_item(log)])
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.lpush(log, orjson.dumps(done.record()))
+        pipe.ltrim(log, 0, MAX_RECORDS - 1)
+        await mark_script(redis)(keys=names, args=args, client=pipe)
+        await pipe.execute()
 
 
 async def _remove(redis: AnyRedis, shop: str, ledger: str, members: list[bytes | str]) -> int:

@@ -2,10 +2,12 @@
 erasure): the ledger entries it removes are marked in the same transaction, so the flusher sends
 their tombstones and a Redis restored from the changelog does not bring an erased subscriber
 back. Before the fix, erase_subscriber removed the entries without a mark: the changelog kept
-their last values, and a restore wrote them back."""
+their last values, and a restore wrote them back. The erasure's own record (``us:{S}:erasures``,
+a list) is marked with it and comes back with a restore (before, lists were not carried)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -13,8 +15,9 @@ import pytest
 from redis.asyncio import Redis
 
 from stream.state import keys
-from stream.state.changelog import ChangelogState, member_item
-from stream.state.erasure import erase_subscriber
+from stream.state.changelog import ChangelogState, key_item, member_item
+from stream.state.changelog_restore import RestoreWriter
+from stream.state.erasure import erase_subscriber, erasure_records
 
 pytestmark = [pytest.mark.integration]
 
@@ -34,7 +37,19 @@ async def test_an_erasure_marks_tombstones_for_the_changelog(redis_url: str) -> 
         assert await client.zrange(ledger, 0, -1) == [kept.encode()]
         _, (dirty,) = await ChangelogState(client).read([(shop, b"")])
         changes = {i.item: i.value for i in dirty.items}
-        assert changes == {member_item(ledger, erased).encode(): None}, changes
+        log = key_item(keys.erasures(shop)).encode()
+        assert set(changes) == {member_item(ledger, erased).encode(), log}, changes
+        assert changes[member_item(ledger, erased).encode()] is None
         assert await client.hexists(keys.CHANGELOG_SHOPS, shop), "the flusher finds the shop"
+
+        # the erasure's own record comes back with a restore from these records
+        records = await erasure_records(client, shop)
+        await client.flushall()
+        writer = RestoreWriter(
+            client, now_ms=int(time.time() * 1000), retention_days=800, state_format=1
+        )
+        await writer.write(list(changes.items()))
+        assert await erasure_records(client, shop) == records
+        assert records[0]["ledger_entries_removed"] == 1
     finally:
         await client.aclose()
