@@ -63,10 +63,14 @@ class Handlers:
                     )
         except PeriodError as exc:
             raise bad_request(exc.code, exc.message, exc.param) from None
-        days = period.days + (compare.days if compare is not None else 0)
-        if not request.get("heavy"):  # one slot a request, released by the limits middleware
-            request["heavy"] = self.heavy.enter(days, request.get("owner"))
+        self._take_heavy(request, period.days + (compare.days if compare is not None else 0))
         return shop, period, compare
+
+    def _take_heavy(self, request: web.Request, days: int) -> None:
+        """One heavy-query slot a request, taken in the token's share (the limits middleware
+        gives it back to the same token)."""
+        if not request.get("heavy"):
+            request["heavy"] = self.heavy.enter(days, request.get("owner"))
 
     async def _metrics(self, shop: ShopView, period: Period) -> dict[str, Any]:
         days = period.dates()
@@ -261,10 +265,9 @@ class Handlers:
         today = local_date(shop.timezone, self.clock())
         first = await self.reader.experiment_start(shop.shop_id, group_id)
         run = experiment.run_of(shop.experiments.get(group_id), first, today, self.max_days)
-        if not run.days or run.start is None:
+        if run.start is None:  # no run yet (days is 0 exactly then)
             return run, {}, 0
-        if not request.get("heavy"):
-            request["heavy"] = self.heavy.enter(run.days)
+        self._take_heavy(request, run.days)
         days = [date.fromordinal(run.start.toordinal() + i) for i in range(run.days)]
         exposures = await self.reader.sum_exposures(shop.shop_id, days, group_id)
         views = await self.reader.sum_variations(shop.shop_id, days, group_id)
