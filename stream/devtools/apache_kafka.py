@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream.devtools.certificates import TestCA, make_test_ca
-from stream.devtools.embedded import EmbeddedError, _port_open, _Process
+from stream.devtools.embedded import EmbeddedError, _Process
 from stream.devtools.kafka_config import LOG4J2, KafkaNode, server_properties
+from stream.devtools.ports import port_open
 
 ROOT = Path(__file__).resolve().parents[2]
 ENSURE_KAFKA = ROOT / "scripts" / "ensure-kafka"
@@ -190,7 +191,7 @@ class KafkaCluster:
         deadline = time.monotonic() + timeout_s
         for node in self.nodes:
             proc = self._procs[node.node_id]
-            while not _port_open(node.port):
+            while not port_open(node.port):
                 if not proc.running():
                     raise EmbeddedError(f"Kafka node {node.node_id} exited:\n{proc.tail(40)}")
                 if time.monotonic() > deadline:

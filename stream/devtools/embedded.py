@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -20,19 +19,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from stream.devtools.ports import free_port
+from stream.devtools.ports import free_port, port_open
 
 START_TIMEOUT_S = 30.0
 
 
 class EmbeddedError(RuntimeError):
     pass
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class _Process:
@@ -154,7 +147,7 @@ class EmbeddedBroker:
                 "memory://tansu/",
             ]
         )
-        _wait(lambda: _port_open(self.port), self._proc, "broker")
+        _wait(lambda: port_open(self.port), self._proc, "broker")
         import asyncio
 
         from stream.kafka.clients import wait_for_broker

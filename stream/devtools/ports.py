@@ -26,6 +26,13 @@ def is_free(port: int) -> bool:
         return True
 
 
+def port_open(port: int) -> bool:
+    """True when a server accepts connections on ``port`` on loopback now."""
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def free_port() -> int:
     """A port that is free now and that no outgoing connection will take before a server binds
     it: drawn at random below the kernel's ephemeral range (port 0 gives a port *from* that
