@@ -17,6 +17,7 @@ first): when, by whom, through which door and how many ledger entries went, neve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -86,34 +87,39 @@ async def erase_subscriber(
 
 
 async def _record(redis: AnyRedis, shop: str, done: Erasure) -> None:
-    """Add ``done`` to the shop's erasure records and, on one Redis, mark the list for the
-    state changelog in the same transaction (a restore brings the records back)."""
+    """Add ``done`` to the shop's erasure records (marked: a restore brings them back)."""
     log = keys.erasures(shop)
-    if not isinstance(redis, Redis):
-        await redis.lpush(log, orjson.dumps(done.record()))
-        await redis.ltrim(log, 0, MAX_RECORDS - 1)
-        return
-    names, args = mark_args(shop, [key_item(log)])
-    async with redis.pipeline(transaction=True) as pipe:
+
+    def write(pipe: Any) -> None:
         pipe.lpush(log, orjson.dumps(done.record()))
         pipe.ltrim(log, 0, MAX_RECORDS - 1)
-        await mark_script(redis)(keys=names, args=args, client=pipe)
-        await pipe.execute()
+
+    await _marked(redis, shop, [key_item(log)], write)
 
 
 async def _remove(redis: AnyRedis, shop: str, ledger: str, members: list[bytes | str]) -> int:
-    """ZREM ``members`` and, on one Redis, mark them for the state changelog in the same
-    transaction: the changelog then carries their tombstones, so a restore from it does not
-    bring an erased subscriber back (a Cluster has no changelog: docs/state.md)."""
-    if not isinstance(redis, Redis):
-        return int(await redis.zrem(ledger, *members))
+    """ZREM ``members``, marked: the changelog then carries their tombstones, so a restore from
+    it does not bring an erased subscriber back."""
     texts = [m.decode() if isinstance(m, bytes) else m for m in members]
-    names, args = mark_args(shop, [member_item(ledger, m) for m in texts])
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zrem(ledger, *members)
-        await mark_script(redis)(keys=names, args=args, client=pipe)
-        gone, _ = await pipe.execute()
+    gone, *_ = await _marked(
+        redis, shop, [member_item(ledger, m) for m in texts], lambda p: p.zrem(ledger, *members)
+    )
     return int(gone)
+
+
+async def _marked(
+    redis: AnyRedis, shop: str, items: list[str], write: Callable[[Any], object]
+) -> list[Any]:
+    """``write``'s commands and, on one Redis, the changelog's marks of ``items`` in the same
+    transaction (a Cluster has no changelog: docs/state.md); their replies."""
+    one_redis = isinstance(redis, Redis)
+    async with redis.pipeline(transaction=one_redis) as pipe:
+        write(pipe)
+        if one_redis:
+            names, args = mark_args(shop, items)
+            await mark_script(redis)(keys=names, args=args, client=pipe)
+        replies: list[Any] = await pipe.execute()
+    return replies
 
 
 async def erasure_records(redis: AnyRedis, shop: str, limit: int = 100) -> list[dict[str, Any]]:
