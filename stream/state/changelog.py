@@ -80,6 +80,11 @@ def encode_value(kind: str, ttl_ms: int, value: Any, now_ms: int) -> bytes | Non
     return orjson.dumps({"f": value.decode()})
 
 
+def _dirty_key(shop: str) -> str:
+    """The hash of ``shop``'s marks (the global hash for GLOBAL)."""
+    return keys.CHANGELOG_GLOBAL if shop == GLOBAL else keys.changelog_dirty(shop)
+
+
 def partition_of(shop: str, partitions: int) -> int:
     """Changelog partition of a shop's records: partition 0 holds the global records and the
     flush markers, the shops share the others (all of a shop's records in one partition, so
@@ -113,7 +118,7 @@ class ChangelogState:
         """Redis's time (ms) and the marked items of ``shops`` with their values, atomically."""
         args: list[Any] = [len(shops)]
         for shop, _ in shops:
-            args += [shop, keys.CHANGELOG_GLOBAL if shop == GLOBAL else keys.changelog_dirty(shop)]
+            args += [shop, _dirty_key(shop)]
         reply = await self._read(keys=[], args=args)
         now = int(reply[0])
         out = []
@@ -134,8 +139,7 @@ class ChangelogState:
             return 0
         args: list[Any] = [keys.CHANGELOG_SHOPS, len(shops)]
         for d in shops:
-            dirty = keys.CHANGELOG_GLOBAL if d.shop == GLOBAL else keys.changelog_dirty(d.shop)
-            args += [d.shop, dirty, d.seen, len(d.items)]
+            args += [d.shop, _dirty_key(d.shop), d.seen, len(d.items)]
             for it in d.items:
                 args += [it.item, it.version]
         return int(await self._clear(keys=[], args=args))

@@ -127,7 +127,7 @@ class RestoreWriter:
 
     def _derive(self, name: str, fields: dict[str, str], day: str | None) -> None:
         """Remember what the index, the shop list and the generations need from a hash."""
-        shop = name[len(keys.PREFIX) + 2 : name.find("}:")] if name.startswith("us:{") else ""
+        shop = keys.shop_of(name) or ""
         if day is not None and shop:
             self._days.setdefault(day, set()).add(shop)
         elif name.startswith(keys.PREFIX + ":part:"):

@@ -16,14 +16,6 @@ from stream.state.changelog import field_item, key_item, mark_args, mark_script,
 SEED = f"{keys.PREFIX}:cl:seed"  # the walk's SCAN cursor; "done" once it ended
 DONE = b"done"
 _GLOBAL_KEYS = (f"{keys.PREFIX}:part:", f"{keys.PREFIX}:wk:")  # whole keys, global marks
-_SHOP_HEAD = f"{keys.PREFIX}:{{"
-
-
-def _shop_of(name: str) -> str | None:
-    if not name.startswith(_SHOP_HEAD):
-        return None
-    end = name.find("}:", len(_SHOP_HEAD))
-    return None if end < 0 else name[len(_SHOP_HEAD) : end]
 
 
 class ChangelogSeed:
@@ -35,10 +27,6 @@ class ChangelogSeed:
     async def start(self) -> None:
         """The changelog holds no flush: walk Redis once (a walk under way continues)."""
         await self.client.set(SEED, "0", nx=True)
-
-    async def pending(self) -> bool:
-        raw = await self.client.get(SEED)
-        return raw is not None and raw != DONE
 
     async def run(self, budget_s: float = 0.2, scan: int = 1000) -> bool:
         """Steps of the walk for about ``budget_s``; True while it is not done."""
@@ -78,7 +66,7 @@ class ChangelogSeed:
 
     async def _items(self, name: str, typ: str) -> list[tuple[str | None, str]]:
         """(shop or None for the global marks, item) of one key, as a change would mark it."""
-        shop = _shop_of(name)
+        shop = keys.shop_of(name)
         if shop is not None:
             if name.endswith(":cl") or ":col:" in name:  # marks; the collector's 15-min claims
                 return []

@@ -173,15 +173,22 @@ DAY_KINDS = ("day", "grp", "var", "trn", "hll", "xp")
 _DAY_LEN = len("YYYY-MM-DD")
 
 
-def day_of(name: str) -> str | None:
-    """The day ``D`` of a day-scoped key name, else None (``us:{s1}:var:2026-11-24:g`` ->
-    ``2026-11-24``; ``us:{s1}:ledger`` -> None). Shop ids never contain ``}``."""
+def shop_of(name: str) -> str | None:
+    """The shop of a per-shop key name (``us:{s1}:ledger`` -> ``s1``), else None. Shop ids
+    never contain ``}``."""
     if not name.startswith(_SHOP_HEAD):
         return None
     close = name.find("}:", len(_SHOP_HEAD))
-    if close < 0:
+    return None if close < 0 else name[len(_SHOP_HEAD) : close]
+
+
+def day_of(name: str) -> str | None:
+    """The day ``D`` of a day-scoped key name, else None (``us:{s1}:var:2026-11-24:g`` ->
+    ``2026-11-24``; ``us:{s1}:ledger`` -> None)."""
+    shop = shop_of(name)
+    if shop is None:
         return None
-    kind, _, rest = name[close + 2 :].partition(":")
+    kind, _, rest = name[len(_SHOP_HEAD) + len(shop) + 2 :].partition(":")
     if kind not in DAY_KINDS or len(rest) < _DAY_LEN:
         return None
     day = rest[:_DAY_LEN]

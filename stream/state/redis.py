@@ -86,8 +86,7 @@ class RedisStore:
 
     # -- counters ---------------------------------------------------------------------------
     async def claim(self, topic: str, partition: int, above: int = 0) -> Claim:
-        if self.before_claim is not None:  # a claim reads the checkpoint: after any restore
-            await self.before_claim()
+        await self._restored()  # a claim reads the checkpoint: after any restore
         self.day_index.forget()  # Redis may have lost keys (this may follow an outage)
         async with self._answered():
             gen, offset, epoch = await self._claim(
