@@ -219,7 +219,7 @@ def send(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def erase(settings: Settings, args: argparse.Namespace, user: str) -> int:
-    from stream.state.connection import open_redis
+    from stream.state.connection import close_redis, open_redis
     from stream.state.erasure import erase_subscriber
 
     async def run() -> dict[str, object]:
@@ -234,7 +234,7 @@ def erase(settings: Settings, args: argparse.Namespace, user: str) -> int:
                 now=datetime.now(UTC),
             )
         finally:
-            await redis.aclose()
+            await close_redis(redis)
         return done.record()
 
     record = asyncio.run(run())

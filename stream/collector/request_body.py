@@ -190,15 +190,15 @@ def _apply_clock_rule(body: dict[str, Any], received_at: datetime, skew: timedel
     if raw is None:
         body["occurred_at"] = utc_text(received_at)
         return True
-    occurred = _instant(raw)
-    if occurred is None:
+    occurred = original = _instant(raw)
+    if original is None:
         return True  # the decoder names the problem
     try:
-        occurred += skew
+        occurred = original + skew
     except OverflowError:
         return False
     if received_at < occurred <= received_at + FUTURE_TOLERANCE:
         occurred = received_at
-    if skew or occurred != _instant(raw):
+    if skew or occurred != original:
         body["occurred_at"] = utc_text(occurred)
     return True

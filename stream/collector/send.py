@@ -156,7 +156,7 @@ def _cause(exc: BaseException) -> str:
 async def via_kafka(bootstrap: str, topics: Topics, kind: str, event: dict[str, Any]) -> str:
     """Produce the event to its topic keyed by ``shop_id``; the line to print."""
     topic = topics.of(KINDS[SEND_KINDS[kind]])
-    producer = make_producer(bootstrap, acks="all", request_timeout_ms=5000)
+    producer = make_producer(bootstrap, request_timeout_ms=5000)  # acks=all, as every producer
     try:
         await asyncio.wait_for(producer.start(), KAFKA_TIMEOUT_S)
         meta = await asyncio.wait_for(

@@ -16,7 +16,7 @@ from stream.collector.write_keys import (
     WriteKeyError,
 )
 from stream.settings import Settings
-from stream.state.connection import open_redis
+from stream.state.connection import close_redis, open_redis
 
 ID_CHARS = 12
 T = TypeVar("T")
@@ -27,7 +27,7 @@ async def _with_registry(settings: Settings, use: Callable[[KeyRegistry], Awaita
     try:
         return await use(KeyRegistry(redis, 0))
     finally:
-        await redis.aclose()
+        await close_redis(redis)
 
 
 async def add_key(

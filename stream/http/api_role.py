@@ -17,6 +17,7 @@ from stream.dates.clock import Clock, system_clock
 from stream.http.application import build_web, serving_redis
 from stream.http.readiness import ApiReadiness
 from stream.settings import Settings
+from stream.state.connection import close_redis
 from stream.state.redis import AnyRedis
 from stream.telemetry import Telemetry
 from stream.web.serve import serve_until_stopped
@@ -29,7 +30,7 @@ class ApiProcess:
     telemetry: Telemetry
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await close_redis(self.redis)
 
 
 def build_api_process(settings: Settings, *, clock: Clock = system_clock) -> ApiProcess:

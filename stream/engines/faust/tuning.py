@@ -13,13 +13,12 @@ from typing import Any
 import faust
 from faust.sensors.monitor import Monitor
 
-from stream.kafka.faust_clients import set_fetch_max_wait_ms
 from stream.settings import Settings
 
 
 def configure_faust(app: faust.App, settings: Settings) -> None:
-    """The adjustments below, for the worker's app."""
-    set_fetch_max_wait_ms(settings.fetch_max_wait_ms)
+    """The adjustments below, for the worker's app (the fetch wait and read_committed are
+    set for both engines by stream/app.py: stream/kafka/faust_clients.py)."""
     conf: Any = app.conf
     conf.Monitor = QuietMonitor
 
