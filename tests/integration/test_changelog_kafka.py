@@ -22,6 +22,7 @@ from tests.support.api_totals import assert_http_totals
 from tests.support.compaction import compact_quickly
 from tests.support.e2e import eventually, produce, read_topic, worker_env, workers
 from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items
 from tests.support.expected_state import ExpectedState
 from tests.support.metrics import scrape, total
 from tests.support.redis_dump import differences, dump
@@ -77,7 +78,7 @@ async def test_on_kafka_retention_takes_the_events_and_compaction_keeps_the_late
 
         for i in range(0, len(sent), 500):  # in steps, each flushed: a flush rewrites hot keys
             previous = await flushed()
-            await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in sent[i : i + 500]])
+            await produce(bootstrap, topics, as_items(sent[i : i + 500]))
             now = await eventually(flushed, previous.__lt__, 60)
             assert now > previous, f"no flush in 60 s after step {i}"
         await assert_http_totals(w.url, expected, 180)
@@ -91,7 +92,7 @@ async def test_on_kafka_retention_takes_the_events_and_compaction_keeps_the_late
             segment alone, so the measure is how many of these have gone."""
             extra = mixed_events(3, seed=next(rounds))  # its flush rolls the segment
             expected.add_all(extra)
-            await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in extra])
+            await produce(bootstrap, topics, as_items(extra))
             records = await read_topic(bootstrap, topics.changelog)
             keys = len({(r.partition, r.key) for r in records})
             return len(records) - keys, int(await flushed()) - keys
@@ -111,7 +112,7 @@ async def test_on_kafka_retention_takes_the_events_and_compaction_keeps_the_late
         assert not differences(before, after), "\n".join(differences(before, after))
         more = mixed_events(2_000, seed=37)
         expected.add_all(more)
-        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in more])
+        await produce(bootstrap, topics, as_items(more))
         await assert_http_totals(w.url, expected, 120)
     finally:
         w.stop()

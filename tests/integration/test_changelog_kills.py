@@ -25,6 +25,7 @@ from tests.support.e2e import (
     written,
 )
 from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items
 from tests.support.expected_state import ExpectedState
 from tests.support.redis_dump import differences, dump
 from tests.support.restore_runs import count_stop_wipe, snapshots
@@ -65,7 +66,7 @@ async def test_kills_between_apply_and_changelog_then_a_wipe_leave_the_restore_e
         w.start().wait_ready()
         await produce(bootstrap, topics, snapshots())
         done = asyncio.Event()
-        items = [(s.kind, s.key, s.value) for s in sent]
+        items = as_items(sent)
         producing = asyncio.create_task(
             produce_until(bootstrap, topics, items, done, 1_000, lambda: written(client))
         )

@@ -22,6 +22,7 @@ from stream.state import keys
 from tests.support.api_totals import assert_http_totals
 from tests.support.e2e import eventually, produce, worker_env, workers
 from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items
 from tests.support.expected_state import ExpectedState
 from tests.support.metrics import scrape, total
 from tests.support.redis_dump import differences, dump
@@ -52,7 +53,7 @@ async def test_a_redis_emptied_under_a_running_worker_is_restored_by_it(
         pid = w.proc.pid
         write_key = await registry.add("shop-utc", KeyKind.SECRET)
         await produce(bootstrap, topics, snapshots())
-        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in sent])
+        await produce(bootstrap, topics, as_items(sent))
         await assert_http_totals(w.url, expected, 180)
         await caught_up(client)
         before = await dump(client)
@@ -74,7 +75,7 @@ async def test_a_redis_emptied_under_a_running_worker_is_restored_by_it(
         money = [s for s in sent if s.kind in ("upgrade", "downgrade") and s.valid][:30]
         more = mixed_events(1_500, seed=45)
         expected.add_all(more)
-        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in [*money, *more]])
+        await produce(bootstrap, topics, as_items([*money, *more]))
         await assert_http_totals(w.url, expected, 180)
 
         # 2. events flowing into the emptied Redis (topics kept): nothing lost, none twice
@@ -82,7 +83,7 @@ async def test_a_redis_emptied_under_a_running_worker_is_restored_by_it(
         expected.add_all(more)
         await caught_up(client)
         await client.flushall()
-        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in [*money, *more]])
+        await produce(bootstrap, topics, as_items([*money, *more]))
         await assert_http_totals(w.url, expected, 180)
         found = await eventually(lambda: restores(w), lambda n: n[1] >= 2, 60)
         assert list(found) == [2, 2], f"(lost, restores) = {found}"

@@ -18,6 +18,7 @@ from stream.state import keys
 from tests.support.api_totals import assert_http_totals
 from tests.support.e2e import produce, worker_env, workers
 from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items
 from tests.support.expected_state import ExpectedState
 from tests.support.redis_dump import differences, dump
 from tests.support.restore_runs import count_stop_wipe, restore_by_hand, snapshots
@@ -39,7 +40,7 @@ async def test_an_emptied_redis_comes_back_whole_from_the_changelog(
         w.start().wait_ready()
         write_key = await registry.add("shop-utc", KeyKind.SECRET)
         await produce(bootstrap, topics, snapshots())
-        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in sent])
+        await produce(bootstrap, topics, as_items(sent))
         before = await count_stop_wipe(bootstrap, topics, client, w, expected)
         assert any(":seen:" in k for k in before) and any(":ledger" in k for k in before)
         assert any(":subs" in k for k in before) and keys.SHOPS in before
@@ -58,7 +59,7 @@ async def test_an_emptied_redis_comes_back_whole_from_the_changelog(
         money = [s for s in sent if s.kind in ("upgrade", "downgrade") and s.valid][:30]
         more = mixed_events(3_000, seed=35)
         expected.add_all(more)
-        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in [*money, *more]])
+        await produce(bootstrap, topics, as_items([*money, *more]))
         await assert_http_totals(w.url, expected, 120)
     finally:
         w.stop()

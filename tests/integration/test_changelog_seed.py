@@ -20,6 +20,7 @@ from stream.state.changelog_seed import DONE, SEED
 from tests.support.api_totals import assert_http_totals
 from tests.support.e2e import eventually, produce, worker_env
 from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items
 from tests.support.expected_state import ExpectedState
 from tests.support.redis_dump import differences, dump
 from tests.support.restore_runs import (
@@ -47,7 +48,7 @@ async def test_state_from_before_the_changelog_reaches_it_and_comes_back(
         old.start().wait_ready()
         write_key = await registry.add("shop-utc", KeyKind.SECRET)
         await produce(bootstrap, topics, snapshots())
-        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in sent])
+        await produce(bootstrap, topics, as_items(sent))
         await assert_http_totals(old.url, expected, 120)
         old.stop()
         assert not await client.exists(keys.CHANGELOG_AT), "the old worker ran a changelog"
@@ -84,7 +85,7 @@ async def test_state_from_before_the_changelog_reaches_it_and_comes_back(
         assert await client.get(SEED) == DONE
         more = mixed_events(2_000, seed=55)
         expected.add_all(more)
-        await produce(bootstrap, topics, [(s.kind, s.key, s.value) for s in more])
+        await produce(bootstrap, topics, as_items(more))
         await assert_http_totals(w.url, expected, 120)
     finally:
         for x in (old, w):

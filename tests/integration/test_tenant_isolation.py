@@ -33,6 +33,7 @@ from tests.support.flood import (
     produce_at_full_rate,
     watch,
 )
+from tests.support.metrics import scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -156,7 +157,7 @@ async def test_a_flood_of_one_token_while_counting_at_full_rate(
         want = {s: before[s] + producing.per_shop[s] for s in SHOPS}
         seen = await eventually(probe, want.__eq__, 60)
         visible_s = time.monotonic() - stopped
-        left = await eventually(lambda: _gauge(session, stack.worker.url), lambda n: n == 0, 15)
+        left = await eventually(lambda: _gauge(stack.worker), lambda n: n == 0, 15)
     await redis.aclose()
     _report(watched, producing, answers, flood, visible_s)
 
@@ -283,11 +284,8 @@ async def _open_streams(
     return list(await asyncio.gather(*(session.get(url, headers=headers) for _ in range(n))))
 
 
-async def _gauge(session: aiohttp.ClientSession, base: str) -> float:
-    async with session.get(f"{base}/metrics") as resp:
-        text = await resp.text()
-    line = next(x for x in text.splitlines() if x.startswith("upsell_live_streams "))
-    return float(line.split()[1])
+async def _gauge(w: WorkerProcess) -> float:
+    return total(await asyncio.to_thread(scrape, w), "upsell_live_streams")
 
 
 async def test_live_caps_are_taken_at_once_and_per_token(stack: Stack) -> None:
@@ -303,7 +301,7 @@ async def test_live_caps_are_taken_at_once_and_per_token(stack: Stack) -> None:
             assert statuses.count(200) == 3, statuses
             refused = [r for r in flood if r.status != 200]
             assert all(r.status == 429 and r.headers.get("Retry-After") for r in refused)
-            assert await _gauge(session, stack.worker.url) <= 5
+            assert await _gauge(stack.worker) <= 5
             other = await _open_streams(session, url.replace("shopA", "shopB"), stack.token_b, 1)
             assert other[0].status == 200
             other[0].close()

@@ -147,7 +147,7 @@ async def flood_in_a_process(
 
 @dataclass
 class Producing:
-    """Views produced by :meth:`run`, per shop."""
+    """Views produced by :func:`produce_at_full_rate`, per shop."""
 
     per_shop: Counter[str] = field(default_factory=Counter)
 

@@ -43,15 +43,6 @@ async def dump(client: Redis) -> dict[str, Any]:
     return out
 
 
-async def checkpoints(client: Redis) -> dict[str, tuple[int, int]]:
-    """Each partition checkpoint's (offset, epoch)."""
-    out = {}
-    async for raw in client.scan_iter(match=b"us:part:*"):
-        offset, epoch = await client.hmget(raw, ["offset", "epoch"])
-        out[text(raw)] = (int(offset or -1), int(epoch or 0))
-    return out
-
-
 def differences(
     before: dict[str, Any], after: dict[str, Any], slack_ms: int = 2_000, limit: int = 10
 ) -> list[str]:
