@@ -31,6 +31,9 @@ from tests.support.restore_runs import (
 )
 
 
+# make slow-ci and make chaos: 104 s at load 6, moved out of make test for its wall time
+@pytest.mark.slow
+@pytest.mark.ci
 @pytest.mark.timeout(300)
 async def test_state_from_before_the_changelog_reaches_it_and_comes_back(
     broker: EmbeddedBroker, redis_url: str, created_topics: Topics, tmp_path: Path

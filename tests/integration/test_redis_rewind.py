@@ -19,8 +19,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 # Both engines. The Faust engine reads the lost range beside Faust (stream/engines/faust/
 # repair.py). Its delivery once stalled after the second rewind (docs/state.md, item 8);
 # not seen in 9 runs on the current code (3 before Faust's bookkeeping followed the engine's
-# seeks, 6 after).
-ENGINES = ["batch", "faust"]
+# seeks, 6 after). The Faust run (126 s of make test's 2,728 test-seconds at load 6) moved to
+# make slow-ci and make chaos, beside the long version's six rewinds per engine (issue 31:
+# make test's wall time).
+ENGINES = ["batch", pytest.param("faust", marks=[pytest.mark.slow, pytest.mark.ci])]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
