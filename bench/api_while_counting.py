@@ -1,9 +1,11 @@
 """API latency while one worker counts a backlog at full rate (issue 32): the overview of a
 year-long shop, sampled one request after another only while the worker's checkpoints move
-between 5 % and 95 % of the backlog. Four cases: the worker's own API and an ``upsell-stream
+between 5 % and 95 % of the backlog. Six cases: the worker's own API and an ``upsell-stream
 api`` process beside it, each alone and while another tenant floods that same server (hundreds
-of concurrent requests of every kind and dozens of live streams with its own token); under a
-flood, samples are kept only once the flooder has its first answers.
+of concurrent requests of every kind and dozens of live streams with its own token); then the
+api process beside a worker whose applies are bounded (250 events, one script in Redis at a
+time), on the shared CPUs and with Redis and the API on a CPU the counting does not use. Under
+a flood, samples are kept only once the flooder has its first answers.
 
 ``python -m bench.api_while_counting [--quick]`` runs it alone; ``make bench`` includes it.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import statistics
 import time
 from collections import Counter
@@ -38,7 +41,30 @@ CASES = (
     "worker serving, one tenant flooding",
     "api role beside it",
     "api role, one tenant flooding",
+    "api role, applies of 250 one at a time",
+    "api role, applies of 250 one at a time, Redis and API on a core of their own",
 )
+# what bounds a read's wait behind counting (README, "Performance"): each fetch applied in
+# batches of at most 250 events, one apply script in Redis at a time
+BOUNDED_APPLIES = {"UPSELL_APPLY_MAX_EVENTS": "250", "UPSELL_APPLY_CALLS_IN_FLIGHT": "1"}
+
+
+def _pin(stack: EmbeddedStack, worker_pids: list[int], api_pid: int) -> None:
+    """Redis, the api process and this sampler on CPU 0; the worker and the broker on CPU 1 (as
+    when Redis has a host of its own): the rest of the machine's CPUs stay unused."""
+    for pid in (stack.redis.pid, api_pid, 0):
+        if pid is not None:
+            os.sched_setaffinity(pid, {0})
+    for pid in (stack.broker.pid, *worker_pids):
+        if pid is not None:
+            os.sched_setaffinity(pid, {1})
+
+
+def _unpin(stack: EmbeddedStack) -> None:
+    every = set(range(os.cpu_count() or 1))
+    for pid in (stack.redis.pid, stack.broker.pid, 0):
+        if pid is not None:
+            os.sched_setaffinity(pid, every)
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -202,6 +228,7 @@ def run_case(
         api = WorkerProcess(env, workdir, name=f"api-{len(started)}", role="api")
         started.append(api)
         api.start().wait_ready(60)
+    bounded = BOUNDED_APPLIES if "applies of 250" in case else {}
     ws = start_workers(
         stack.broker.bootstrap,
         stack.redis.url,
@@ -211,12 +238,18 @@ def run_case(
         workdir,
         started,
         **auth,
+        **bounded,
         **(worker_settings or {}),
     )
+    if "core of their own" in case and api is not None and api.proc is not None:
+        _pin(stack, [w.proc.pid for w in ws if w.proc is not None], api.proc.pid)
     base = api.url if api is not None else ws[0].url
-    samples, statuses, rate = asyncio.run(
-        _while_counting(client, topics, total, base, tokens, flood="flooding" in case)
-    )
+    try:
+        samples, statuses, rate = asyncio.run(
+            _while_counting(client, topics, total, base, tokens, flood="flooding" in case)
+        )
+    finally:
+        _unpin(stack)
     for w in [*ws, *([api] if api else [])]:
         w.stop()
     out: dict[str, Any] = {**_percentiles(samples), "counted_per_s": round(rate)}
@@ -228,9 +261,12 @@ def run_case(
 def run_rows(
     stack: EmbeddedStack, topics: Topics, total: int, workdir: Path, started: StartedWorkers
 ) -> dict[str, dict[str, Any]]:
-    """Every case on ``topics`` (already holding ``total`` events)."""
+    """Every case on ``topics`` (already holding ``total`` events); pinning needs two CPUs."""
     out: dict[str, dict[str, Any]] = {}
     for case in CASES:
+        if "core of their own" in case and (os.cpu_count() or 1) < 2:
+            print(f"  {case}: skipped, this machine has one CPU", flush=True)
+            continue
         out[case] = run_case(stack, topics, total, workdir, started, case)
         print(f"  overview this_month while counting, {case}: {out[case]}", flush=True)
     return out

@@ -167,6 +167,7 @@ def _counting_store(s: Settings, redis: AnyRedis, health: StoreHealth) -> RedisS
         day_index_entries=s.shop_cache_entries,
         shops_per_call=s.apply_shops_per_call,
         changelog=s.changelog,
+        calls_in_flight=s.apply_calls_in_flight,
     )
 
 

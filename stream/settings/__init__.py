@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from stream.settings import counting
 from stream.settings.collector import CollectorSettings
 from stream.settings.env import SettingsError, read_bool, read_choice, read_float, read_int
 from stream.settings.kafka import KafkaConnection, KafkaSecurity
@@ -85,6 +86,10 @@ class Settings:
     shop_cache_entries: int = 100_000
     shop_offsets_per_partition: int = 20_000
     apply_shops_per_call: int = 2_000  # one Redis: shops per apply-script call
+    # the batch engine: records of one partition applied together (a fetch's partition batch is
+    # split into batches of at most this many; docs/operations.md, "Sizing the pools and shares")
+    apply_max_events: int = 20_000
+    apply_calls_in_flight: int = 0  # one Redis: apply scripts sent at once per worker (0: all)
     # the state changelog (docs/state.md): on, its flush period, the idempotent producer (a
     # broker without InitProducerId, the embedded one, refuses it)
     changelog: bool = True
@@ -145,25 +150,14 @@ class Settings:
             replication_factor=read_int(e, "UPSELL_REPLICATION_FACTOR", 1, lo=1, hi=16),
             min_insync_replicas=_min_insync(e),
             retention_days=read_int(e, "UPSELL_RETENTION_DAYS", d.retention_days, lo=1, hi=36500),
-            batch_max_events=read_int(
-                e, "UPSELL_BATCH_MAX_EVENTS", d.batch_max_events, 1, 1_000_000
-            ),
-            batch_linger_ms=read_int(
-                e, "UPSELL_BATCH_LINGER_MS", d.batch_linger_ms, lo=0, hi=60_000
-            ),
-            fetch_max_wait_ms=read_int(
-                e, "UPSELL_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms, 1, 10_000
-            ),
+            **counting.batches(e, d),
             shop_cache_entries=read_int(
                 e, "UPSELL_SHOP_CACHE_ENTRIES", d.shop_cache_entries, 100, 100_000_000
             ),
             shop_offsets_per_partition=read_int(
                 e, "UPSELL_SHOP_OFFSETS_PER_PARTITION", d.shop_offsets_per_partition, 100, 10**8
             ),
-            apply_shops_per_call=read_int(
-                e, "UPSELL_APPLY_SHOPS_PER_CALL", d.apply_shops_per_call, 1, 1_000_000
-            ),
-            **_changelog(e, d),
+            **counting.changelog(e, d),
             consumer_group=e.get("UPSELL_GROUP_ID", d.consumer_group) or d.consumer_group,
             session_timeout_s=read_float(
                 e, "UPSELL_SESSION_TIMEOUT_S", d.session_timeout_s, 1, 600
@@ -217,16 +211,6 @@ def _pools(e: Mapping[str, str], d: Settings) -> dict[str, Any]:
             e, "UPSELL_REDIS_API_CONNECTIONS", d.redis_api_connections, 1, 10_000
         ),
         "api_busy_wait_ms": read_int(e, "UPSELL_API_BUSY_WAIT_MS", d.api_busy_wait_ms, 0, 60_000),
-    }
-
-
-def _changelog(e: Mapping[str, str], d: Settings) -> dict[str, Any]:
-    return {
-        "changelog": read_bool(e, "UPSELL_CHANGELOG", d.changelog),
-        "changelog_flush_ms": read_int(
-            e, "UPSELL_CHANGELOG_FLUSH_MS", d.changelog_flush_ms, 10, 600_000
-        ),
-        "changelog_idempotent": read_bool(e, "UPSELL_CHANGELOG_IDEMPOTENT", d.changelog_idempotent),
     }
 
 

@@ -8,6 +8,7 @@ call; per-shop progress and fences inside each call keep that exact (see docs/st
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date
@@ -66,6 +67,7 @@ class RedisStore:
         day_index_entries: int = 100_000,
         shops_per_call: int = 2_000,
         changelog: bool = False,
+        calls_in_flight: int = 0,
     ) -> None:
         self.client = client
         # every change marked for the state changelog (stream/state/changelog.py); one Redis only
@@ -75,6 +77,8 @@ class RedisStore:
         # or the start-up, whichever comes first: the Faust engine claims before services start
         self.before_claim: Callable[[], Awaitable[object]] | None = None
         self.shops_per_call = shops_per_call  # one Redis: shops per apply-script call
+        # one Redis: apply scripts sent at once (0: no limit)
+        self._in_flight = asyncio.Semaphore(calls_in_flight) if calls_in_flight else None
         self.cluster = cluster
         self.on_outcome = on_outcome  # after every call: None if Redis answered, else the error
         self._apply = client.register_script(_APPLY_LUA)
@@ -144,8 +148,11 @@ class RedisStore:
     async def _call(self, payload: dict[str, Any], key_names: list[str]) -> ApplyResult:
         if self.changelog:
             cl.with_marks(payload)
-        reply = await self._apply(keys=key_names, args=[orjson.dumps(payload)])
-        return parse_reply(reply)
+        args = [orjson.dumps(payload)]
+        if self._in_flight is None:
+            return parse_reply(await self._apply(keys=key_names, args=args))
+        async with self._in_flight:
+            return parse_reply(await self._apply(keys=key_names, args=args))
 
     async def _call_on(
         self, node: ClusterNode, payload: dict[str, Any], first_key: str

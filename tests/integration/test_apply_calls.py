@@ -4,6 +4,7 @@ two calls of one batch is answered **rewound** by the next call, which writes no
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,10 +34,12 @@ class ObservedStore(RedisStore):
         return await super()._call(payload, key_names)
 
 
-def views_batch(shops: list[str], generation: int, first: int, expected: int) -> PartitionBatch:
-    """One view per shop, at offsets ``first``, ``first + 1``, ..."""
+def views_batch(
+    shops: list[str], generation: int, first: int, expected: int, partition: int = 0
+) -> PartitionBatch:
+    """One view per shop, at offsets ``first``, ``first + 1``, ... of ``partition``."""
     batch = PartitionBatch(
-        TOPIC, 0, generation, first + len(shops) - 1, 30, expected_checkpoint=expected
+        TOPIC, partition, generation, first + len(shops) - 1, 30, expected_checkpoint=expected
     )
     for i, shop in enumerate(shops):
         section = batch.section(shop, first + i)
@@ -81,3 +84,41 @@ async def test_a_redis_gone_back_between_two_calls_is_answered_rewound(redis_url
         assert await store.checkpoint(TOPIC, 0) == 0, "the checkpoint was not moved"
     finally:
         await store.client.aclose()
+
+
+class CountedStore(RedisStore):
+    """A RedisStore whose apply script records how many of its calls were in Redis at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.now = self.most = 0
+        script = self._apply
+
+        async def counted(**kw: Any) -> Any:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            try:
+                await asyncio.sleep(0.01)  # calls sent together overlap here
+                return await script(**kw)
+            finally:
+                self.now -= 1
+
+        self._apply = counted  # type: ignore[assignment]
+
+
+async def test_calls_in_flight_bounds_the_apply_scripts_sent_at_once(redis_url: str) -> None:
+    """Four partitions' batches applied at once: all four scripts in Redis together by default,
+    one at a time with ``calls_in_flight=1`` (a read then waits behind one script at most)."""
+    for bound, most in ((0, 4), (1, 1)):
+        client = connect(redis_url, cluster=False)
+        await client.flushall()
+        store = CountedStore(client, calls_in_flight=bound)
+        try:
+            claims = [await store.claim(TOPIC, p) for p in range(4)]
+            batches = [views_batch([f"s{p}"], c.generation, 0, -1, p) for p, c in enumerate(claims)]
+            results = await asyncio.gather(*(store.apply(b) for b in batches))
+            assert [r.status for r in results] == ["ok"] * 4
+            assert store.most == most, (bound, store.most)
+            assert [await views(store, f"s{p}") for p in range(4)] == [1] * 4
+        finally:
+            await client.aclose()

@@ -199,8 +199,12 @@ class BatchEngine(Service):
         """Start this round's applies (one task per partition batch; one decodes and aggregates
         while Redis executes another's script), then settle the round before it: fetching and
         decoding the next round overlaps Redis's work on this one."""
+        step = self.settings.apply_max_events
         work = [
-            (tp, records) for tp, records in got.items() if records and self.positions.counts(tp)
+            (tp, records[i : i + step])
+            for tp, records in got.items()
+            if records and self.positions.counts(tp)
+            for i in range(0, len(records), step)
         ]
         for tp, records in work:
             self.positions.log_ends.positioned(tp, records[-1].offset + 1)
