@@ -1,0 +1,136 @@
+"""The state changelog on a 3-primary Redis Cluster (docs/state.md, "Changelog", "On Redis
+Cluster"): the marks live in each change's slot, so the same guarantees hold. (1) Every primary
+emptied (FLUSHALL) with the worker stopped and the event topics recreated empty: the next worker
+rebuilds every key of the service as it was, then counts new events exactly. (2) One primary
+emptied under a running worker (its slots' markers gone with their state): the worker notices,
+restores, and counts exactly, with the stream quiet and with events flowing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from redis.asyncio import RedisCluster
+
+from stream.collector.write_keys import KeyKind, KeyRegistry
+from stream.devtools.embedded import EmbeddedBroker
+from stream.devtools.redis_cluster import LocalRedisCluster
+from stream.devtools.workers import WorkerProcess
+from stream.settings import Topics
+from stream.state import keys
+from tests.support.api_totals import assert_http_totals
+from tests.support.e2e import eventually, produce, worker_env, workers
+from tests.support.event_factory import SHOPS, mixed_events, settings_messages
+from tests.support.exactly_once import as_items
+from tests.support.expected_state import ExpectedState
+from tests.support.metrics import scrape, total
+from tests.support.redis_dump import differences, dump
+from tests.support.restore_runs import caught_up, count_stop_wipe, snapshots
+
+pytestmark = [pytest.mark.integration]
+
+
+def cluster_env(
+    bootstrap: str, cluster: LocalRedisCluster, topics: Topics, engine: str
+) -> dict[str, str]:
+    return worker_env(bootstrap, cluster.url, topics, engine, UPSELL_REDIS_CLUSTER="on")
+
+
+async def restores(w: WorkerProcess) -> tuple[float, float]:
+    """(times the worker found Redis lost, restores it finished)."""
+    m = await asyncio.to_thread(scrape, w)
+    return total(m, "upsell_redis_lost_total"), total(m, "upsell_restores_total")
+
+
+@pytest.mark.timeout(360)
+@pytest.mark.parametrize("engine", ["batch", pytest.param("faust", marks=pytest.mark.slow)])
+async def test_an_emptied_cluster_comes_back_whole_from_the_changelog(
+    engine: str,
+    broker: EmbeddedBroker,
+    cluster: LocalRedisCluster,
+    created_topics: Topics,
+    tmp_path: Path,
+) -> None:
+    bootstrap, topics = broker.bootstrap, created_topics
+    client = RedisCluster.from_url(cluster.url)
+    await client.flushall()
+    registry = KeyRegistry(client, cache_s=0)
+    sent = mixed_events(6_000, seed=134)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    (w,) = workers(cluster_env(bootstrap, cluster, topics, engine), tmp_path, 1)
+    try:
+        await produce(bootstrap, topics, settings_messages())
+        w.start().wait_ready()
+        write_key = await registry.add("shop-utc", KeyKind.SECRET)
+        await produce(bootstrap, topics, snapshots())
+        await produce(bootstrap, topics, as_items(sent))
+        before = await count_stop_wipe(bootstrap, topics, client, w, expected)
+        assert any(":seen:" in k for k in before) and any(":ledger" in k for k in before)
+        assert any(":subs" in k for k in before) and keys.SHOPS in before
+        assert await dump(client) == {}, "FLUSHALL left keys on a primary"
+
+        w.start().wait_ready()
+        after = await dump(client)
+        assert not differences(before, after), "\n".join(differences(before, after))
+        assert await client.exists(keys.RESTORED)
+        found = await registry.lookup(write_key)
+        assert found is not None and found.shop_id == "shop-utc"
+
+        money = [s for s in sent if s.kind in ("upgrade", "downgrade") and s.valid][:30]
+        more = mixed_events(3_000, seed=135)
+        expected.add_all(more)
+        await produce(bootstrap, topics, as_items([*money, *more]))
+        await assert_http_totals(w.url, expected, 120)
+    finally:
+        w.stop()
+        await client.aclose()
+
+
+@pytest.mark.timeout(420)
+async def test_one_primary_emptied_under_a_running_worker_is_restored(
+    broker: EmbeddedBroker, cluster: LocalRedisCluster, created_topics: Topics, tmp_path: Path
+) -> None:
+    bootstrap, topics = broker.bootstrap, created_topics
+    client = RedisCluster.from_url(cluster.url)
+    await client.flushall()
+    sent = mixed_events(6_000, seed=144)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    (w,) = workers(cluster_env(bootstrap, cluster, topics, "batch"), tmp_path, 1)
+    primaries = client.get_primaries()
+    try:
+        await produce(bootstrap, topics, settings_messages())
+        w.start().wait_ready()
+        await produce(bootstrap, topics, snapshots())
+        await produce(bootstrap, topics, as_items(sent))
+        await assert_http_totals(w.url, expected, 180)
+        await caught_up(client)
+        before = await dump(client)
+        assert list(await restores(w)) == [0, 0], "a restore before Redis was lost"
+
+        # 1. the stream quiet: the primary that serves shop-ny's keys loses everything
+        ny = client.nodes_manager.get_node_from_slot(client.keyslot(keys.progress("shop-ny")))
+        await client.execute_command("FLUSHALL", target_nodes=ny)
+        assert any(k.startswith("us:{shop-ny}") for k in before)
+        found = await eventually(lambda: restores(w), lambda n: n[1] >= 1, 120)
+        assert list(found) == [1, 1], f"(lost, restores) = {found}: the worker did not restore"
+        after = await dump(client)
+        assert not differences(before, after), "\n".join(differences(before, after))
+
+        # 2. events flowing while another primary is emptied: nothing lost, nothing twice
+        money = [s for s in sent if s.kind in ("upgrade", "downgrade") and s.valid][:30]
+        more = mixed_events(3_000, seed=145)
+        expected.add_all(more)
+        other = next(p for p in primaries if p.name != ny.name)
+        producing = asyncio.create_task(produce(bootstrap, topics, as_items([*money, *more])))
+        await asyncio.sleep(0.5)
+        await client.execute_command("FLUSHALL", target_nodes=other)
+        await producing
+        await assert_http_totals(w.url, expected, 180)
+        found = await eventually(lambda: restores(w), lambda n: n[1] >= 2, 60)
+        assert found[1] >= 2, f"(lost, restores) = {found}"
+        await caught_up(client)  # the flusher works again after the restores
+        assert w.alive(), "the worker stopped"
+    finally:
+        w.stop()
+        await client.aclose()
