@@ -132,7 +132,7 @@ class KeyRegistry:
         """Delete the key; True when it existed. Collectors refuse it within ``cache_s``."""
         name = redis_keys.write_key(digest(key.strip()))
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(name)
+            pipe.execute_command("DEL", name)  # a Cluster pipeline's delete() is not queued
             await self._mark_changed(pipe, name)
             deleted, *_ = await pipe.execute()
         return bool(deleted)

@@ -1,8 +1,8 @@
 -- changelog_clear.lua on a Cluster primary (allow-cross-slot-keys), where each shop's index is
 -- its slot's (us:cl:shops:{tag}): ARGV = {n, then per shop: index ('' for global marks), shop,
--- dirty hash, index version read, m, item_1, version_1, ..., item_m, version_m}. Returns the
--- marks cleared.
-local n, at, cleared = tonumber(ARGV[1]), 2, 0
+-- dirty hash, index version read, m, item_1, version_1, ..., item_m, version_m}. Returns {the
+-- marks cleared, the shops cleared from their index}.
+local n, at, cleared, shops = tonumber(ARGV[1]), 2, 0, 0
 for _ = 1, n do
   local index, shop, dirty, seen = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   local m = tonumber(ARGV[at + 4])
@@ -17,6 +17,7 @@ for _ = 1, n do
   at = at + 2 * m
   if index ~= '' and redis.call('HGET', index, shop) == seen then
     redis.call('HDEL', index, shop)
+    shops = shops + 1
     if redis.call('HLEN', dirty) <= 1 then
       redis.call('DEL', dirty)
     end
@@ -24,4 +25,4 @@ for _ = 1, n do
     redis.call('DEL', dirty)
   end
 end
-return cleared
+return {cleared, shops}

@@ -16,6 +16,7 @@ the flush marker checks that no slot lost its marker since the flush began.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from importlib.resources import files
@@ -112,6 +113,10 @@ class ClusterChangelogState(ChangelogState):
         self._read_on = NodeScript(client, _READ_LUA)
         self._clear_on = NodeScript(client, _CLEAR_SLOTS_LUA)
         self._global_slots: list[Any] = []  # found by marker(), read by read_global()
+        self._groups: tuple[object, list[tuple[ClusterNode, list[str]]]] = (None, [])
+        # what this flush found and cleared: pending() without another pass over every slot
+        self._found = [0, 0]  # shops, global items
+        self._cleared = [0, 0]
 
     async def _on(self, script: NodeScript, node: ClusterNode, argv: list[Any]) -> Any:
         reply = await script.call(node, None, *argv)
@@ -119,16 +124,28 @@ class ClusterChangelogState(ChangelogState):
             raise StoreUnavailable("the Cluster's slot map changed under the changelog flush")
         return reply
 
-    async def scan(self, mode: str) -> tuple[int, list[Any]]:
-        """Every primary's slots: how many lost their marker, and what ``mode`` asks for."""
-        missing, found = 0, []
-        for node, slots in by_node(self.cluster, range(SLOTS)):
+    async def scan(self, mode: str, value: int = 0) -> tuple[int, list[Any]]:
+        """Every primary's slots: how many lost their marker, and what ``mode`` asks for (or
+        the markers written: changelog_slots.lua)."""
+        if not self.cluster.nodes_manager.slots_cache:  # a client not used yet
+            await self.cluster.initialize()
+        replies = await asyncio.gather(
+            *(
+                self._on(self._slots, node, [mode, value, *_PREFIXES, *names])
+                for node, names in self._tags_by_node()
+            )
+        )
+        return sum(int(r[0]) for r in replies), [r[1] for r in replies]
+
+    def _tags_by_node(self) -> list[tuple[ClusterNode, list[str]]]:
+        """Each primary with the tags of its slots, kept while the client's slot map is the
+        same object (redis-py builds a new one when it learns of a change)."""
+        current = self.cluster.nodes_manager.slots_cache
+        if self._groups[0] is not current:
             names = tags()
-            argv = [mode, *_PREFIXES, *(names[s] for s in slots)]
-            reply = await self._on(self._slots, node, argv)
-            missing += int(reply[0])
-            found.append(reply[1])
-        return missing, found
+            groups = by_node(self.cluster, range(SLOTS))
+            self._groups = (current, [(n, [names[s] for s in slots]) for n, slots in groups])
+        return self._groups[1]
 
     async def marker(self) -> int | None:
         """The newest flush marker, None when Redis or any slot lost it. The same pass finds
@@ -148,12 +165,14 @@ class ClusterChangelogState(ChangelogState):
     async def dirty_shops(self, chunk: int = 500) -> AsyncIterator[list[tuple[str, bytes]]]:
         """The dirty shops, ``chunk`` at a time, each chunk on one primary."""
         _, per_node = await self.scan("s")
+        self._found[0] = self._cleared[0] = 0
         for found in per_node:
             shops = [
                 (index[i].decode(), index[i + 1])
                 for _tag, index in zip(found[::2], found[1::2], strict=True)
                 for i in range(0, len(index), 2)
             ]
+            self._found[0] += len(shops)
             for i in range(0, len(shops), chunk):
                 yield shops[i : i + chunk]
 
@@ -181,6 +200,7 @@ class ClusterChangelogState(ChangelogState):
             _, got = parse_read([(GLOBAL, b"")] * len(names), reply)
             for d in got:
                 merged.items += d.items
+        self._found[1], self._cleared[1] = len(merged.items), 0
         return merged
 
     async def clear(self, shops: list[DirtyShop]) -> int:
@@ -192,14 +212,27 @@ class ClusterChangelogState(ChangelogState):
                 _, args, count = entries.setdefault(node.name, (node, [], [0]))
                 args += entry
                 count[0] += 1
-        cleared = 0
+        cleared = [0, 0]
         for node, args, count in entries.values():
-            cleared += int(await self._on(self._clear_on, node, [count[0], *args]))
-        return cleared
+            marks, shops_cleared = await self._on(self._clear_on, node, [count[0], *args])
+            cleared[0] += int(marks)
+            cleared[1] += int(shops_cleared)
+        if all(d.shop == GLOBAL for d in shops):
+            self._cleared[1] += cleared[0]
+        else:
+            self._cleared[0] += cleared[1]
+        return cleared[0]
+
+    async def marked(self) -> int:
+        """Shops and slots of global items marked now (two passes over every slot)."""
+        _, shops = await self.scan("s")
+        _, glob = await self.scan("g")
+        return sum(len(f) // 2 for f in shops) + sum(len(f) for f in glob)
 
     async def pending(self) -> int:
-        _, per_node = await self.scan("n")
-        return sum(int(n) for n in per_node)
+        """What the last flush found marked and left so (changed meanwhile): on one Redis the
+        whole index is counted, here that would be one more pass over every slot."""
+        return max(0, self._found[0] - self._cleared[0]) + max(0, self._found[1] - self._cleared[1])
 
 
 def _entries(d: DirtyShop) -> list[tuple[int, list[Any]]]:
@@ -234,8 +267,5 @@ async def stored_marker(client: Any) -> int | None:
 async def first_marker(client: Any) -> None:
     """A first deployment: the marker 0 (flush from there); on a Cluster every slot's too."""
     if isinstance(client, RedisCluster):
-        async with client.pipeline(transaction=False) as pipe:
-            for slot in range(SLOTS):
-                pipe.set(slot_marker(slot), 0, nx=True)
-            await pipe.execute()
+        await ClusterChangelogState(client).scan("x", 0)
     await client.set(keys.CHANGELOG_AT, 0, nx=True)

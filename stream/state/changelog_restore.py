@@ -24,8 +24,9 @@ from redis.asyncio.cluster import ClusterNode
 
 from stream.state import keys
 from stream.state.changelog import MARKER_KEY
+from stream.state.changelog_cluster import ClusterChangelogState
 from stream.state.cluster_apply import NodeScript
-from stream.state.slot_tags import SLOTS, slot_marker, slot_of
+from stream.state.slot_tags import slot_of
 
 _WRITE_LUA = files("stream.state").joinpath("changelog_write.lua").read_text()
 _DAY_MS = 86_400_000
@@ -54,14 +55,22 @@ class RestoreWriter:
         if isinstance(self.client, RedisCluster):
             # first every slot's marker: the running workers' applies on the primaries that kept
             # their state then write nothing (a key they created behind the SCAN would survive)
-            async with self.client.pipeline(transaction=False) as pipe:
-                for slot in range(SLOTS):
-                    pipe.delete(slot_marker(slot))
-                await pipe.execute()
+            await ClusterChangelogState(self.client).scan("d")
+        names: list[bytes] = []
         async for name in self.client.scan_iter(match=f"{keys.PREFIX}:*", count=1000):
             if name.decode() != keys.RESTORE_LOCK:
-                deleted += int(await self.client.unlink(name))
-        return deleted
+                names.append(name)
+            if len(names) >= 1000:
+                deleted += await self._unlink(names)
+                names = []
+        return deleted + await self._unlink(names)
+
+    async def _unlink(self, names: list[bytes]) -> int:
+        """One round trip for ``names`` (one per key took 9 s for 22,000 keys on a Cluster)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.execute_command("UNLINK", name)  # a Cluster pipeline's unlink() is not queued
+            return sum(int(n) for n in await pipe.execute())
 
     async def write(self, records: list[tuple[bytes, bytes | None]], chunk: int = 2_000) -> None:
         """Write records in the log's order: one script call per ``chunk`` of them."""
@@ -182,11 +191,10 @@ class RestoreWriter:
                 name = keys.partition(topic, part)
                 pipe.hset(name, "gen", max(fence, self._gens.get(name, 0)))
             pipe.set(keys.STATE_FORMAT, self.state_format)
-            if isinstance(self.client, RedisCluster):  # every slot holds its state again
-                for slot in range(SLOTS):
-                    pipe.set(slot_marker(slot), self.marker)
-            pipe.set(keys.CHANGELOG_AT, self.marker)
             await pipe.execute()
+        if isinstance(self.client, RedisCluster):  # every slot holds its state again
+            await ClusterChangelogState(self.client).scan("w", self.marker)
+        await self.client.set(keys.CHANGELOG_AT, self.marker)
 
 
 class _Commands:

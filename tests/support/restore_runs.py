@@ -46,7 +46,7 @@ async def caught_up(client: Redis | RedisCluster, timeout_s: float = 60.0) -> No
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if isinstance(client, RedisCluster):
-            shops, items = await ClusterChangelogState(client).pending(), []
+            shops, items = await ClusterChangelogState(client).marked(), []
         else:
             shops = await client.hlen(keys.CHANGELOG_SHOPS)
             items = await client.hkeys(keys.CHANGELOG_GLOBAL)
