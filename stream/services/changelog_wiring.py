@@ -62,6 +62,8 @@ class StateChangelog:
         marker under the running worker. Meanwhile the apply script writes nothing (no marker:
         it answers rewound), so counting pauses and resumes from the restored checkpoints."""
         async with self._lock:
+            if not self.store.changelog or not await self._supported():
+                return
             if self.restored.is_set():
                 async with unavailable_on_errors():
                     if await stored_marker(self.store.client) is not None:
@@ -83,6 +85,28 @@ class StateChangelog:
                 )
             self.store.day_index.forget()  # the index the restore derived, not this memo
             self.restored.set()
+
+
+    async def _supported(self) -> bool:
+        """A Cluster's changelog needs Redis 7.0 (scripts with ``allow-cross-slot-keys``, one
+        call per primary: stream/state/changelog_cluster.py). On an older Cluster the worker
+        runs without one: no marks, no flush (its flusher waits for a restore that never comes),
+        no restore."""
+        client = self.store.client
+        if self.restored.is_set() or not isinstance(client, RedisCluster):
+            return True
+        async with unavailable_on_errors():
+            info = await client.info("server", target_nodes=RedisCluster.RANDOM)
+        version = str(info.get("redis_version", "0"))
+        if int(version.split(".")[0]) >= 7:
+            return True
+        log.warning(
+            "no state changelog: this Redis Cluster runs Redis %s, the changelog needs 7.0 "
+            "(docs/state.md, 'On Redis Cluster')",
+            version,
+        )
+        self.store.changelog = False
+        return False
 
 
 @contextlib.asynccontextmanager

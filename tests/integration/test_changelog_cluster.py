@@ -8,8 +8,11 @@ restores, and counts exactly, with the stream quiet and with events flowing."""
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from redis.asyncio import RedisCluster
 
@@ -19,6 +22,13 @@ from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.devtools.workers import WorkerProcess
 from stream.settings import Topics
 from stream.state import keys
+from stream.state.batch import PartitionBatch
+from stream.state.changelog import key_item, member_item
+from stream.state.changelog_cluster import ClusterChangelogState, first_marker
+from stream.state.changelog_restore import RestoreWriter
+from stream.state.erasure import erase_subscriber, erasure_records
+from stream.state.redis import RedisStore
+from stream.state.slot_tags import shops_index, slot_of
 from tests.support.api_totals import assert_http_totals
 from tests.support.e2e import eventually, produce, worker_env, workers
 from tests.support.event_factory import SHOPS, mixed_events, settings_messages
@@ -133,4 +143,80 @@ async def test_one_primary_emptied_under_a_running_worker_is_restored(
         assert w.alive(), "the worker stopped"
     finally:
         w.stop()
+        await client.aclose()
+
+
+def _views(shops: list[str], generation: int, day: str) -> PartitionBatch:
+    batch = PartitionBatch("views", 0, generation, len(shops) - 1, retention_days=30)
+    for offset, shop in enumerate(shops):
+        batch.section(shop, offset).cells[(keys.VIEWS, day, "g", "v")] += 1
+        batch.section(shop, offset).saw(offset, 1_000 + offset)
+    return batch
+
+
+async def test_the_apply_marks_in_each_slot_and_writes_nothing_into_a_lost_primary(
+    cluster: LocalRedisCluster,
+) -> None:
+    client = RedisCluster.from_url(cluster.url)
+    try:
+        await client.flushall()
+        await first_marker(client)
+        shops = [f"shop-{i}" for i in range(60)]  # on all three primaries
+        day = str(datetime.now(UTC).date())
+        store = RedisStore(client, cluster=True, changelog=True)
+        claim = await store.claim("views", 0)
+        assert (await store.apply(_views(shops, claim.generation, day))).status == "ok"
+        state = ClusterChangelogState(client)
+        assert await state.marker() == 0
+        checkpoint = keys.partition("views", 0)
+        glob = await state.read_global()
+        assert {i.item for i in glob.items} == {key_item(checkpoint).encode()}
+        dirty = [s for chunk in [c async for c in state.dirty_shops()] for s in chunk]
+        assert sorted(s for s, _ in dirty) == sorted(shops)
+        for shop, _ in dirty:  # each shop in the index of its own slot
+            assert await client.hexists(shops_index(slot_of(keys.progress(shop))), shop)
+
+        # a primary emptied: the apply writes nothing into it (its slots lost their markers),
+        # and the flusher sees a slot without its marker
+        lost = client.nodes_manager.get_node_from_slot(slot_of(keys.progress(shops[0])))
+        await client.execute_command("FLUSHALL", target_nodes=lost)
+        assert await state.marker() is None
+        again = await store.apply(_views(shops, claim.generation, day))
+        assert again.status == "rewound", again
+        nodes = client.nodes_manager
+        on_lost = [s for s in shops if nodes.get_node_from_slot(slot_of(keys.progress(s))) == lost]
+        assert on_lost and await client.exists(*(keys.progress(s) for s in on_lost)) == 0
+    finally:
+        await client.aclose()
+
+
+async def test_an_erasure_on_a_cluster_marks_its_tombstones_in_the_shops_slot(
+    cluster: LocalRedisCluster,
+) -> None:
+    client = RedisCluster.from_url(cluster.url)
+    try:
+        await client.flushall()
+        shop = "erase-cl"
+        ledger = keys.ledger(shop)
+        erased = orjson.dumps({"subscriber_id": "sub-1", "order_id": "o-1"}).decode()
+        kept = orjson.dumps({"subscriber_id": "sub-10", "order_id": "o-2"}).decode()
+        await client.zadd(ledger, {erased: 1, kept: 2})
+        done = await erase_subscriber(
+            client, shop, "sub-1", by="test", via="cli", now=datetime.now(UTC)
+        )
+        assert done.ledger_entries_removed == 1
+        state = ClusterChangelogState(client)
+        dirty = [s for chunk in [c async for c in state.dirty_shops()] for s in chunk]
+        assert [s for s, _ in dirty] == [shop]
+        _, (read,) = await state.read(dirty)
+        changes = {i.item: i.value for i in read.items}
+        log = key_item(keys.erasures(shop)).encode()
+        assert set(changes) == {member_item(ledger, erased).encode(), log}, changes
+        assert changes[member_item(ledger, erased).encode()] is None
+        records = await erasure_records(client, shop)
+        await client.flushall()
+        writer = RestoreWriter(client, int(time.time() * 1000), 800, 1)
+        await writer.write(list(changes.items()))
+        assert await erasure_records(client, shop) == records
+    finally:
         await client.aclose()
