@@ -86,7 +86,6 @@ class StateChangelog:
             self.store.day_index.forget()  # the index the restore derived, not this memo
             self.restored.set()
 
-
     async def _supported(self) -> bool:
         """A Cluster's changelog needs Redis 7.0 (scripts with ``allow-cross-slot-keys``, one
         call per primary: stream/state/changelog_cluster.py). On an older Cluster the worker
