@@ -36,7 +36,7 @@ from tests.support.exactly_once import as_items
 from tests.support.expected_state import ExpectedState
 from tests.support.metrics import scrape, total
 from tests.support.redis_dump import differences, dump
-from tests.support.restore_runs import caught_up, count_stop_wipe, snapshots
+from tests.support.restore_runs import caught_up, count_stop_wipe, restore_by_hand, snapshots
 
 pytestmark = [pytest.mark.integration]
 
@@ -79,6 +79,8 @@ async def test_an_emptied_cluster_comes_back_whole_from_the_changelog(
         assert any(":seen:" in k for k in before) and any(":ledger" in k for k in before)
         assert any(":subs" in k for k in before) and keys.SHOPS in before
         assert await dump(client) == {}, "FLUSHALL left keys on a primary"
+        said = restore_by_hand(w.env, "--dry-run")
+        assert "Redis holds no changelog marker" in said and "would restore" in said, said
 
         w.start().wait_ready()
         after = await dump(client)
