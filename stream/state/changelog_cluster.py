@@ -120,7 +120,9 @@ class ClusterChangelogState(ChangelogState):
 
     async def _on(self, script: NodeScript, node: ClusterNode, argv: list[Any]) -> Any:
         reply = await script.call(node, None, *argv)
-        if reply is None:  # the slot map changed (a failover, a resharding): the next flush
+        if reply is None:  # the slot map changed (a failover, a resharding): the next flush,
+            # on the new map (a script's refusal is no MOVED: the client would not learn it)
+            await self.cluster.nodes_manager.initialize()
             raise StoreUnavailable("the Cluster's slot map changed under the changelog flush")
         return reply
 
