@@ -8,6 +8,7 @@ restores, and counts exactly, with the stream quiet and with events flowing."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,15 @@ from stream.state.erasure import erase_subscriber, erasure_records
 from stream.state.redis import RedisStore
 from stream.state.slot_tags import shops_index, slot_of
 from tests.support.api_totals import assert_http_totals
-from tests.support.e2e import eventually, produce, worker_env, workers
+from tests.support.e2e import (
+    eventually,
+    produce,
+    produce_until,
+    wait_written,
+    worker_env,
+    workers,
+    written,
+)
 from tests.support.event_factory import SHOPS, mixed_events, settings_messages
 from tests.support.exactly_once import as_items
 from tests.support.expected_state import ExpectedState
@@ -221,4 +230,48 @@ async def test_an_erasure_on_a_cluster_marks_its_tombstones_in_the_shops_slot(
         await writer.write(list(changes.items()))
         assert await erasure_records(client, shop) == records
     finally:
+        await client.aclose()
+
+
+@pytest.mark.timeout(900)
+async def test_kills_on_a_cluster_then_a_wipe_leave_the_restore_exact(
+    broker: EmbeddedBroker, cluster: LocalRedisCluster, created_topics: Topics, tmp_path: Path
+) -> None:
+    """test_changelog_kills.py on the Cluster: kill -9 twice while marks are pending (the apply
+    calls per primary, the checkpoint's after them, the flush's passes), then every primary
+    emptied and the topics recreated: the rebuilt state is equal, the totals exact."""
+    bootstrap, topics = broker.bootstrap, created_topics
+    client = RedisCluster.from_url(cluster.url)
+    await client.flushall()
+    sent = mixed_events(12_000, seed=342)
+    expected = ExpectedState(SHOPS).add_all(sent)
+    env = cluster_env(bootstrap, cluster, topics, "batch") | {"UPSELL_CHANGELOG_FLUSH_MS": "1000"}
+    (w,) = workers(env, tmp_path, 1)
+    rng = random.Random(35)
+    pending_at_kills = []
+    try:
+        await produce(bootstrap, topics, settings_messages())
+        w.start().wait_ready()
+        await produce(bootstrap, topics, snapshots())
+        done = asyncio.Event()
+        producing = asyncio.create_task(
+            produce_until(bootstrap, topics, as_items(sent), done, 1_000, lambda: written(client))
+        )
+        for i in range(2):
+            await wait_written(client, await written(client) + 1_500, f"before kill {i + 1}")
+            await asyncio.sleep(rng.random())
+            pending_at_kills.append(await ClusterChangelogState(client).marked())
+            w.kill()
+            w.start().wait_ready()
+        assert not producing.done(), "the stream ended before the last kill: produce slower"
+        done.set()
+        await producing
+        assert any(pending_at_kills), pending_at_kills
+        before = await count_stop_wipe(bootstrap, topics, client, w, expected, 300)
+        w.start().wait_ready()
+        after = await dump(client)
+        assert not differences(before, after), "\n".join(differences(before, after))
+        await assert_http_totals(w.url, expected, 60)
+    finally:
+        w.stop()
         await client.aclose()
