@@ -103,12 +103,10 @@ def by_node(client: RedisCluster, slots: Any) -> list[tuple[ClusterNode, list[in
 class ClusterChangelogState(ChangelogState):
     """Marks, reads and clears the changelog's dirty state on a Redis Cluster."""
 
-    lease_key = ""  # set per instance: slot_tags.lease()
-
     def __init__(self, client: RedisCluster) -> None:
         super().__init__(client)
         self.cluster: RedisCluster = client
-        self.lease_key = lease()
+        self.lease_key = lease()  # in the slot of us:cl:at (the marker script reads both)
         self._slots = NodeScript(client, _SLOTS_LUA)
         self._read_on = NodeScript(client, _READ_LUA)
         self._clear_on = NodeScript(client, _CLEAR_SLOTS_LUA)
