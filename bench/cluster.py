@@ -4,11 +4,15 @@ primaries, broker CPU, Redis bytes per counter set) are set beside one worker on
 the same shape. Every primary writes an AOF (everysec), as the bench's one Redis does. On 2
 shared cores the rate cannot scale; the per-event costs are the point.
 
-``python -m bench.cluster [--quick]`` runs it alone, on a stack of its own.
+``python -m bench.cluster [--quick] [--changelog]`` runs it alone, on a stack of its own;
+``--changelog`` with the state changelog on (docs/state.md, "On Redis Cluster"): its cost is
+the difference from a run without.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,13 +29,19 @@ from bench.rows import Report, RowId
 from stream.devtools.embedded import EmbeddedStack
 from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.settings import Topics
+from stream.state.changelog_seed import SEED
 
 PRIMARIES = 3
 WORKERS = 2
 
 
 def run_row(
-    stack: EmbeddedStack, workdir: Path, started: StartedWorkers, report: Report, quick: bool
+    stack: EmbeddedStack,
+    workdir: Path,
+    started: StartedWorkers,
+    report: Report,
+    quick: bool,
+    changelog: bool = False,
 ) -> None:
     """Pre-load the live shape on topics of its own, count it on a fresh cluster, record."""
     n, cap_s = (200_000, 120.0) if quick else (400_000, 300.0)
@@ -40,7 +50,9 @@ def run_row(
     # AOF everysec on every primary, as on the bench's one Redis: the costs compare
     cluster = LocalRedisCluster(workdir / "cluster", masters=PRIMARIES, appendonly=True).start()
     try:
-        run, report.cluster = _count(stack, cluster, topics, n, cap_s, workdir, started)
+        run, report.cluster = _count(
+            stack, cluster, topics, n, cap_s, workdir, started, "on" if changelog else "off"
+        )
     finally:
         cluster.stop()
     report.record(RowId.CLUSTER, run)
@@ -54,11 +66,14 @@ def _count(
     cap_s: float,
     workdir: Path,
     started: StartedWorkers,
+    changelog: str = "off",
 ) -> tuple[Run, dict[str, Any]]:
     client = RedisCluster.from_url(cluster.url)
     nodes = [redis.Redis(port=port) for port in cluster.ports]
     broker_pid = stack.broker.pid
     assert broker_pid is not None, "the embedded broker is not running"
+    if changelog == "on":  # a fresh, empty cluster: no state of before to walk (the seed)
+        client.set(SEED, "done")
     print(f"  Redis Cluster: {WORKERS} workers, {PRIMARIES} primaries, {n:,} events...", flush=True)
     ws = start_workers(
         stack.broker.bootstrap,
@@ -69,6 +84,7 @@ def _count(
         workdir,
         started,
         UPSELL_REDIS_CLUSTER="on",
+        UPSELL_CHANGELOG=changelog,
     )
     pids = [w.proc.pid for w in ws if w.proc]
     counted = list(topics.counted)
@@ -107,7 +123,11 @@ def _count(
 
 
 def main() -> None:
-    print("\n".join(cluster_lines(run_alone(run_row, __doc__))))
+    changelog = "--changelog" in sys.argv
+    if changelog:
+        sys.argv.remove("--changelog")
+    row = functools.partial(run_row, changelog=True) if changelog else run_row
+    print("\n".join(cluster_lines(run_alone(row, __doc__))))
 
 
 if __name__ == "__main__":

@@ -52,8 +52,7 @@ def start_workers(
         # the rows count the same topics again from a flushed Redis: with the state changelog
         # a worker would restore the last row's state instead (its cost has rows of its own,
         # python -m bench.changelog_cost)
-        UPSELL_CHANGELOG="off",
-        **extra_env,
+        **({"UPSELL_CHANGELOG": "off"} | extra_env),
     )
     ws = [WorkerProcess(env, workdir, name=f"{engine}-{n_workers}-{i}") for i in range(n_workers)]
     started.extend(ws)

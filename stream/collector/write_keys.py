@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from stream.state import keys as redis_keys
 from stream.state.changelog import key_item, mark_args, mark_script
+from stream.state.changelog_cluster import mark_commands
 from stream.state.redis import AnyRedis
 
 PUBLIC_PREFIX = "upk_"
@@ -93,7 +94,7 @@ class KeyRegistry:
         self._cache_s = cache_s
         self._now = monotonic
         self._cache: dict[str, tuple[float, WriteKey | None]] = {}
-        self._marked = isinstance(redis, Redis)
+        self._one_redis = isinstance(redis, Redis)
         self._mark = mark_script(redis)
 
     async def add(
@@ -113,7 +114,7 @@ class KeyRegistry:
             raise WriteKeyError("give the shop id the key writes for")
         key = new_key(kind)
         name = redis_keys.write_key(digest(key))
-        async with self._redis.pipeline(transaction=self._marked) as pipe:
+        async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 name,
                 mapping={
@@ -130,18 +131,20 @@ class KeyRegistry:
     async def revoke(self, key: str) -> bool:
         """Delete the key; True when it existed. Collectors refuse it within ``cache_s``."""
         name = redis_keys.write_key(digest(key.strip()))
-        async with self._redis.pipeline(transaction=self._marked) as pipe:
-            pipe.delete(name)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.execute_command("DEL", name)  # a Cluster pipeline's delete() is not queued
             await self._mark_changed(pipe, name)
             deleted, *_ = await pipe.execute()
         return bool(deleted)
 
     async def _mark_changed(self, pipe: Any, name: str) -> None:
-        """The state changelog learns of the change in the same transaction (one Redis; a
-        Cluster has no changelog: docs/state.md)."""
-        if self._marked:
+        """The state changelog learns of the change in the same transaction (on a Cluster,
+        its marks are in the key's slot: stream/state/changelog_cluster.py)."""
+        if self._one_redis:
             names, args = mark_args(None, [key_item(name)])
             await self._mark(keys=names, args=args, client=pipe)
+        else:
+            mark_commands(pipe, None, [key_item(name)])
 
     async def listed(self) -> list[WriteKey]:
         """Every key (by its digest; the keys themselves are nowhere), by shop then id."""

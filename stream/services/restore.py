@@ -26,6 +26,7 @@ from stream.kafka.clients import make_consumer
 from stream.kafka.reading import read_to_end
 from stream.state import keys
 from stream.state.changelog import MARKER_KEY
+from stream.state.changelog_cluster import first_marker, stored_marker
 from stream.state.changelog_restore import RestoreWriter
 from stream.state.changelog_seed import ChangelogSeed
 from stream.state.redis import STATE_FORMAT
@@ -86,8 +87,7 @@ async def _last_marker(consumer: Any, tp: TopicPartition, start: int, end: int) 
 
 
 async def plan(client: Any, bootstrap: str, topic: str) -> Plan:
-    raw = await client.get(keys.CHANGELOG_AT)
-    mine = None if raw is None else int(raw)
+    mine = await stored_marker(client)  # on a Cluster, None too when a slot lost its marker
     theirs = await changelog_marker(bootstrap, topic)
     if theirs is None:
         return Plan(mine, theirs, False, "the changelog holds no flush")
@@ -142,7 +142,7 @@ async def restore_if_needed(
     while True:
         p = await plan(client, bootstrap, topic)
         if not p.restore:
-            await client.set(keys.CHANGELOG_AT, 0, nx=True)  # a first deployment: flush from 0
+            await first_marker(client)  # a first deployment: flush from 0
             if p.changelog_marker is None:  # state from before the changelog: send it all
                 await ChangelogSeed(client).start()
             return None

@@ -18,10 +18,7 @@ log = logging.getLogger(__name__)
 
 
 async def run(settings: Settings, dry_run: bool, force: bool) -> int:
-    if settings.redis_cluster:
-        print("the state changelog is for one Redis; a Redis Cluster has none (docs/state.md)")
-        return 2
-    client = connect(settings.redis_url, cluster=False)
+    client = connect(settings.redis_url, cluster=settings.redis_cluster)
     topic = settings.topics.changelog
     try:
         p = await plan(client, settings.kafka_bootstrap, topic)
@@ -64,12 +61,9 @@ def main(settings: Settings, dry_run: bool, force: bool) -> int:
 def seed(settings: Settings) -> int:
     """Walk Redis again and mark all its state for the changelog (stream/state/changelog_seed.py):
     what old workers changed during a rolling upgrade from a version without the changelog."""
-    if settings.redis_cluster:
-        print("the state changelog is for one Redis; a Redis Cluster has none (docs/state.md)")
-        return 2
 
     async def start() -> None:
-        client = connect(settings.redis_url, cluster=False)
+        client = connect(settings.redis_url, cluster=settings.redis_cluster)
         try:
             await client.set(SEED, "0")
         finally:

@@ -18,6 +18,13 @@ local p = cjson.decode(ARGV[1])
 if p.ca and redis.call('EXISTS', p.ca) == 0 then
   return {'rewound'}
 end
+-- On a Cluster each shop's slot has its own marker (s.ca, us:cl:at:{tag}): a primary replaced
+-- by an empty one lost its slots' markers with their state.
+for _, s in ipairs(p.s) do
+  if s.ca and redis.call('EXISTS', s.ca) == 0 then
+    return {'rewound'}
+  end
+end
 local ofield = 'o:' .. p.t .. ':' .. p.p .. ':' .. p.e
 local ffield = 'f:' .. p.t .. ':' .. p.p
 local gen = p.g
@@ -316,7 +323,7 @@ for i, s in ipairs(p.s) do
   if p.cl then
     items[#items + 1] = 'k' .. s.k
     mark(s.dk, items)
-    redis.call('HINCRBY', p.cl, s.id, 1)
+    redis.call('HINCRBY', s.cl or p.cl, s.id, 1)  -- s.cl: the index of the shop's slot
   end
 end
 

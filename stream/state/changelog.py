@@ -94,8 +94,23 @@ def partition_of(shop: str, partitions: int) -> int:
     return 1 + zlib.crc32(shop.encode()) % (partitions - 1)
 
 
+def parse_read(shops: list[tuple[str, bytes]], reply: Any) -> tuple[int, list[DirtyShop]]:
+    """Redis's time (ms) and the DirtyShops of a ``changelog_read.lua`` reply."""
+    now = int(reply[0])
+    out = []
+    for (shop, seen), (_, raw_items) in zip(shops, reply[1:], strict=True):
+        d = DirtyShop(shop, seen)
+        for item, version, kind, ttl, value in raw_items:
+            d.items.append(Item(item, version, encode_value(kind.decode(), ttl, value, now)))
+        out.append(d)
+    return now, out
+
+
 class ChangelogState:
-    """Marks, reads and clears the changelog's dirty state in one Redis (not a Cluster)."""
+    """Marks, reads and clears the changelog's dirty state in one Redis (a Cluster:
+    stream/state/changelog_cluster.py)."""
+
+    lease_key = keys.CHANGELOG_LEASE  # the flusher's lease
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -119,15 +134,7 @@ class ChangelogState:
         args: list[Any] = [len(shops)]
         for shop, _ in shops:
             args += [shop, _dirty_key(shop)]
-        reply = await self._read(keys=[], args=args)
-        now = int(reply[0])
-        out = []
-        for (shop, seen), (_, raw_items) in zip(shops, reply[1:], strict=True):
-            d = DirtyShop(shop, seen)
-            for item, version, kind, ttl, value in raw_items:
-                d.items.append(Item(item, version, encode_value(kind.decode(), ttl, value, now)))
-            out.append(d)
-        return now, out
+        return parse_read(shops, await self._read(keys=[], args=args))
 
     async def read_global(self) -> DirtyShop:
         _, (d,) = await self.read([(GLOBAL, b"")])
@@ -147,9 +154,7 @@ class ChangelogState:
     async def next_marker(self, expected: int, owner: str) -> int | None:
         """The next flush marker, set in Redis; None if Redis changed under the flush (its
         marker is no longer ``expected`` or ``owner`` lost the lease: emptied, restored)."""
-        got = await self._marker(
-            keys=[keys.CHANGELOG_AT, keys.CHANGELOG_LEASE], args=[expected, owner]
-        )
+        got = await self._marker(keys=[keys.CHANGELOG_AT, self.lease_key], args=[expected, owner])
         return None if got is None else int(got)
 
     async def marker(self) -> int | None:
@@ -159,12 +164,12 @@ class ChangelogState:
     async def lease(self, owner: str, ttl_ms: int) -> bool:
         """Hold (or take) the flusher's lease: one flusher at a time, or an older snapshot sent
         late could overwrite a newer one in the changelog."""
-        got = await self.client.set(keys.CHANGELOG_LEASE, owner, nx=True, px=ttl_ms)
+        got = await self.client.set(self.lease_key, owner, nx=True, px=ttl_ms)
         if got:
             return True
-        holder = await self.client.get(keys.CHANGELOG_LEASE)
+        holder = await self.client.get(self.lease_key)
         if holder is not None and holder.decode() == owner:
-            await self.client.pexpire(keys.CHANGELOG_LEASE, ttl_ms)
+            await self.client.pexpire(self.lease_key, ttl_ms)
             return True
         return False
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from redis.asyncio import RedisCluster
+
 from stream.state import keys
 from stream.state.changelog import field_item, key_item, mark_args, mark_script, member_item
+from stream.state.changelog_cluster import by_node, mark_commands
+from stream.state.slot_tags import SLOTS
 
 SEED = f"{keys.PREFIX}:cl:seed"  # the walk's SCAN cursor; "done" once it ended
 DONE = b"done"
@@ -33,17 +37,41 @@ class ChangelogSeed:
         raw = await self.client.get(SEED)
         if raw is None or raw == DONE:
             return False
-        cursor = int(raw)
+        cursor = raw.decode()
         deadline = time.monotonic() + budget_s
         while True:
-            cursor, names = await self.client.scan(cursor, match=f"{keys.PREFIX}:*", count=scan)
+            cursor, names = await self._scan(cursor, scan)
             await self._mark_keys([n.decode() for n in names])
-            if cursor == 0:
+            if cursor == "0":
                 await self.client.set(SEED, DONE)
                 return False
             await self.client.set(SEED, cursor)
             if time.monotonic() >= deadline:
                 return True
+
+    async def _scan(self, cursor: str, count: int) -> tuple[str, list[bytes]]:
+        """A SCAN step: the next cursor ("0" at the end) and the keys found. On a Cluster the
+        cursor is "<primary>:<its cursor>", the primaries taken in the order of their first
+        slot (a resharding during the walk can move keys past it: walk again with
+        ``upsell-stream restore --seed``)."""
+        match = f"{keys.PREFIX}:*"
+        if not isinstance(self.client, RedisCluster):
+            at, names = await self.client.scan(int(cursor), match=match, count=count)
+            return str(at), names
+        primaries = sorted(by_node(self.client, range(SLOTS)), key=lambda g: g[1][0])
+        node_at, _, node_cursor = cursor.partition(":")
+        i = int(node_at) if node_cursor else 0
+        if i >= len(primaries):
+            return "0", []
+        node = primaries[i][0]
+        found: Any = await self.client.scan(
+            int(node_cursor or 0), match=match, count=count, target_nodes=node
+        )
+        cursors, names = found  # redis-py's cluster scan: ({node name: cursor}, keys)
+        at = int(cursors[node.name])
+        if at == 0:
+            return ("0" if i + 1 >= len(primaries) else f"{i + 1}:0"), names
+        return f"{i}:{at}", names
 
     async def _mark_keys(self, names: list[str]) -> None:
         if not names:
@@ -58,6 +86,10 @@ class ChangelogSeed:
                 marks.setdefault(shop, []).append(item)
         async with self.client.pipeline(transaction=False) as pipe:
             for shop, items in marks.items():
+                if isinstance(self.client, RedisCluster):  # marks in each key's slot
+                    for part in ([i] for i in items) if shop is None else [items]:
+                        mark_commands(pipe, shop, part)
+                    continue
                 for i in range(0, len(items), 1000):
                     names_, args = mark_args(shop, items[i : i + 1000])
                     await self._mark(keys=names_, args=args, client=pipe)

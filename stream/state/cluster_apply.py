@@ -61,7 +61,12 @@ class NodeScript:
     async def __call__(self, node: ClusterNode, first_key: str, payload: bytes) -> Any:
         """The script's reply, or None when the node refused the call for routing (or does not
         take the script): the caller then applies per slot."""
-        args = ("EVALSHA", self.sha, 1, first_key, payload)
+        return await self.call(node, first_key, payload)
+
+    async def call(self, node: ClusterNode, first_key: str | None, *argv: Any) -> Any:
+        """The script on ``node`` with ``argv`` (and one declared key, if any); None as above."""
+        declared = () if first_key is None else (first_key,)
+        args = ("EVALSHA", self.sha, len(declared), *declared, *argv)
         try:
             return await self._routed(node, args)
         except rx.NoScriptError:

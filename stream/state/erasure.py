@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from stream.state import keys
 from stream.state.changelog import key_item, mark_args, mark_script, member_item
+from stream.state.changelog_cluster import mark_commands
 from stream.state.redis import AnyRedis
 
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
@@ -110,14 +111,15 @@ async def _remove(redis: AnyRedis, shop: str, ledger: str, members: list[bytes |
 async def _marked(
     redis: AnyRedis, shop: str, items: list[str], write: Callable[[Any], object]
 ) -> list[Any]:
-    """``write``'s commands and, on one Redis, the changelog's marks of ``items`` in the same
-    transaction (a Cluster has no changelog: docs/state.md); their replies."""
-    one_redis = isinstance(redis, Redis)
-    async with redis.pipeline(transaction=one_redis) as pipe:
+    """``write``'s commands and the changelog's marks of ``items`` in the same transaction (on
+    a Cluster, in the shop's slot: stream/state/changelog_cluster.py); their replies."""
+    async with redis.pipeline(transaction=True) as pipe:
         write(pipe)
-        if one_redis:
+        if isinstance(redis, Redis):
             names, args = mark_args(shop, items)
             await mark_script(redis)(keys=names, args=args, client=pipe)
+        else:
+            mark_commands(pipe, shop, items)
         replies: list[Any] = await pipe.execute()
     return replies
 

@@ -23,6 +23,7 @@ from schemas.models import ShopSettings
 from stream.state import changelog as cl
 from stream.state import keys, shop_list, shop_settings
 from stream.state.batch import PartitionBatch
+from stream.state.changelog_cluster import mark_commands, with_slot_marks
 from stream.state.clients import RETRIABLE, connect, pool_busy
 from stream.state.cluster_apply import NodeScript, apply_cluster
 from stream.state.connection import AnyRedis
@@ -70,8 +71,9 @@ class RedisStore:
         calls_in_flight: int = 0,
     ) -> None:
         self.client = client
-        # every change marked for the state changelog (stream/state/changelog.py); one Redis only
-        self.changelog = changelog and not cluster
+        # every change marked for the state changelog (stream/state/changelog.py; on a Cluster,
+        # in the slot of what changed: stream/state/changelog_cluster.py)
+        self.changelog = changelog
         self._mark = cl.mark_script(client)
         # the restore from the changelog (stream/services/restore.py), run by the first claim
         # or the start-up, whichever comes first: the Faust engine claims before services start
@@ -145,9 +147,13 @@ class RedisStore:
                 await pipe.execute()
             self.day_index.written(by_day)
 
+    def _with_marks(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if not self.changelog:
+            return payload
+        return with_slot_marks(payload) if self.cluster else cl.with_marks(payload)
+
     async def _call(self, payload: dict[str, Any], key_names: list[str]) -> ApplyResult:
-        if self.changelog:
-            cl.with_marks(payload)
+        self._with_marks(payload)
         args = [orjson.dumps(payload)]
         if self._in_flight is None:
             return parse_reply(await self._apply(keys=key_names, args=args))
@@ -159,7 +165,7 @@ class RedisStore:
     ) -> ApplyResult | None:
         """One call on a primary for all its shops of the batch; None: apply them per slot."""
         assert self._on_node is not None
-        reply = await self._on_node(node, first_key, orjson.dumps(payload))
+        reply = await self._on_node(node, first_key, orjson.dumps(self._with_marks(payload)))
         return None if reply is None else parse_reply(reply)
 
     # -- settings and snapshots -------------------------------------------------------------
@@ -169,10 +175,14 @@ class RedisStore:
         await self._restored()
         docs = {shop: shop_settings.encode(s) for shop, s in changes.items() if s is not None}
         gone = [shop for shop, s in changes.items() if s is None]
+        if docs and self.cluster:  # another slot than the settings': not in their transaction
+            async with self._answered():
+                await self.client.zadd(keys.SHOPS_INDEX, dict.fromkeys(docs, 0), nx=True)
         async with self._answered(), self.client.pipeline(transaction=self.changelog) as pipe:
             if docs:
                 pipe.hset(keys.SHOPS, mapping=docs)  # type: ignore[arg-type]
-                pipe.zadd(keys.SHOPS_INDEX, dict.fromkeys(docs, 0), nx=True)
+                if not self.cluster:
+                    pipe.zadd(keys.SHOPS_INDEX, dict.fromkeys(docs, 0), nx=True)
             if gone:
                 pipe.hdel(keys.SHOPS, *gone)
             if changes:
@@ -193,8 +203,11 @@ class RedisStore:
         """List ``shop_ids`` as seen on UTC ``day`` (days since the epoch; shop_list.py)."""
         if shop_ids:
             await self._restored()
+            if self.cluster:  # the index is in another slot than the list: not in its MULTI
+                async with self._answered():
+                    await self.client.zadd(keys.SHOPS_INDEX, dict.fromkeys(shop_ids, 0), nx=True)
             async with self._answered(), self.client.pipeline(transaction=self.changelog) as pipe:
-                shop_list.mark_commands(pipe, shop_ids, day)
+                shop_list.mark_commands(pipe, shop_ids, day, indexed=not self.cluster)
                 await self._marked(
                     pipe, None, [cl.member_item(keys.SHOPS_ACTIVE, s) for s in shop_ids]
                 )
@@ -218,7 +231,9 @@ class RedisStore:
 
     async def _marked(self, pipe: Any, shop: str | None, items: list[str]) -> None:
         """Mark ``items`` changed for the changelog in ``pipe``'s transaction (when it is on)."""
-        if self.changelog:
+        if self.changelog and self.cluster:
+            mark_commands(pipe, shop, items)
+        elif self.changelog:
             names, args = cl.mark_args(shop, items)
             await self._mark(keys=names, args=args, client=pipe)
 

@@ -22,10 +22,12 @@ from stream.state import keys
 _CHUNK = 1_000
 
 
-def mark_commands(pipe: Any, shop_ids: list[str], day: int) -> None:
-    """Queue the writes listing ``shop_ids`` as seen on UTC ``day`` on a pipeline."""
+def mark_commands(pipe: Any, shop_ids: list[str], day: int, indexed: bool = True) -> None:
+    """Queue the writes listing ``shop_ids`` as seen on UTC ``day`` on a pipeline (and in the
+    index, unless ``indexed`` is False: a Cluster transaction, the index is in another slot)."""
     pipe.zadd(keys.SHOPS_ACTIVE, dict.fromkeys(shop_ids, day), gt=True)
-    pipe.zadd(keys.SHOPS_INDEX, dict.fromkeys(shop_ids, 0), nx=True)
+    if indexed:
+        pipe.zadd(keys.SHOPS_INDEX, dict.fromkeys(shop_ids, 0), nx=True)
 
 
 async def fold_legacy(client: Any, day: int) -> int:

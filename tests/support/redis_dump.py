@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from tests.support.state_snapshot import text
 
@@ -19,7 +19,7 @@ def volatile(name: str) -> bool:
     return name.startswith(_VOLATILE) or name.endswith(":cl") or ":col:" in name
 
 
-async def dump(client: Redis) -> dict[str, Any]:
+async def dump(client: Redis | RedisCluster) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async for raw in client.scan_iter(match=b"us:*", count=1000):
         name = text(raw)

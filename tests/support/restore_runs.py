@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from stream.devtools.workers import WorkerProcess
 from stream.kafka.topics import ensure_topics
 from stream.settings import Topics
 from stream.state import keys
+from stream.state.changelog_cluster import ClusterChangelogState
 from tests.support.api_totals import assert_http_totals
 from tests.support.e2e import eventually
 from tests.support.event_factory import SHOPS
@@ -39,12 +40,16 @@ def snapshots() -> list[tuple[str, bytes, bytes]]:
     ]
 
 
-async def caught_up(client: Redis, timeout_s: float = 60.0) -> None:
-    """Every change in Redis acknowledged by the changelog: no shop or global item marked."""
+async def caught_up(client: Redis | RedisCluster, timeout_s: float = 60.0) -> None:
+    """Every change in Redis acknowledged by the changelog: no shop or global item marked (on
+    a Cluster, in no slot)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        shops = await client.hlen(keys.CHANGELOG_SHOPS)
-        items = await client.hkeys(keys.CHANGELOG_GLOBAL)
+        if isinstance(client, RedisCluster):
+            shops, items = await ClusterChangelogState(client).marked(), []
+        else:
+            shops = await client.hlen(keys.CHANGELOG_SHOPS)
+            items = await client.hkeys(keys.CHANGELOG_GLOBAL)
         if shops == 0 and set(items) <= {b"#"}:
             return
         await asyncio.sleep(0.2)
@@ -70,7 +75,7 @@ async def recreate_event_topics(bootstrap: str, topics: Topics) -> None:
 async def count_stop_wipe(
     bootstrap: str,
     topics: Topics,
-    client: Redis,
+    client: Redis | RedisCluster,
     w: WorkerProcess,
     expected: ExpectedState,
     timeout_s: float = 120,
