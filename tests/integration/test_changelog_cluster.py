@@ -108,6 +108,9 @@ async def test_an_emptied_cluster_comes_back_whole_from_the_changelog(
         await client.aclose()
 
 
+# make slow-ci (CI, after make test) and make chaos: kept out of make test for its wall time
+@pytest.mark.slow
+@pytest.mark.ci
 @pytest.mark.timeout(420)
 async def test_one_primary_emptied_under_a_running_worker_is_restored(
     broker: EmbeddedBroker, cluster: LocalRedisCluster, created_topics: Topics, tmp_path: Path
@@ -233,6 +236,9 @@ async def test_an_erasure_on_a_cluster_marks_its_tombstones_in_the_shops_slot(
         await client.aclose()
 
 
+# make slow-ci (CI, after make test) and make chaos: kept out of make test for its wall time
+@pytest.mark.slow
+@pytest.mark.ci
 @pytest.mark.timeout(900)
 async def test_kills_on_a_cluster_then_a_wipe_leave_the_restore_exact(
     broker: EmbeddedBroker, cluster: LocalRedisCluster, created_topics: Topics, tmp_path: Path
