@@ -17,6 +17,7 @@ import redis
 from redis.asyncio import RedisCluster
 from redis.crc import key_slot
 
+from stream.collector.dedupe import Deduper
 from stream.devtools.embedded import EmbeddedBroker
 from stream.devtools.redis_cluster import LocalRedisCluster
 from stream.devtools.workers import http_get
@@ -219,3 +220,18 @@ async def test_a_primary_brought_back_older_mid_stream(
         events=REWIND_VOLUME[engine],
         primaries=[cluster.node_of(keys.progress("shop-0"))],
     )
+
+
+async def test_the_collectors_claims_are_released_on_a_cluster(cluster: LocalRedisCluster) -> None:
+    """A claim the broker did not take is released so the storefront's retry is produced: on a
+    Cluster too, the claims' slots spread over every primary (a pipeline, not a transaction)."""
+    client = RedisCluster.from_url(cluster.url)
+    try:
+        dedupe = Deduper(client, window_s=60)
+        idents = [(f"shop-{i}", f"evt-{i}") for i in range(20)]  # slots on every primary
+        assert await dedupe.claim(idents) == [True] * 20
+        assert await dedupe.claim(idents) == [False] * 20
+        await dedupe.release(idents)
+        assert await dedupe.claim(idents) == [True] * 20, "released claims are free again"
+    finally:
+        await client.aclose()
