@@ -35,6 +35,7 @@ from stream.state.day_index import (
     index_commands,
     scan_and_delete,
 )
+from stream.state.slot_tags import slot_marker, slot_of
 from stream.state.store import ApplyResult, Claim, StoreUnavailable, applied_in_turn, parse_reply
 
 # The layout of the keys this version reads and writes. A version that changes it raises the
@@ -190,14 +191,34 @@ class RedisStore:
             await pipe.execute()
 
     async def get_shops(self, shop_ids: list[str]) -> dict[str, ShopSettings]:
-        """The settings of those of ``shop_ids`` that have any."""
-        async with self._answered():
-            raw = await self.client.hmget(keys.SHOPS, shop_ids)
+        """The settings of those of ``shop_ids`` that have any. With the changelog, read in one
+        transaction with the changelog's marker (on a Cluster, the marker of their slot): a Redis
+        lost under the worker is restored first. Read from an emptied Redis, every shop would
+        count on UTC days, and a batch folded so but applied after the restore kept them (found
+        2026-12-08: a view of a New York shop counted on the next UTC day)."""
+        for _ in range(3):
+            async with self._answered():
+                raw, marked = await self._shops_and_marker(shop_ids)
+            if marked:
+                break
+            await self._restored()
+        else:
+            raise StoreUnavailable("redis lost its state: shop settings unknown until restored")
         out: dict[str, ShopSettings] = {}
         for sid, doc in zip(shop_ids, raw, strict=True):
             if doc is not None:
                 out[sid] = shop_settings.decode(sid, doc)
         return out
+
+    async def _shops_and_marker(self, shop_ids: list[str]) -> tuple[list[Any], bool]:
+        if not self.changelog:
+            return await self.client.hmget(keys.SHOPS, shop_ids), True
+        marker = slot_marker(slot_of(keys.SHOPS)) if self.cluster else keys.CHANGELOG_AT
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hmget(keys.SHOPS, shop_ids)
+            pipe.exists(marker)
+            raw, marked = await pipe.execute()
+        return raw, bool(marked)
 
     async def mark_shops_seen(self, shop_ids: list[str], day: int) -> None:
         """List ``shop_ids`` as seen on UTC ``day`` (days since the epoch; shop_list.py)."""
