@@ -98,7 +98,7 @@ class CountedStore(RedisStore):
             self.now += 1
             self.most = max(self.most, self.now)
             try:
-                await asyncio.sleep(0.01)  # calls sent together overlap here
+                await asyncio.sleep(0.2)  # calls sent together overlap here, even under load
                 return await script(**kw)
             finally:
                 self.now -= 1
@@ -107,9 +107,10 @@ class CountedStore(RedisStore):
 
 
 async def test_calls_in_flight_bounds_the_apply_scripts_sent_at_once(redis_url: str) -> None:
-    """Four partitions' batches applied at once: all four scripts in Redis together by default,
-    one at a time with ``calls_in_flight=1`` (a read then waits behind one script at most)."""
-    for bound, most in ((0, 4), (1, 1)):
+    """Four partitions' batches applied at once: several scripts in Redis together by default (all
+    four on a quiet machine; three once in CI), one at a time with ``calls_in_flight=1`` (a read
+    then waits behind one script at most)."""
+    for bound, most in ((0, range(2, 5)), (1, range(1, 2))):
         client = connect(redis_url, cluster=False)
         await client.flushall()
         store = CountedStore(client, calls_in_flight=bound)
@@ -118,7 +119,7 @@ async def test_calls_in_flight_bounds_the_apply_scripts_sent_at_once(redis_url: 
             batches = [views_batch([f"s{p}"], c.generation, 0, -1, p) for p, c in enumerate(claims)]
             results = await asyncio.gather(*(store.apply(b) for b in batches))
             assert [r.status for r in results] == ["ok"] * 4
-            assert store.most == most, (bound, store.most)
+            assert store.most in most, (bound, store.most)
             assert [await views(store, f"s{p}") for p in range(4)] == [1] * 4
         finally:
             await client.aclose()
