@@ -63,7 +63,14 @@ async def restores(w: WorkerProcess) -> tuple[float, float]:
 
 
 @pytest.mark.timeout(360)
-@pytest.mark.parametrize("engine", ["batch", pytest.param("faust", marks=pytest.mark.slow)])
+# batch: make slow-ci (CI, after make test; 80 s in CI: make test's wall time, issue 31)
+@pytest.mark.parametrize(
+    "engine",
+    [
+        pytest.param("batch", marks=[pytest.mark.slow, pytest.mark.ci]),
+        pytest.param("faust", marks=pytest.mark.slow),
+    ],
+)
 async def test_an_emptied_cluster_comes_back_whole_from_the_changelog(
     engine: str,
     broker: EmbeddedBroker,
@@ -266,7 +273,10 @@ async def test_kills_on_a_cluster_then_a_wipe_leave_the_restore_exact(
         for i in range(2):
             await wait_written(client, await written(client) + 1_500, f"before kill {i + 1}")
             await asyncio.sleep(rng.random())
-            pending_at_kills.append(await ClusterChangelogState(client).marked())
+            # kill while marks are pending (a flush a second: a random moment found none twice
+            # in CI), looking for up to 5 s
+            marked = await eventually(ClusterChangelogState(client).marked, lambda n: bool(n), 5)
+            pending_at_kills.append(marked)
             w.kill()
             w.start().wait_ready()
         assert not producing.done(), "the stream ended before the last kill: produce slower"

@@ -195,10 +195,14 @@ async def test_one_call_per_primary_and_per_slot_when_a_primary_refuses(
         await client.aclose()
 
 
-# Faust: make slow-ci and make chaos (35-69 s, moved out of make test for its wall time, issue
-# 31), beside the long version's every-primary-in-turn runs of both engines
+# make slow-ci and make chaos, both engines (batch 38-109 s, Faust 35-69 s; moved out of make
+# test for its wall time, issue 31), beside the long version's every-primary-in-turn runs
 @pytest.mark.parametrize(
-    "engine", ["batch", pytest.param("faust", marks=[pytest.mark.slow, pytest.mark.ci])]
+    "engine",
+    [
+        pytest.param("batch", marks=[pytest.mark.slow, pytest.mark.ci]),
+        pytest.param("faust", marks=[pytest.mark.slow, pytest.mark.ci]),
+    ],
 )
 async def test_a_primary_brought_back_older_mid_stream(
     engine: str,
