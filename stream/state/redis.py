@@ -154,11 +154,8 @@ class RedisStore:
         return with_slot_marks(payload) if self.cluster else cl.with_marks(payload)
 
     async def _call(self, payload: dict[str, Any], key_names: list[str]) -> ApplyResult:
-        self._with_marks(payload)
-        args = [orjson.dumps(payload)]
-        if self._in_flight is None:
-            return parse_reply(await self._apply(keys=key_names, args=args))
-        async with self._in_flight:
+        args = [orjson.dumps(self._with_marks(payload))]
+        async with self._in_flight or contextlib.nullcontext():
             return parse_reply(await self._apply(keys=key_names, args=args))
 
     async def _call_on(
